@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the Worker (Rust -> wasm + JS shim in build/) with worker-build, using the pinned tools
+# that scripts/setup.sh installed, so nothing is downloaded at build time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
+  exit 0
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+WASM_OPT_BIN="$PWD/node_modules/binaryen/bin/wasm-opt"
+ESBUILD_BIN="$(ls "$PWD"/node_modules/@esbuild/*/bin/esbuild 2>/dev/null | head -n 1)"
+[ -n "$ESBUILD_BIN" ] || ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+exec worker-build --release

@@ -1,0 +1,481 @@
+//! The public HTTP API: parsing and validating requests, and the error type that maps to the
+//! contract's `{"error":{"code","message"}}` answers. No I/O, no `worker::` types.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::presence::Event;
+
+/// A ping body may be at most this many bytes.
+pub const MAX_PING_BYTES: usize = 1024;
+/// `GET /v1/rooms` answers this many rooms unless `limit` says otherwise.
+pub const DEFAULT_ROOMS_LIMIT: usize = 20;
+/// A larger `limit` is clamped to this.
+pub const MAX_ROOMS_LIMIT: usize = 1000;
+/// The room of a session that names none.
+pub const DEFAULT_ROOM: &str = "/";
+
+/// An answer other than success: an HTTP status and a contract error code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+    pub fn unknown_site(site: &str) -> Self {
+        Self::new(403, "unknown_site", format!("The site \"{site}\" is not configured here."))
+    }
+    pub fn forbidden_origin() -> Self {
+        Self::new(403, "forbidden_origin", "This origin may not use this site.")
+    }
+    pub fn bot() -> Self {
+        Self::new(403, "bot", "Automated clients are not counted.")
+    }
+    pub fn not_found() -> Self {
+        Self::new(404, "not_found", "There is nothing at this path.")
+    }
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        Self::new(
+            405,
+            "method_not_allowed",
+            format!("This path only answers {allowed}."),
+        )
+    }
+    pub fn too_large() -> Self {
+        Self::new(413, "too_large", format!("The body must be at most {MAX_PING_BYTES} bytes."))
+    }
+    pub fn upgrade_required() -> Self {
+        Self::new(426, "upgrade_required", "This path only answers WebSocket upgrades.")
+    }
+    pub fn rate_limited() -> Self {
+        Self::new(429, "rate_limited", "Too many requests; slow down and try again shortly.")
+    }
+    pub fn internal() -> Self {
+        Self::new(500, "internal_error", "Something went wrong on our side; try again.")
+    }
+
+    /// The JSON body: `{"error":{"code":..,"message":..}}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": {"code": self.code, "message": self.message}}).to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.message)
+    }
+}
+
+// ----- field rules -----
+
+fn valid_site(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn valid_id(s: &str) -> bool {
+    (8..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+fn valid_room(s: &str) -> bool {
+    let chars = s.chars().count();
+    (1..=256).contains(&chars) && !s.chars().any(char::is_control)
+}
+
+/// A site key, checked.
+pub fn parse_site(s: Option<&str>) -> Result<String, ApiError> {
+    match s {
+        None => Err(ApiError::bad_request("The field \"site\" is required.")),
+        Some(s) if valid_site(s) => Ok(s.to_owned()),
+        Some(_) => Err(ApiError::bad_request(
+            "\"site\" must be 1-64 characters of A-Z a-z 0-9 . _ : -.",
+        )),
+    }
+}
+
+/// A room, checked; `None` stays `None`.
+pub fn parse_room(s: Option<&str>) -> Result<Option<String>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some(s) if valid_room(s) => Ok(Some(s.to_owned())),
+        Some(_) => Err(ApiError::bad_request(
+            "\"room\" must be 1-256 characters without control characters.",
+        )),
+    }
+}
+
+/// A session or visitor id, checked.
+pub fn parse_id(field: &str, s: Option<&str>) -> Result<Option<String>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some(s) if valid_id(s) => Ok(Some(s.to_owned())),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "\"{field}\" must be 8-64 characters of A-Z a-z 0-9 _ -."
+        ))),
+    }
+}
+
+// ----- POST /v1/ping -----
+
+/// A validated ping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    pub site: String,
+    pub room: String,
+    pub session: String,
+    pub visitor: Option<String>,
+    pub event: PingEvent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PingEvent {
+    Join,
+    Heartbeat,
+    Leave,
+}
+
+impl From<PingEvent> for Event {
+    fn from(e: PingEvent) -> Event {
+        match e {
+            PingEvent::Join => Event::Join,
+            PingEvent::Heartbeat => Event::Heartbeat,
+            PingEvent::Leave => Event::Leave,
+        }
+    }
+}
+
+/// Whether a ping may arrive with this `Content-Type` (absent, JSON, or the text/plain that
+/// `navigator.sendBeacon` sends for a string).
+pub fn ping_content_type_ok(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("text/plain")
+}
+
+/// Parses and validates a ping body.
+pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
+    if body.len() > MAX_PING_BYTES {
+        return Err(ApiError::too_large());
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("The body must be UTF-8 JSON."))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| ApiError::bad_request("The body must be a JSON object."))?;
+    let serde_json::Value::Object(obj) = value else {
+        return Err(ApiError::bad_request("The body must be a JSON object."));
+    };
+    let string_field = |name: &str| -> Result<Option<&str>, ApiError> {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(ApiError::bad_request(format!("\"{name}\" must be a string."))),
+        }
+    };
+    let site = parse_site(string_field("site")?)?;
+    let room = parse_room(string_field("room")?)?.unwrap_or_else(|| DEFAULT_ROOM.to_owned());
+    let session = parse_id("session", string_field("session")?)?
+        .ok_or_else(|| ApiError::bad_request("The field \"session\" is required."))?;
+    let visitor = parse_id("visitor", string_field("visitor")?)?;
+    let event = match string_field("event")? {
+        Some("join") => PingEvent::Join,
+        Some("heartbeat") => PingEvent::Heartbeat,
+        Some("leave") => PingEvent::Leave,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "\"event\" must be \"join\", \"heartbeat\" or \"leave\".",
+            ))
+        }
+        None => return Err(ApiError::bad_request("The field \"event\" is required.")),
+    };
+    Ok(Ping {
+        site,
+        room,
+        session,
+        visitor,
+        event,
+    })
+}
+
+// ----- query strings -----
+
+/// Decoded query parameters. A repeated parameter is an error: it is ambiguous.
+#[derive(Debug, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses an `application/x-www-form-urlencoded` query (without the `?`).
+    pub fn parse(query: &str) -> Result<Query, ApiError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let k = percent_decode(k)?;
+            let v = percent_decode(v)?;
+            if pairs.iter().any(|(pk, _)| *pk == k) {
+                return Err(ApiError::bad_request(format!(
+                    "The parameter \"{k}\" is given more than once."
+                )));
+            }
+            pairs.push((k, v));
+        }
+        Ok(Query { pairs })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("The query string is not valid percent-encoded UTF-8.");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// `GET /v1/count?site=S[&room=R]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountQuery {
+    pub site: String,
+    pub room: Option<String>,
+}
+
+pub fn parse_count(q: &Query) -> Result<CountQuery, ApiError> {
+    Ok(CountQuery {
+        site: parse_site(q.get("site"))?,
+        room: parse_room(q.get("room"))?,
+    })
+}
+
+/// `GET /v1/rooms?site=S[&limit=K]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomsQuery {
+    pub site: String,
+    pub limit: usize,
+}
+
+pub fn parse_rooms(q: &Query) -> Result<RoomsQuery, ApiError> {
+    let site = parse_site(q.get("site"))?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_ROOMS_LIMIT,
+        Some(s) => {
+            let digits_only = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            match s.parse::<u64>() {
+                Ok(n) if digits_only && n >= 1 => n.min(MAX_ROOMS_LIMIT as u64) as usize,
+                _ if digits_only && s.len() > 19 => MAX_ROOMS_LIMIT,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "\"limit\" must be a whole number of at least 1.",
+                    ))
+                }
+            }
+        }
+    };
+    Ok(RoomsQuery { site, limit })
+}
+
+/// `GET /v1/live?site=S[&room=R][&session=ID&visitor=ID]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveQuery {
+    pub site: String,
+    pub room: Option<String>,
+    pub session: Option<String>,
+    pub visitor: Option<String>,
+}
+
+pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
+    let site = parse_site(q.get("site"))?;
+    let room = parse_room(q.get("room"))?;
+    let session = parse_id("session", q.get("session"))?;
+    let visitor = parse_id("visitor", q.get("visitor"))?;
+    if visitor.is_some() && session.is_none() {
+        return Err(ApiError::bad_request(
+            "\"visitor\" is only meaningful together with \"session\".",
+        ));
+    }
+    Ok(LiveQuery {
+        site,
+        room,
+        session,
+        visitor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ping(body: &str) -> Result<Ping, ApiError> {
+        parse_ping(body.as_bytes())
+    }
+
+    #[test]
+    fn a_full_ping_parses() {
+        let p = ping(r#"{"site":"example.com","room":"/pricing","session":"s_7f3a9c1e","visitor":"v_1b2c3d4e","event":"join"}"#).unwrap();
+        assert_eq!(p.site, "example.com");
+        assert_eq!(p.room, "/pricing");
+        assert_eq!(p.session, "s_7f3a9c1e");
+        assert_eq!(p.visitor.as_deref(), Some("v_1b2c3d4e"));
+        assert_eq!(p.event, PingEvent::Join);
+    }
+
+    #[test]
+    fn room_defaults_to_slash_and_visitor_is_optional() {
+        let p = ping(r#"{"site":"demo","session":"abcdefgh","event":"heartbeat"}"#).unwrap();
+        assert_eq!(p.room, "/");
+        assert_eq!(p.visitor, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_a_bad_request() {
+        let cases = [
+            "",
+            "null",
+            "[]",
+            "{",
+            r#"{"site":"demo","session":"abcdefgh"}"#,
+            r#"{"site":"demo","session":"abcdefgh","event":"jump"}"#,
+            r#"{"site":"demo","session":"abcdefgh","event":1}"#,
+            r#"{"site":"demo","session":"short","event":"join"}"#,
+            r#"{"site":"demo","session":"has space!","event":"join"}"#,
+            r#"{"site":"demo","event":"join"}"#,
+            r#"{"site":"","session":"abcdefgh","event":"join"}"#,
+            r#"{"site":"a/b","session":"abcdefgh","event":"join"}"#,
+            r#"{"session":"abcdefgh","event":"join"}"#,
+            r#"{"site":5,"session":"abcdefgh","event":"join"}"#,
+            r#"{"site":"demo","room":"","session":"abcdefgh","event":"join"}"#,
+            r#"{"site":"demo","room":"a\nb","session":"abcdefgh","event":"join"}"#,
+            r#"{"site":"demo","room":7,"session":"abcdefgh","event":"join"}"#,
+            r#"{"site":"demo","session":"abcdefgh","visitor":"v","event":"join"}"#,
+            r#"{"site":"demo","session":"abcdefgh","visitor":["x"],"event":"join"}"#,
+        ];
+        for body in cases {
+            let err = ping(body).expect_err(body);
+            assert_eq!((err.status, err.code), (400, "bad_request"), "{body}");
+        }
+    }
+
+    #[test]
+    fn length_limits_are_exact() {
+        let site64 = "a".repeat(64);
+        let body = format!(r#"{{"site":"{site64}","session":"{}","event":"join"}}"#, "b".repeat(64));
+        assert!(ping(&body).is_ok());
+        let body = format!(r#"{{"site":"{}a","session":"abcdefgh","event":"join"}}"#, site64);
+        assert!(ping(&body).is_err());
+        let body = format!(r#"{{"site":"s","session":"{}","event":"join"}}"#, "b".repeat(65));
+        assert!(ping(&body).is_err());
+        let room256 = "é".repeat(256);
+        let body = format!(r#"{{"site":"s","room":"{room256}","session":"abcdefgh","event":"join"}}"#);
+        assert!(body.len() > 256 && ping(&body).is_ok());
+        let body = format!(r#"{{"site":"s","room":"{room256}x","session":"abcdefgh","event":"join"}}"#);
+        assert!(ping(&body).is_err());
+    }
+
+    #[test]
+    fn bodies_over_one_kib_are_too_large() {
+        let body = format!(
+            r#"{{"site":"demo","session":"abcdefgh","event":"join","pad":"{}"}}"#,
+            "x".repeat(1100)
+        );
+        assert_eq!(ping(&body).unwrap_err().code, "too_large");
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_bad_request() {
+        assert_eq!(parse_ping(b"{\"site\":\"\xff\"}").unwrap_err().code, "bad_request");
+    }
+
+    #[test]
+    fn beacon_and_json_content_types_are_accepted() {
+        assert!(ping_content_type_ok(None));
+        assert!(ping_content_type_ok(Some("application/json")));
+        assert!(ping_content_type_ok(Some("text/plain;charset=UTF-8")));
+        assert!(ping_content_type_ok(Some("Application/JSON; charset=utf-8")));
+        assert!(!ping_content_type_ok(Some("application/x-www-form-urlencoded")));
+        assert!(!ping_content_type_ok(Some("multipart/form-data; boundary=x")));
+    }
+
+    #[test]
+    fn queries_decode_and_reject_repeats() {
+        let q = Query::parse("site=demo&room=%2Fpricing%20page&x=").unwrap();
+        assert_eq!(q.get("site"), Some("demo"));
+        assert_eq!(q.get("room"), Some("/pricing page"));
+        assert_eq!(q.get("x"), Some(""));
+        assert!(Query::parse("site=a&site=b").is_err());
+        assert!(Query::parse("room=%zz").is_err());
+        assert!(Query::parse("room=%ff").is_err());
+    }
+
+    #[test]
+    fn rooms_limit_defaults_clamps_and_rejects() {
+        let lim = |s: &str| parse_rooms(&Query::parse(s).unwrap()).map(|r| r.limit);
+        assert_eq!(lim("site=d").unwrap(), 20);
+        assert_eq!(lim("site=d&limit=3").unwrap(), 3);
+        assert_eq!(lim("site=d&limit=5000").unwrap(), 1000);
+        assert_eq!(lim("site=d&limit=99999999999999999999999").unwrap(), 1000);
+        for bad in ["site=d&limit=0", "site=d&limit=-1", "site=d&limit=abc", "site=d&limit=", "site=d&limit=1.5", "site=d&limit=+3"] {
+            assert_eq!(lim(bad).unwrap_err().code, "bad_request", "{bad}");
+        }
+    }
+
+    #[test]
+    fn live_query_validates_every_field() {
+        let live = |s: &str| parse_live(&Query::parse(s).unwrap());
+        let q = live("site=demo&room=%2F&session=abcdefgh&visitor=vvvvvvvv").unwrap();
+        assert_eq!(q.session.as_deref(), Some("abcdefgh"));
+        assert!(live("room=%2F").is_err());
+        assert!(live("site=demo&session=bad").is_err());
+        assert!(live("site=demo&visitor=vvvvvvvv").is_err());
+        assert!(live("site=demo&room=a%0Ab").is_err());
+    }
+
+    #[test]
+    fn error_bodies_follow_the_contract() {
+        let v: serde_json::Value = serde_json::from_str(&ApiError::bot().body()).unwrap();
+        assert_eq!(v["error"]["code"], "bot");
+        assert!(v["error"]["message"].as_str().unwrap().ends_with('.'));
+    }
+}

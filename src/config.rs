@@ -1,0 +1,160 @@
+//! Configuration from the Worker's vars: the sites and their allowed origins, and the timing
+//! settings. Parsed from plain strings, so it is tested natively.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::api::ApiError;
+
+/// The contract's default for `SITES`.
+pub const DEFAULT_SITES: &str = r#"{"demo":{"origins":["*"]}}"#;
+
+/// One configured site.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SiteConfig {
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// The Worker secret that signs this site's entity tokens (a later feature).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+impl SiteConfig {
+    /// Whether a request with this `Origin` header may use the site. No `Origin` (a server,
+    /// curl) is allowed; `"*"` allows any origin.
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        match origin {
+            None => true,
+            Some(o) => self
+                .origins
+                .iter()
+                .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(o)),
+        }
+    }
+}
+
+/// All configured sites.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sites(HashMap<String, SiteConfig>);
+
+impl Sites {
+    /// Parses the `SITES` var. A broken value is a deployment mistake: the error names it.
+    pub fn parse(json: &str) -> Result<Sites, String> {
+        serde_json::from_str::<HashMap<String, SiteConfig>>(json)
+            .map(Sites)
+            .map_err(|e| format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}"))
+    }
+
+    pub fn get(&self, site: &str) -> Option<&SiteConfig> {
+        self.0.get(site)
+    }
+
+    /// Whether any site allows this origin (for a preflight that names no site).
+    pub fn any_allows(&self, origin: Option<&str>) -> bool {
+        self.0.values().any(|s| s.allows_origin(origin))
+    }
+
+    /// The site's config, or the contract's 403 errors.
+    pub fn check(&self, site: &str, origin: Option<&str>) -> Result<&SiteConfig, ApiError> {
+        let cfg = self.get(site).ok_or_else(|| ApiError::unknown_site(site))?;
+        if !cfg.allows_origin(origin) {
+            return Err(ApiError::forbidden_origin());
+        }
+        Ok(cfg)
+    }
+}
+
+/// Timing settings, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub heartbeat_ms: u64,
+    pub ttl_ms: u64,
+    pub broadcast_interval_ms: u64,
+    pub leave_grace_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 15_000,
+            ttl_ms: 45_000,
+            broadcast_interval_ms: 500,
+            leave_grace_ms: 3_000,
+        }
+    }
+}
+
+impl Timing {
+    /// Reads the vars through `var` (name -> value); a missing or unusable value keeps the
+    /// default. Seconds may be fractional (`PRESENCE_TTL_SECONDS=2.5`).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Timing {
+        let d = Timing::default();
+        let secs = |name: &str, default_ms: u64| {
+            var(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                .map(|s| (s * 1000.0).round() as u64)
+                .unwrap_or(default_ms)
+        };
+        let ms = |name: &str, default_ms: u64| {
+            var(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|m| *m <= 3_600_000)
+                .unwrap_or(default_ms)
+        };
+        Timing {
+            heartbeat_ms: secs("PRESENCE_HEARTBEAT_SECONDS", d.heartbeat_ms),
+            ttl_ms: secs("PRESENCE_TTL_SECONDS", d.ttl_ms),
+            broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
+            leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_sites_allow_demo_from_anywhere() {
+        let sites = Sites::parse(DEFAULT_SITES).unwrap();
+        assert!(sites.check("demo", Some("https://anything.example")).is_ok());
+        assert!(sites.check("demo", None).is_ok());
+        assert_eq!(sites.check("other", None).unwrap_err().code, "unknown_site");
+    }
+
+    #[test]
+    fn origins_are_matched_exactly_and_no_origin_is_allowed() {
+        let sites =
+            Sites::parse(r#"{"shop":{"origins":["https://shop.example","http://localhost:3000/"]}}"#)
+                .unwrap();
+        assert!(sites.check("shop", Some("https://shop.example")).is_ok());
+        assert!(sites.check("shop", Some("http://localhost:3000")).is_ok());
+        assert!(sites.check("shop", None).is_ok());
+        for o in ["https://evil.example", "https://shop.example.evil", "http://shop.example", "null"] {
+            assert_eq!(sites.check("shop", Some(o)).unwrap_err().code, "forbidden_origin", "{o}");
+        }
+    }
+
+    #[test]
+    fn broken_sites_say_what_is_wrong() {
+        assert!(Sites::parse("[1,2]").unwrap_err().contains("SITES"));
+        assert!(Sites::parse(r#"{"a":{"origins":"*"}}"#).is_err());
+    }
+
+    #[test]
+    fn timing_reads_vars_and_keeps_defaults_for_bad_values() {
+        let t = Timing::from_vars(|n| match n {
+            "PRESENCE_TTL_SECONDS" => Some("2.5".into()),
+            "PRESENCE_HEARTBEAT_SECONDS" => Some("oops".into()),
+            "BROADCAST_INTERVAL_MS" => Some("100".into()),
+            _ => None,
+        });
+        assert_eq!(t.ttl_ms, 2500);
+        assert_eq!(t.heartbeat_ms, 15_000);
+        assert_eq!(t.broadcast_interval_ms, 100);
+        assert_eq!(t.leave_grace_ms, 3000);
+        assert_eq!(Timing::from_vars(|_| None), Timing::default());
+    }
+}

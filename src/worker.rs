@@ -1,0 +1,295 @@
+//! The Worker: routes `/v1/*`, validates every request, applies the origin, bot and rate
+//! checks, and forwards only validated input to the site's Durable Object. Everything else is
+//! the static assets in `public/`.
+
+use worker::{
+    event, Context, Env, Headers, Method, Request, RequestInit, Response, Result,
+};
+
+use crate::api::{
+    parse_count, parse_live, parse_ping, parse_rooms, ping_content_type_ok, ApiError, Query,
+    MAX_PING_BYTES,
+};
+use crate::bots::is_bot;
+use crate::config::{Sites, DEFAULT_SITES};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    if !(path == "/v1" || path.starts_with("/v1/")) {
+        // Assets are served before the Worker runs; what reaches here matched none.
+        return json_error(&ApiError::not_found(), None);
+    }
+    let origin = req.headers().get("Origin").ok().flatten();
+    match route(req, &env, &path, origin.as_deref()).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            let cors = (e.code != "forbidden_origin").then_some(origin.as_deref()).flatten();
+            json_error(&e, cors)
+        }
+    }
+}
+
+/// The configured sites; a broken `SITES` var is logged and answered as a server error.
+fn sites(env: &Env) -> std::result::Result<Sites, ApiError> {
+    let raw = env
+        .var("SITES")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| DEFAULT_SITES.to_owned());
+    Sites::parse(&raw).map_err(|e| {
+        worker::console_error!("{e}");
+        ApiError::internal()
+    })
+}
+
+fn var_flag(env: &Env, name: &str) -> bool {
+    env.var(name)
+        .map(|v| matches!(v.to_string().trim(), "true" | "1" | "yes"))
+        .unwrap_or(false)
+}
+
+async fn route(
+    mut req: Request,
+    env: &Env,
+    path: &str,
+    origin: Option<&str>,
+) -> std::result::Result<Response, ApiError> {
+    let sites = sites(env)?;
+    let method = req.method();
+    let query = Query::parse(req.url().map_err(|_| ApiError::bad_request("Bad URL."))?.query().unwrap_or(""))?;
+
+    if method == Method::Options {
+        return preflight(&sites, &query, origin);
+    }
+    let internal = |e: worker::Error| {
+        worker::console_error!("{path}: {e}");
+        ApiError::internal()
+    };
+    match path {
+        "/v1/ping" => {
+            if method != Method::Post {
+                return Err(ApiError::method_not_allowed("POST"));
+            }
+            let too_long = req
+                .headers()
+                .get("Content-Length")
+                .ok()
+                .flatten()
+                .and_then(|l| l.trim().parse::<u64>().ok())
+                .is_some_and(|l| l > MAX_PING_BYTES as u64);
+            if too_long {
+                return Err(ApiError::too_large());
+            }
+            let ct = req.headers().get("Content-Type").ok().flatten();
+            let body = req
+                .bytes()
+                .await
+                .map_err(|_| ApiError::bad_request("The body could not be read."))?;
+            if body.len() > MAX_PING_BYTES {
+                return Err(ApiError::too_large());
+            }
+            if !ping_content_type_ok(ct.as_deref()) {
+                return Err(ApiError::bad_request(
+                    "Send the ping as application/json or text/plain.",
+                ));
+            }
+            let ping = parse_ping(&body)?;
+            sites.check(&ping.site, origin)?;
+            check_bot(&req, env)?;
+            rate_limit(&req, env, "ping", &ping.site).await?;
+            let body = serde_json::to_string(&ping).map_err(|_| ApiError::internal())?;
+            let resp = call_object(env, &ping.site, "/ping", Method::Post, Some(body))
+                .await
+                .map_err(internal)?;
+            relay_json(resp, origin).await.map_err(internal)
+        }
+        "/v1/count" => {
+            if !matches!(method, Method::Get | Method::Head) {
+                return Err(ApiError::method_not_allowed("GET"));
+            }
+            let q = parse_count(&query)?;
+            sites.check(&q.site, origin)?;
+            let mut params = vec![("site", q.site.as_str())];
+            if let Some(r) = &q.room {
+                params.push(("room", r));
+            }
+            let resp = call_object(env, &q.site, &object_path("/count", &params), Method::Get, None)
+                .await
+                .map_err(internal)?;
+            relay_json(resp, origin).await.map_err(internal)
+        }
+        "/v1/rooms" => {
+            if !matches!(method, Method::Get | Method::Head) {
+                return Err(ApiError::method_not_allowed("GET"));
+            }
+            let q = parse_rooms(&query)?;
+            sites.check(&q.site, origin)?;
+            let limit = q.limit.to_string();
+            let params = [("site", q.site.as_str()), ("limit", limit.as_str())];
+            let resp = call_object(env, &q.site, &object_path("/rooms", &params), Method::Get, None)
+                .await
+                .map_err(internal)?;
+            relay_json(resp, origin).await.map_err(internal)
+        }
+        "/v1/live" => {
+            if method != Method::Get {
+                return Err(ApiError::method_not_allowed("GET"));
+            }
+            let upgrade = req.headers().get("Upgrade").ok().flatten().unwrap_or_default();
+            if !upgrade.eq_ignore_ascii_case("websocket") {
+                return Err(ApiError::upgrade_required());
+            }
+            let q = parse_live(&query)?;
+            sites.check(&q.site, origin)?;
+            if q.session.is_some() {
+                check_bot(&req, env)?;
+            }
+            rate_limit(&req, env, "live", &q.site).await?;
+            let mut params = vec![("site", q.site.as_str())];
+            for (k, v) in [("room", &q.room), ("session", &q.session), ("visitor", &q.visitor)] {
+                if let Some(v) = v {
+                    params.push((k, v));
+                }
+            }
+            let headers = Headers::new();
+            headers.set("Upgrade", "websocket").map_err(internal)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Get).with_headers(headers);
+            let url = format!("https://presence{}", object_path("/live", &params));
+            let inner = Request::new_with_init(&url, &init).map_err(internal)?;
+            stub(env, &q.site)
+                .map_err(internal)?
+                .fetch_with_request(inner)
+                .await
+                .map_err(internal)
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// `OPTIONS`: allowed when the origin may use the site named in the query, or (for
+/// `/v1/ping`, whose site is in the body) any configured site.
+fn preflight(
+    sites: &Sites,
+    query: &Query,
+    origin: Option<&str>,
+) -> std::result::Result<Response, ApiError> {
+    let allowed = match query.get("site") {
+        Some(site) => sites.check(site, origin).is_ok(),
+        None => sites.any_allows(origin),
+    };
+    if !allowed {
+        return Err(ApiError::forbidden_origin());
+    }
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| ApiError::internal());
+    if let Some(o) = origin {
+        set("Access-Control-Allow-Origin", o)?;
+    }
+    set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+    set("Access-Control-Allow-Headers", "Content-Type, Authorization")?;
+    set("Access-Control-Max-Age", "86400")?;
+    set("Vary", "Origin")?;
+    Ok(Response::empty()
+        .map_err(|_| ApiError::internal())?
+        .with_status(204)
+        .with_headers(headers))
+}
+
+fn check_bot(req: &Request, env: &Env) -> std::result::Result<(), ApiError> {
+    let ua = req.headers().get("User-Agent").ok().flatten();
+    if is_bot(ua.as_deref(), var_flag(env, "BLOCK_HEADLESS")) {
+        return Err(ApiError::bot());
+    }
+    Ok(())
+}
+
+/// The `PING_LIMITER` binding, keyed by client IP and site. Without the binding (or if it
+/// fails) requests pass: a limiter outage must not take presence down.
+async fn rate_limit(
+    req: &Request,
+    env: &Env,
+    kind: &str,
+    site: &str,
+) -> std::result::Result<(), ApiError> {
+    let Ok(limiter) = env.rate_limiter("PING_LIMITER") else {
+        return Ok(());
+    };
+    let ip = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".to_owned());
+    match limiter.limit(format!("{kind}|{ip}|{site}")).await {
+        Ok(outcome) if !outcome.success => Err(ApiError::rate_limited()),
+        _ => Ok(()),
+    }
+}
+
+fn stub(env: &Env, site: &str) -> Result<worker::Stub> {
+    env.durable_object("PRESENCE")?.id_from_name(site)?.get_stub()
+}
+
+fn object_path(path: &str, params: &[(&str, &str)]) -> String {
+    let query = worker::url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("{path}?{query}")
+}
+
+async fn call_object(
+    env: &Env,
+    site: &str,
+    path_and_query: &str,
+    method: Method,
+    body: Option<String>,
+) -> Result<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(b) = body {
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        init.with_headers(headers)
+            .with_body(Some(wasm_bindgen::JsValue::from_str(&b)));
+    }
+    let req = Request::new_with_init(&format!("https://presence{path_and_query}"), &init)?;
+    stub(env, site)?.fetch_with_request(req).await
+}
+
+/// Re-sends the object's JSON answer with the public headers.
+async fn relay_json(mut resp: Response, origin: Option<&str>) -> Result<Response> {
+    let status = resp.status_code();
+    let text = resp.text().await?;
+    if status != 200 {
+        worker::console_error!("object answered {status}: {text}");
+        return json_error(&ApiError::internal(), origin);
+    }
+    with_headers(Response::ok(text)?, 200, origin)
+}
+
+fn json_error(e: &ApiError, cors_origin: Option<&str>) -> Result<Response> {
+    let resp = Response::ok(e.body())?;
+    let resp = with_headers(resp, e.status, cors_origin)?;
+    if e.status == 405 {
+        let allow = if e.message.contains("POST") { "POST, OPTIONS" } else { "GET, HEAD, OPTIONS" };
+        resp.headers().set("Allow", allow)?;
+    }
+    Ok(resp)
+}
+
+fn with_headers(resp: Response, status: u16, cors_origin: Option<&str>) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("Cache-Control", "no-store")?;
+    headers.set("Vary", "Origin")?;
+    if let Some(o) = cors_origin {
+        headers.set("Access-Control-Allow-Origin", o)?;
+    }
+    Ok(resp.with_status(status).with_headers(headers))
+}
