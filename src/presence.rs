@@ -741,3 +741,7 @@ impl Presence {
         (self.site.counts(), list)
     }
 }
+
+#[cfg(test)]
+#[path = "presence_tests.rs"]
+mod tests;
