@@ -28,10 +28,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let origin = req.headers().get("Origin").ok().flatten();
     match route(req, &env, &path, origin.as_deref()).await {
         Ok(resp) => Ok(resp),
-        Err(e) => {
-            let cors = (e.code != "forbidden_origin").then_some(origin.as_deref()).flatten();
-            json_error(&e, cors)
-        }
+        // Errors carry the CORS header too, so a page can read why it was refused.
+        Err(e) => json_error(&e, origin.as_deref()),
     }
 }
 

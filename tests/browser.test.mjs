@@ -1,0 +1,113 @@
+// The demo page in a real browser (Debian's Chromium driven by playwright-core) against the
+// real Worker in workerd: the <here-now> counter follows tabs opening and closing.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { startWorker, waitFor } from './harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// A desktop Chrome's User-Agent: the default one says "HeadlessChrome".
+const USER_AGENT =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
+let worker;
+let browser;
+let profile;
+
+before(async () => {
+  worker = await startWorker({
+    vars: {
+      // the demo site, plus the harness's readiness probe
+      SITES: JSON.stringify({ demo: { origins: ['*'] }, ready: { origins: ['*'] } }),
+      PRESENCE_HEARTBEAT_SECONDS: '2',
+      PRESENCE_TTL_SECONDS: '6',
+    },
+  });
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-chromium-'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // Background tabs must keep their timers; each tab is a visible page here.
+      '--disable-background-timer-throttling',
+      '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await worker?.stop();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+async function openDemo(context) {
+  const page = await context.newPage();
+  await page.goto(`${worker.base}/`);
+  return page;
+}
+
+const shown = (page) => page.locator('#online').innerText();
+
+test('the demo page in three tabs shows 3, and closing one shows 2 within a few seconds', async () => {
+  const context = await browser.newContext({ userAgent: USER_AGENT });
+  try {
+    const tabs = [await openDemo(context), await openDemo(context), await openDemo(context)];
+    // one browser: three sessions (tabs), one visitor; the main counter counts sessions or
+    // visitors as the page chose, so assert on the server too
+    const { elapsed: upIn } = await waitFor(
+      async () => (await shown(tabs[0])).includes('3') && (await shown(tabs[2])).includes('3'),
+      { timeoutMs: 10_000, what: 'every tab shows 3' },
+    );
+    const count = await (await fetch(`${worker.base}/v1/count?site=demo`)).json();
+    assert.equal(count.site.sessions, 3);
+    assert.equal(count.site.visitors, 1, 'three tabs of one browser are one visitor');
+
+    await tabs[2].close();
+    const { elapsed: downIn } = await waitFor(
+      async () => (await shown(tabs[0])).includes('2') && (await shown(tabs[1])).includes('2'),
+      { timeoutMs: 5_000, what: 'the other tabs show 2' },
+    );
+    assert.ok(downIn <= 5_000, `closing a tab took ${downIn} ms to show`);
+    console.log(`# browser: 3 tabs shown in ${Math.round(upIn)} ms, a close shown in ${Math.round(downIn)} ms`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the element shows a quiet fallback when the server cannot be reached', async () => {
+  const context = await browser.newContext({ userAgent: USER_AGENT });
+  try {
+    const page = await context.newPage();
+    // the page from the worker, but an element pointed at a port nobody listens on
+    await page.goto(`${worker.base}/`);
+    await page.evaluate(() => {
+      const el = document.createElement('here-now');
+      el.id = 'dead';
+      el.setAttribute('site', 'demo');
+      el.setAttribute('endpoint', 'http://127.0.0.1:9');
+      el.setAttribute('text-offline', 'offline');
+      document.body.append(el);
+    });
+    await waitFor(
+      async () => (await page.locator('#dead').getAttribute('data-state')) === 'offline',
+      { timeoutMs: 20_000, what: 'the element reports offline' },
+    );
+    assert.equal(await page.locator('#online').getAttribute('data-state'), 'live');
+  } finally {
+    await context.close();
+  }
+});
