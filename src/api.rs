@@ -64,6 +64,12 @@ impl ApiError {
     pub fn rate_limited() -> Self {
         Self::new(429, "rate_limited", "Too many requests; slow down and try again shortly.")
     }
+    pub fn bad_token(message: impl Into<String>) -> Self {
+        Self::new(401, "bad_token", message)
+    }
+    pub fn entities_disabled() -> Self {
+        Self::new(403, "entities_disabled", "This site has no secret for entity tokens.")
+    }
     pub fn internal() -> Self {
         Self::new(500, "internal_error", "Something went wrong on our side; try again.")
     }
@@ -92,6 +98,13 @@ fn valid_id(s: &str) -> bool {
     (8..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+fn valid_entity(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-')
+        })
 }
 
 fn valid_room(s: &str) -> bool {
@@ -132,6 +145,40 @@ pub fn parse_id(field: &str, s: Option<&str>) -> Result<Option<String>, ApiError
     }
 }
 
+/// An entity id, checked.
+pub fn parse_entity(s: Option<&str>) -> Result<Option<String>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some(s) if valid_entity(s) => Ok(Some(s.to_owned())),
+        Some(_) => Err(ApiError::bad_request(
+            "\"entity\" must be 1-128 characters of A-Z a-z 0-9 . _ : @ -.",
+        )),
+    }
+}
+
+/// Most entities one status request or socket may name.
+pub const MAX_ENTITIES: usize = 100;
+
+/// A comma-separated list of entity ids (1 to [`MAX_ENTITIES`], no repeats kept).
+pub fn parse_entity_list(field: &str, s: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let Some(s) = s else {
+        return Err(ApiError::bad_request(format!("The parameter \"{field}\" is required.")));
+    };
+    let mut out: Vec<String> = Vec::new();
+    for part in s.split(',') {
+        let e = parse_entity(Some(part.trim()))?.unwrap_or_default();
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    if out.len() > MAX_ENTITIES {
+        return Err(ApiError::bad_request(format!(
+            "\"{field}\" may name at most {MAX_ENTITIES} entities."
+        )));
+    }
+    Ok(out)
+}
+
 // ----- POST /v1/ping -----
 
 /// A validated ping.
@@ -142,6 +189,11 @@ pub struct Ping {
     pub session: String,
     pub visitor: Option<String>,
     pub event: PingEvent,
+    /// The entity this session carries, proven by `token` (a track token).
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,12 +259,19 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         }
         None => return Err(ApiError::bad_request("The field \"event\" is required.")),
     };
+    let entity = parse_entity(string_field("entity")?)?;
+    let token = string_field("token")?.map(str::to_owned);
+    if token.is_some() && entity.is_none() {
+        return Err(ApiError::bad_request("\"token\" goes with \"entity\"."));
+    }
     Ok(Ping {
         site,
         room,
         session,
         visitor,
         event,
+        entity,
+        token,
     })
 }
 
@@ -324,6 +383,11 @@ pub struct LiveQuery {
     pub room: Option<String>,
     pub session: Option<String>,
     pub visitor: Option<String>,
+    /// The entity the socket's session carries (with a track `token`).
+    pub entity: Option<String>,
+    /// Entities whose status the socket receives (with a watch `token`).
+    pub watch: Vec<String>,
+    pub token: Option<String>,
 }
 
 pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
@@ -336,11 +400,45 @@ pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
             "\"visitor\" is only meaningful together with \"session\".",
         ));
     }
+    let entity = parse_entity(q.get("entity"))?;
+    if entity.is_some() && session.is_none() {
+        return Err(ApiError::bad_request("\"entity\" goes with \"session\"."));
+    }
+    let watch = match q.get("watch") {
+        Some(_) => parse_entity_list("watch", q.get("watch"))?,
+        None => Vec::new(),
+    };
+    if entity.is_some() && !watch.is_empty() {
+        return Err(ApiError::bad_request(
+            "Carry an entity and watch entities on separate sockets.",
+        ));
+    }
+    let token = q.get("token").map(str::to_owned);
+    if token.is_some() && entity.is_none() && watch.is_empty() {
+        return Err(ApiError::bad_request("\"token\" goes with \"entity\" or \"watch\"."));
+    }
     Ok(LiveQuery {
         site,
         room,
         session,
         visitor,
+        entity,
+        watch,
+        token,
+    })
+}
+
+/// `GET /v1/status?site=S&entity=A,B`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusQuery {
+    pub site: String,
+    pub entities: Vec<String>,
+}
+
+pub fn parse_status(q: &Query) -> Result<StatusQuery, ApiError> {
+    Ok(StatusQuery {
+        site: parse_site(q.get("site"))?,
+        entities: parse_entity_list("entity", q.get("entity"))?,
     })
 }
 
@@ -470,6 +568,36 @@ mod tests {
         assert!(live("site=demo&session=bad").is_err());
         assert!(live("site=demo&visitor=vvvvvvvv").is_err());
         assert!(live("site=demo&room=a%0Ab").is_err());
+    }
+
+    #[test]
+    fn entities_and_tokens_are_validated() {
+        let p = ping(r#"{"site":"d","session":"abcdefgh","event":"join","entity":"user:42","token":"x.y.z"}"#).unwrap();
+        assert_eq!(p.entity.as_deref(), Some("user:42"));
+        assert!(!serde_json::to_string(&p).unwrap().contains("x.y.z"), "tokens are not forwarded");
+        for body in [
+            r#"{"site":"d","session":"abcdefgh","event":"join","token":"x.y.z"}"#,
+            r#"{"site":"d","session":"abcdefgh","event":"join","entity":"user 42","token":"t"}"#,
+            r#"{"site":"d","session":"abcdefgh","event":"join","entity":"","token":"t"}"#,
+            r#"{"site":"d","session":"abcdefgh","event":"join","entity":5,"token":"t"}"#,
+        ] {
+            assert_eq!(ping(body).unwrap_err().code, "bad_request", "{body}");
+        }
+        let long = "e".repeat(129);
+        assert!(parse_entity(Some(&long)).is_err());
+        assert!(parse_entity(Some(&long[..128])).is_ok());
+        let st = |s: &str| parse_status(&Query::parse(s).unwrap());
+        assert_eq!(st("site=d&entity=user:1,user:2,user:1").unwrap().entities, ["user:1", "user:2"]);
+        assert!(st("site=d").is_err());
+        assert!(st("site=d&entity=").is_err());
+        assert!(st("site=d&entity=a,,b").is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("u:{i}")).collect();
+        assert!(st(&format!("site=d&entity={}", many.join(","))).is_err());
+        let live = |s: &str| parse_live(&Query::parse(s).unwrap());
+        assert!(live("site=d&entity=user:1&token=t").is_err(), "entity needs a session");
+        assert!(live("site=d&session=abcdefgh&entity=user:1&watch=user:2&token=t").is_err());
+        assert!(live("site=d&token=t").is_err());
+        assert_eq!(live("site=d&watch=user:1,user:2&token=t").unwrap().watch.len(), 2);
     }
 
     #[test]

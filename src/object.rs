@@ -19,6 +19,7 @@ use worker::{
 
 use crate::api::{CountQuery, LiveQuery, Ping, RoomsQuery, DEFAULT_ROOM};
 use crate::config::Timing;
+use crate::entities::EntityStatus;
 use crate::presence::{
     Config, Millis, Presence, Snapshot, SocketId, SocketSession, SocketSpec, StoredSession, Write,
 };
@@ -50,6 +51,12 @@ struct Attachment {
     room: String,
     /// The room the socket named, whose counts it receives.
     view: Option<String>,
+    /// The entity the session carries.
+    #[serde(default)]
+    entity: Option<String>,
+    /// The entities whose status the socket receives.
+    #[serde(default)]
+    watch: Vec<String>,
     opened_at: f64,
 }
 
@@ -61,6 +68,7 @@ impl Attachment {
                 session: s.clone(),
                 visitor: from_hex(v)?,
                 room: self.room.clone(),
+                entity: self.entity.clone(),
             }),
             _ => None,
         };
@@ -68,6 +76,7 @@ impl Attachment {
             id,
             session,
             view: self.view.clone(),
+            watch: self.watch.clone(),
             seen_at: seen_at.max(self.opened_at as Millis),
         })
     }
@@ -145,9 +154,13 @@ impl DurableObject for SitePresence {
                     room: q("room"),
                     session: q("session"),
                     visitor: q("visitor"),
+                    entity: q("entity"),
+                    watch: split_list(q("watch")),
+                    token: None,
                 };
                 self.live(lq)
             }
+            "/status" => self.status(&split_list(q("entity"))),
             _ => Response::error("not found", 404),
         };
         self.arm_alarm().await?;
@@ -226,13 +239,25 @@ fn attachment(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment::<Attachment>().ok().flatten()
 }
 
+fn split_list(s: Option<String>) -> Vec<String> {
+    s.map(|s| s.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 struct SessionRow {
     id: String,
     room: String,
     visitor: String,
+    entity: Option<String>,
+    entity_last_seen: Option<f64>,
     joined_at: f64,
     restored_at: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct LastSeenRow {
+    last_seen: f64,
 }
 
 #[derive(Deserialize)]
@@ -266,19 +291,32 @@ impl SitePresence {
             )",
             None,
         )?;
+        // Sessions stored before entities existed get the column (an error means it is there).
+        let _ = sql.exec("ALTER TABLE sessions ADD COLUMN entity TEXT", None);
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS entities (id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL)",
+            None,
+        )?;
         sql.exec(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             None,
         )?;
         let salt = self.salt(&sql)?;
         let rows: Vec<SessionRow> = sql
-            .exec("SELECT id, room, visitor, joined_at, restored_at FROM sessions", None)?
+            .exec(
+                "SELECT s.id, s.room, s.visitor, s.entity, s.joined_at, s.restored_at,
+                        e.last_seen AS entity_last_seen
+                 FROM sessions s LEFT JOIN entities e ON e.id = s.entity",
+                None,
+            )?
             .to_array()?;
         let stored = rows
             .into_iter()
             .filter_map(|r| {
                 Some(StoredSession {
                     visitor: from_hex(&r.visitor)?,
+                    entity: r.entity,
+                    entity_last_seen: r.entity_last_seen.map(|t| t as Millis),
                     session: r.id,
                     room: r.room,
                     joined_at: r.joined_at as Millis,
@@ -303,6 +341,7 @@ impl SitePresence {
         let mut core = Presence::new(Config {
             ttl_ms: timing.ttl_ms,
             broadcast_interval_ms: timing.broadcast_interval_ms,
+            leave_grace_ms: timing.leave_grace_ms,
         });
         core.restore(now, stored, specs);
         let mut l = Loaded {
@@ -351,17 +390,27 @@ impl SitePresence {
                     session,
                     room,
                     visitor,
+                    entity,
                     joined_at,
                 } => {
                     sql.exec(
-                        "INSERT OR REPLACE INTO sessions (id, room, visitor, joined_at, restored_at)
-                         VALUES (?, ?, ?, ?, NULL)",
+                        "INSERT OR REPLACE INTO sessions
+                           (id, room, visitor, entity, joined_at, restored_at)
+                         VALUES (?, ?, ?, ?, ?, NULL)",
                         vec![
                             session.into(),
                             room.into(),
                             to_hex(visitor).into(),
+                            entity.map_or(SqlStorageValue::Null, SqlStorageValue::from),
                             SqlStorageValue::Float(joined_at as f64),
                         ],
+                    )?;
+                }
+                Write::EntitySeen { entity, last_seen } => {
+                    sql.exec(
+                        "INSERT INTO entities (id, last_seen) VALUES (?, ?)
+                         ON CONFLICT (id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+                        vec![entity.into(), SqlStorageValue::Float(last_seen as f64)],
                     )?;
                 }
                 Write::Delete { session } => {
@@ -394,7 +443,38 @@ impl SitePresence {
                 }
             }
         }
+        for b in l.core.take_status() {
+            let msg = status_message(&b.entity, &b.status);
+            for id in b.sockets {
+                if let Some(ws) = l.sockets.get(&id) {
+                    let _ = ws.send_with_str(&msg);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// An entity's status: from memory when online or in its grace, else from storage.
+    fn entity_status(&self, l: &Loaded, entity: &str) -> Result<EntityStatus> {
+        if let Some(s) = l.core.entity_status(entity) {
+            return Ok(s);
+        }
+        let rows: Vec<LastSeenRow> = self
+            .sql()
+            .exec("SELECT last_seen FROM entities WHERE id = ?", vec![entity.into()])?
+            .to_array()?;
+        Ok(EntityStatus::offline(rows.first().map(|r| r.last_seen as Millis)))
+    }
+
+    fn status(&self, entities: &[String]) -> Result<Response> {
+        let body = self.with_loaded(|l, _| {
+            let mut map = serde_json::Map::new();
+            for e in entities {
+                map.insert(e.clone(), json!(self.entity_status(l, e)?));
+            }
+            Ok(json!({ "entities": map }))
+        })?;
+        Response::from_json(&body)
     }
 
     /// Sets the alarm to the core's next wake-up when that is earlier than the one set.
@@ -434,7 +514,7 @@ impl SitePresence {
         let now = now();
         if let Some(spec) = att.spec(now) {
             l.sockets.remove(&spec.id);
-            l.core.socket_close(spec.id);
+            l.core.socket_close(now, spec.id);
         }
         self.carry_out(l, now)
     }
@@ -453,7 +533,8 @@ impl SitePresence {
     fn ping(&self, p: Ping) -> Result<Response> {
         let body = self.with_loaded(|l, now| {
             let key = visitor_key(&l.salt, p.visitor.as_deref(), &p.session);
-            let snap = l.core.ping(now, &p.session, &p.room, key, p.event.into());
+            let entity = p.entity.as_deref();
+            let snap = l.core.ping_as(now, &p.session, &p.room, key, p.event.into(), entity);
             Ok(json!({
                 "site": snap.site,
                 "room": snap.room,
@@ -492,6 +573,7 @@ impl SitePresence {
                 session: s.clone(),
                 visitor: visitor_key(&l.salt, q.visitor.as_deref(), s),
                 room: q.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned()),
+                entity: q.entity.clone(),
             });
             let att = Attachment {
                 id: id_hex.clone(),
@@ -502,6 +584,8 @@ impl SitePresence {
                     .map(|s| s.room.clone())
                     .unwrap_or_else(|| DEFAULT_ROOM.to_owned()),
                 view: q.room.clone(),
+                entity: q.entity.clone(),
+                watch: q.watch.clone(),
                 opened_at: now as f64,
             };
             let socket_tag = format!("socket:{id_hex}");
@@ -519,14 +603,33 @@ impl SitePresence {
                     id,
                     session,
                     view: q.room.clone(),
+                    watch: q.watch.clone(),
                     seen_at: now,
                 },
             );
-            Ok(count_message(&snap, Some(&l.timing)))
+            let mut first = vec![count_message(&snap, Some(&l.timing))];
+            for e in &q.watch {
+                first.push(status_message(e, &self.entity_status(l, e)?));
+            }
+            Ok(first)
         })?;
-        let _ = server.send_with_str(&first);
+        for msg in first {
+            let _ = server.send_with_str(&msg);
+        }
         Response::from_websocket(pair.client)
     }
+}
+
+/// `{"type":"status","entity":..,"online":..,"sessions":..,"last_seen":..}`
+fn status_message(entity: &str, s: &EntityStatus) -> String {
+    json!({
+        "type": "status",
+        "entity": entity,
+        "online": s.online,
+        "sessions": s.sessions,
+        "last_seen": s.last_seen,
+    })
+    .to_string()
 }
 
 /// `{"type":"count","site":{..},"room":{..}}`; the first message of a socket also tells the

@@ -15,6 +15,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::entities::{Entities, EntityStatus};
+
 /// Epoch milliseconds.
 pub type Millis = u64;
 
@@ -67,6 +69,8 @@ pub enum Event {
 pub struct Config {
     pub ttl_ms: Millis,
     pub broadcast_interval_ms: Millis,
+    /// How long an entity stays online after its last session ended.
+    pub leave_grace_ms: Millis,
 }
 
 impl Config {
@@ -84,6 +88,7 @@ pub enum Write {
         session: String,
         room: String,
         visitor: VisitorKey,
+        entity: Option<String>,
         joined_at: Millis,
     },
     /// A session ended.
@@ -93,6 +98,8 @@ pub enum Write {
     /// These restored sessions were given one `ttl` from `at`; if the object restarts again
     /// before they show a sign of life, they get no second `ttl`.
     MarkRestored { at: Millis, sessions: Vec<String> },
+    /// An entity's last sign of life, kept across restarts (written on joins and ends).
+    EntitySeen { entity: String, last_seen: Millis },
 }
 
 /// A session row as storage keeps it.
@@ -101,6 +108,9 @@ pub struct StoredSession {
     pub session: String,
     pub room: String,
     pub visitor: VisitorKey,
+    pub entity: Option<String>,
+    /// The entity's stored last sign of life.
+    pub entity_last_seen: Option<Millis>,
     pub joined_at: Millis,
     /// Set when the session was restored and has shown no sign of life since.
     pub restored_at: Option<Millis>,
@@ -112,6 +122,8 @@ pub struct SocketSession {
     pub session: String,
     pub visitor: VisitorKey,
     pub room: String,
+    /// The entity the session carries (its track token was checked by the edge).
+    pub entity: Option<String>,
 }
 
 /// A socket as the edge knows it (from the upgrade request, or from its attachment after the
@@ -123,8 +135,18 @@ pub struct SocketSpec {
     pub session: Option<SocketSession>,
     /// The room whose counts this socket receives besides the site's, if it named one.
     pub view: Option<String>,
+    /// Entities whose status this socket receives (its watch token was checked by the edge).
+    pub watch: Vec<String>,
     /// The last sign of life (connection time, last ping or message).
     pub seen_at: Millis,
+}
+
+/// One status message to send to the sockets watching an entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusBroadcast {
+    pub sockets: Vec<SocketId>,
+    pub entity: String,
+    pub status: EntityStatus,
 }
 
 /// One count message to send to some sockets.
@@ -177,6 +199,7 @@ impl Tally {
 struct Session {
     room: String,
     visitor: VisitorKey,
+    entity: Option<String>,
     joined_at: Millis,
     /// The HTTP hold: live until then without a heartbeat.
     http_until: Option<Millis>,
@@ -197,6 +220,7 @@ struct View {
 struct Socket {
     session: Option<String>,
     view: Option<String>,
+    watch: Vec<String>,
     deadline: Millis,
     last_sent_at: Option<Millis>,
     last_sent: Option<View>,
@@ -216,6 +240,9 @@ pub struct Presence {
     socket_deadlines: BTreeSet<(Millis, SocketId)>,
     /// Sockets grouped by the room they view (None: the site only).
     views: HashMap<Option<String>, HashSet<SocketId>>,
+    /// Sockets by the entity they watch.
+    watchers: HashMap<String, HashSet<SocketId>>,
+    entities: Entities,
     /// Counts changed since sockets were last told.
     dirty: bool,
     /// The earliest time a flush can send anything.
@@ -234,6 +261,8 @@ impl Presence {
             sockets: HashMap::new(),
             socket_deadlines: BTreeSet::new(),
             views: HashMap::new(),
+            watchers: HashMap::new(),
+            entities: Entities::new(cfg.leave_grace_ms),
             dirty: false,
             next_flush_at: 0,
             writes: Vec::new(),
@@ -313,13 +342,27 @@ impl Presence {
         visitor: VisitorKey,
         event: Event,
     ) -> Snapshot {
+        self.ping_as(now, session, room, visitor, event, None)
+    }
+
+    /// A ping that may carry an entity (its track token checked by the edge). Without one, a
+    /// session keeps the entity it already carries.
+    pub fn ping_as(
+        &mut self,
+        now: Millis,
+        session: &str,
+        room: &str,
+        visitor: VisitorKey,
+        event: Event,
+        entity: Option<&str>,
+    ) -> Snapshot {
         match event {
             Event::Join | Event::Heartbeat => {
-                self.hold(now, session, room, visitor);
+                self.hold(now, session, room, visitor, entity);
             }
             Event::Leave => {
                 if self.sessions.contains_key(session) {
-                    self.end_session(session);
+                    self.end_session(session, now, now);
                 }
             }
         }
@@ -327,9 +370,16 @@ impl Presence {
     }
 
     /// Gives `session` an HTTP hold of one `ttl`, joining or moving it as needed.
-    fn hold(&mut self, now: Millis, session: &str, room: &str, visitor: VisitorKey) {
+    fn hold(
+        &mut self,
+        now: Millis,
+        session: &str,
+        room: &str,
+        visitor: VisitorKey,
+        entity: Option<&str>,
+    ) {
         let until = now + self.cfg.ttl_ms;
-        self.upsert_session(now, session, room, visitor);
+        self.upsert_session(now, session, room, visitor, entity);
         if let Some(s) = self.sessions.get_mut(session) {
             if let Some(old) = s.http_until.replace(until) {
                 self.http_deadlines.remove(&(old, session.to_owned()));
@@ -338,31 +388,57 @@ impl Presence {
         }
     }
 
-    /// Makes `session` live in `room` with `visitor`: a join when it is new, a move when the
-    /// room (or visitor) changed, a confirmation when it was restored, and nothing otherwise.
-    fn upsert_session(&mut self, now: Millis, session: &str, room: &str, visitor: VisitorKey) {
+    /// Makes `session` live in `room` with `visitor` (and `entity`, when given): a join when
+    /// it is new, a move when the room, visitor or entity changed, a confirmation when it was
+    /// restored, and a mere sign of life otherwise.
+    fn upsert_session(
+        &mut self,
+        now: Millis,
+        session: &str,
+        room: &str,
+        visitor: VisitorKey,
+        entity: Option<&str>,
+    ) {
         match self.sessions.get_mut(session) {
-            Some(s) if s.room == room && s.visitor == visitor => {
-                if s.restored {
-                    s.restored = false;
-                    self.writes.push(Write::Confirm {
-                        session: session.to_owned(),
-                    });
-                }
-            }
             Some(s) => {
-                let (old_room, old_visitor) = (
-                    std::mem::replace(&mut s.room, room.to_owned()),
-                    std::mem::replace(&mut s.visitor, visitor),
-                );
+                let entity_changed = entity.is_some_and(|e| s.entity.as_deref() != Some(e));
+                if s.room == room && s.visitor == visitor && !entity_changed {
+                    if s.restored {
+                        s.restored = false;
+                        self.writes.push(Write::Confirm {
+                            session: session.to_owned(),
+                        });
+                    }
+                    if let Some(e) = &s.entity {
+                        self.entities.seen(e, now);
+                    }
+                    return;
+                }
+                let old_room = std::mem::replace(&mut s.room, room.to_owned());
+                let old_visitor = std::mem::replace(&mut s.visitor, visitor);
                 s.restored = false;
                 let joined_at = s.joined_at;
-                self.untally(&old_room, old_visitor);
-                self.tally(room, visitor);
+                if entity_changed {
+                    let old = std::mem::replace(&mut s.entity, entity.map(str::to_owned));
+                    if let Some(old) = old {
+                        self.entities.session_ended(&old, now, now);
+                    }
+                    if let Some(e) = entity {
+                        self.entities.session_started(e, now, true);
+                    }
+                } else if let Some(e) = &s.entity {
+                    self.entities.seen(e, now);
+                }
+                let entity = s.entity.clone();
+                if old_room != room || old_visitor != visitor {
+                    self.untally(&old_room, old_visitor);
+                    self.tally(room, visitor);
+                }
                 self.writes.push(Write::Upsert {
                     session: session.to_owned(),
                     room: room.to_owned(),
                     visitor,
+                    entity,
                     joined_at,
                 });
             }
@@ -372,17 +448,22 @@ impl Presence {
                     Session {
                         room: room.to_owned(),
                         visitor,
+                        entity: entity.map(str::to_owned),
                         joined_at: now,
                         http_until: None,
                         sockets: 0,
                         restored: false,
                     },
                 );
+                if let Some(e) = entity {
+                    self.entities.session_started(e, now, true);
+                }
                 self.tally(room, visitor);
                 self.writes.push(Write::Upsert {
                     session: session.to_owned(),
                     room: room.to_owned(),
                     visitor,
+                    entity: entity.map(str::to_owned),
                     joined_at: now,
                 });
             }
@@ -406,12 +487,15 @@ impl Presence {
         self.dirty = true;
     }
 
-    /// Ends a session for good: its HTTP hold goes, sockets that carried it become plain
-    /// subscribers, and storage forgets it.
-    fn end_session(&mut self, session: &str) {
+    /// Ends a session for good at `now` (its last sign of life at `last_seen`): its HTTP hold
+    /// goes, sockets that carried it become plain subscribers, and storage forgets it.
+    fn end_session(&mut self, session: &str, now: Millis, last_seen: Millis) {
         let Some(s) = self.sessions.remove(session) else {
             return;
         };
+        if let Some(e) = &s.entity {
+            self.entities.session_ended(e, now, last_seen);
+        }
         if let Some(until) = s.http_until {
             self.http_deadlines.remove(&(until, session.to_owned()));
         }
@@ -452,13 +536,13 @@ impl Presence {
 
     fn add_socket(&mut self, now: Millis, spec: SocketSpec, restoring: bool) {
         if self.sockets.contains_key(&spec.id) {
-            self.remove_socket(spec.id);
+            self.remove_socket(spec.id, now, now);
         }
         let session = spec.session.map(|ss| {
             if restoring {
                 self.restore_socket_session(now, &ss);
             } else {
-                self.upsert_session(now, &ss.session, &ss.room, ss.visitor);
+                self.upsert_session(now, &ss.session, &ss.room, ss.visitor, ss.entity.as_deref());
             }
             if let Some(s) = self.sessions.get_mut(&ss.session) {
                 s.sockets += 1;
@@ -476,11 +560,15 @@ impl Presence {
             .entry(spec.view.clone())
             .or_default()
             .insert(spec.id);
+        for e in &spec.watch {
+            self.watchers.entry(e.clone()).or_default().insert(spec.id);
+        }
         self.sockets.insert(
             spec.id,
             Socket {
                 session,
                 view: spec.view,
+                watch: spec.watch,
                 deadline,
                 last_sent_at: None,
                 last_sent: None,
@@ -497,11 +585,15 @@ impl Presence {
                 if let Some(until) = s.http_until.take() {
                     self.http_deadlines.remove(&(until, ss.session.clone()));
                 }
-                if s.room != ss.room || s.visitor != ss.visitor {
-                    self.upsert_session(now, &ss.session, &ss.room, ss.visitor);
+                if s.room != ss.room || s.visitor != ss.visitor || s.entity != ss.entity {
+                    let entity = ss.entity.as_deref();
+                    self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity);
                 }
             }
-            None => self.upsert_session(now, &ss.session, &ss.room, ss.visitor),
+            None => {
+                let entity = ss.entity.as_deref();
+                self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity)
+            }
         }
     }
 
@@ -516,18 +608,36 @@ impl Presence {
                 s.deadline = deadline;
                 self.socket_deadlines.insert((deadline, id));
             }
+            let entity = s
+                .session
+                .as_ref()
+                .and_then(|name| self.sessions.get(name))
+                .and_then(|sess| sess.entity.as_deref());
+            if let Some(e) = entity {
+                self.entities.seen(e, at);
+            }
         }
     }
 
-    /// A socket closed (cleanly or not). Its session ends unless something else holds it.
-    pub fn socket_close(&mut self, id: SocketId) {
-        self.remove_socket(id);
+    /// A socket closed at `now` (cleanly or not). Its session ends unless something else
+    /// holds it.
+    pub fn socket_close(&mut self, now: Millis, id: SocketId) {
+        self.remove_socket(id, now, now);
     }
 
-    fn remove_socket(&mut self, id: SocketId) {
+    /// Removes a socket at `now`; its last sign of life was `last_seen`.
+    fn remove_socket(&mut self, id: SocketId, now: Millis, last_seen: Millis) {
         let Some(sock) = self.sockets.remove(&id) else {
             return;
         };
+        for e in &sock.watch {
+            if let Some(set) = self.watchers.get_mut(e) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.watchers.remove(e);
+                }
+            }
+        }
         self.socket_deadlines.remove(&(sock.deadline, id));
         if let Some(set) = self.views.get_mut(&sock.view) {
             set.remove(&id);
@@ -544,7 +654,7 @@ impl Presence {
                 None => false,
             };
             if ended {
-                self.end_session(&name);
+                self.end_session(&name, now, last_seen);
             }
         }
     }
@@ -576,7 +686,9 @@ impl Presence {
                 None => false,
             };
             if ended {
-                self.end_session(&name);
+                // it ended when its hold ran out, however late the sweep runs
+                let last_seen = until.saturating_sub(self.cfg.ttl_ms);
+                self.end_session(&name, until, last_seen);
             }
         }
         let mut closed = Vec::new();
@@ -584,9 +696,11 @@ impl Presence {
             if deadline > now {
                 break;
             }
-            self.remove_socket(id);
+            let last_seen = deadline.saturating_sub(self.cfg.ttl_ms);
+            self.remove_socket(id, deadline, last_seen);
             closed.push(id);
         }
+        self.entities.expire(now);
         closed
     }
 
@@ -656,12 +770,47 @@ impl Presence {
         let http = self.http_deadlines.first().map(|(t, _)| *t);
         let sock = self.socket_deadlines.first().map(|(t, _)| *t);
         let flush = self.dirty.then_some(self.next_flush_at);
-        [http, sock, flush].into_iter().flatten().min()
+        let grace = self.entities.next_wake();
+        [http, sock, flush, grace].into_iter().flatten().min()
     }
 
     /// Storage changes since the last call, in order.
     pub fn take_writes(&mut self) -> Vec<Write> {
-        std::mem::take(&mut self.writes)
+        let mut writes = std::mem::take(&mut self.writes);
+        writes.extend(
+            self.entities
+                .take_seen_writes()
+                .into_iter()
+                .map(|s| Write::EntitySeen {
+                    entity: s.entity,
+                    last_seen: s.last_seen,
+                }),
+        );
+        writes
+    }
+
+    /// Status messages due: each entity whose visible status changed, to its watchers.
+    pub fn take_status(&mut self) -> Vec<StatusBroadcast> {
+        self.entities
+            .take_changes()
+            .into_iter()
+            .filter_map(|(entity, status)| {
+                let mut sockets: Vec<SocketId> =
+                    self.watchers.get(&entity)?.iter().copied().collect();
+                sockets.sort_unstable();
+                Some(StatusBroadcast {
+                    sockets,
+                    entity,
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// The status of an entity online or in its grace; `None` when offline (its last-seen
+    /// time is then in storage).
+    pub fn entity_status(&self, entity: &str) -> Option<EntityStatus> {
+        self.entities.status(entity)
     }
 
     // ----- restarts -----
@@ -684,12 +833,17 @@ impl Presence {
                 marked.push(row.session.clone());
             }
             self.tally(&row.room, row.visitor);
+            if let Some(e) = &row.entity {
+                let seen = row.entity_last_seen.unwrap_or(row.joined_at);
+                self.entities.session_restored(e, seen);
+            }
             self.http_deadlines.insert((until, row.session.clone()));
             self.sessions.insert(
                 row.session,
                 Session {
                     room: row.room,
                     visitor: row.visitor,
+                    entity: row.entity,
                     joined_at: row.joined_at,
                     http_until: Some(until),
                     sockets: 0,
@@ -709,9 +863,11 @@ impl Presence {
                 sessions: marked,
             });
         }
-        // Whatever the sockets last received is unknown: the next change goes to all.
+        // Whatever the sockets last received is unknown: the next change goes to all, and
+        // watchers learn statuses from their snapshot on reconnect.
         self.dirty = false;
         self.next_flush_at = 0;
+        self.entities.take_changes();
     }
 
     /// Counts recomputed from the sessions alone; equal to the tallies at all times.

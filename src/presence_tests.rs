@@ -5,11 +5,13 @@ use super::*;
 
 const TTL: Millis = 45_000;
 const INTERVAL: Millis = 500;
+const GRACE: Millis = 3_000;
 
 fn core() -> Presence {
     Presence::new(Config {
         ttl_ms: TTL,
         broadcast_interval_ms: INTERVAL,
+        leave_grace_ms: GRACE,
     })
 }
 
@@ -28,8 +30,10 @@ fn carrier(id: SocketId, session: &str, visitor: u64, room: &str, at: Millis) ->
             session: session.into(),
             visitor: v(visitor),
             room: room.into(),
+            entity: None,
         }),
         view: Some(room.into()),
+        watch: vec![],
         seen_at: at,
     }
 }
@@ -39,6 +43,7 @@ fn subscriber(id: SocketId, view: Option<&str>, at: Millis) -> SocketSpec {
         id,
         session: None,
         view: view.map(Into::into),
+        watch: vec![],
         seen_at: at,
     }
 }
@@ -185,7 +190,7 @@ fn a_subscriber_that_never_pings_is_kept_much_longer_than_a_ttl() {
 fn a_clean_close_uncounts_at_once() {
     let mut p = core();
     p.socket_open(0, carrier(1, "s1", 1, "/", 0));
-    p.socket_close(1);
+    p.socket_close(0, 1);
     assert_eq!(p.site_counts(), counts(0, 0));
     assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { .. }, Write::Delete { .. }]));
 }
@@ -199,7 +204,7 @@ fn a_session_over_http_and_a_socket_counts_once() {
     p.ping(20, "s1", "/", v(1), Event::Heartbeat);
     assert_eq!(p.site_counts(), counts(1, 1));
     // the socket closes; the HTTP hold keeps it until its own ttl
-    p.socket_close(1);
+    p.socket_close(0, 1);
     assert_eq!(p.site_counts().sessions, 1);
     p.expire(20 + TTL);
     assert_eq!(p.site_counts().sessions, 0);
@@ -212,9 +217,9 @@ fn a_socket_session_without_http_ends_with_its_last_socket() {
     p.socket_open(0, carrier(1, "s1", 1, "/", 0));
     p.socket_open(5, carrier(2, "s1", 1, "/", 5)); // a reconnect overlapping the old socket
     assert_eq!(p.site_counts().sessions, 1);
-    p.socket_close(1);
+    p.socket_close(0, 1);
     assert_eq!(p.site_counts().sessions, 1);
-    p.socket_close(2);
+    p.socket_close(0, 2);
     assert_eq!(p.site_counts().sessions, 0);
 }
 
@@ -225,7 +230,7 @@ fn a_leave_ends_a_session_its_socket_carried() {
     p.ping(10, "s1", "/", v(1), Event::Leave);
     assert_eq!(p.site_counts().sessions, 0);
     assert_eq!(p.socket_count(), 1, "the socket stays, as a subscriber");
-    p.socket_close(1);
+    p.socket_close(0, 1);
     assert_eq!(p.site_counts().sessions, 0);
     assert_consistent(&p);
 }
@@ -337,6 +342,8 @@ fn row(id: &str, room: &str, visitor: u64, restored_at: Option<Millis>) -> Store
         session: id.into(),
         room: room.into(),
         visitor: v(visitor),
+        entity: None,
+        entity_last_seen: None,
         joined_at: 0,
         restored_at,
     }
@@ -385,7 +392,7 @@ fn sockets_come_back_from_their_attachments() {
     assert_eq!(p.site_counts(), counts(2, 2));
     assert_eq!(p.socket_count(), 2);
     // s1 is held by its socket only: a clean close ends it at once
-    p.socket_close(7);
+    p.socket_close(0, 7);
     assert_eq!(p.site_counts().sessions, 1);
     // only s2 (no socket) was marked as restored
     let writes = p.take_writes();
@@ -446,7 +453,7 @@ fn random_event_sequences_keep_every_invariant() {
                 }
                 5 if !open.is_empty() => {
                     let id = open.swap_remove(rng.below(open.len() as u64) as usize);
-                    p.socket_close(id);
+                    p.socket_close(now, id);
                 }
                 6 if !open.is_empty() => {
                     let id = open[rng.below(open.len() as u64) as usize];
@@ -494,7 +501,7 @@ fn stored_rows_always_match_the_live_sessions() {
                 p.socket_open(now, carrier(i, &session, 1, room, now));
                 open.push(i);
             }
-            4 if !open.is_empty() => p.socket_close(open.swap_remove(0)),
+            4 if !open.is_empty() => p.socket_close(now, open.swap_remove(0)),
             _ => {
                 let closed = p.expire(now);
                 open.retain(|id| !closed.contains(id));
@@ -508,7 +515,7 @@ fn stored_rows_always_match_the_live_sessions() {
                 Write::Delete { session } => {
                     table.remove(&session);
                 }
-                Write::Confirm { .. } | Write::MarkRestored { .. } => {}
+                Write::Confirm { .. } | Write::MarkRestored { .. } | Write::EntitySeen { .. } => {}
             }
         }
         let live: BTreeMap<String, String> = (0..10)
@@ -517,4 +524,101 @@ fn stored_rows_always_match_the_live_sessions() {
             .collect();
         assert_eq!(table, live, "step {i}");
     }
+}
+
+// ----- entities through sessions and sockets -----
+
+fn carrier_as(id: SocketId, session: &str, entity: &str, at: Millis) -> SocketSpec {
+    let mut spec = carrier(id, session, 1, "/", at);
+    if let Some(s) = spec.session.as_mut() {
+        s.entity = Some(entity.into());
+    }
+    spec
+}
+
+fn watcher(id: SocketId, entities: &[&str], at: Millis) -> SocketSpec {
+    SocketSpec {
+        id,
+        session: None,
+        view: None,
+        watch: entities.iter().map(|e| e.to_string()).collect(),
+        seen_at: at,
+    }
+}
+
+fn statuses(p: &mut Presence) -> Vec<(String, bool, u32, Vec<SocketId>)> {
+    p.take_status()
+        .into_iter()
+        .map(|b| (b.entity, b.status.online, b.status.sessions, b.sockets))
+        .collect()
+}
+
+#[test]
+fn watchers_hear_only_about_the_entities_they_watch() {
+    let mut p = core();
+    p.socket_open(0, watcher(10, &["user:1"], 0));
+    p.socket_open(0, watcher(11, &["user:1", "user:2"], 0));
+    p.ping_as(100, "s1", "/", v(1), Event::Join, Some("user:1"));
+    p.ping_as(100, "s2", "/", v(2), Event::Join, Some("user:2"));
+    p.ping_as(100, "s3", "/", v(3), Event::Join, Some("user:3"));
+    assert_eq!(
+        statuses(&mut p),
+        [("user:1".into(), true, 1, vec![10, 11]), ("user:2".into(), true, 1, vec![11])]
+    );
+    p.socket_close(200, 11);
+    p.ping_as(300, "s2", "/", v(2), Event::Leave, None);
+    p.expire(300 + GRACE);
+    assert!(statuses(&mut p).is_empty(), "nobody watches user:2 any more");
+}
+
+#[test]
+fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_ping_as_last_seen() {
+    let mut p = core();
+    p.socket_open(0, watcher(10, &["user:9"], 0));
+    p.socket_open(1_000, carrier_as(1, "s1", "user:9", 1_000));
+    p.socket_seen(1, 5_000);
+    assert_eq!(statuses(&mut p), [("user:9".into(), true, 1, vec![10])]);
+    assert_eq!(p.expire(5_000 + TTL), vec![1]);
+    assert!(statuses(&mut p).is_empty(), "still online during the grace");
+    assert_eq!(p.next_wake().map(|w| w <= 5_000 + TTL + GRACE), Some(true));
+    p.expire(5_000 + TTL + GRACE);
+    let out = p.take_status();
+    assert_eq!(out.len(), 1);
+    assert!(!out[0].status.online);
+    assert_eq!(out[0].status.last_seen, Some(5_000));
+    assert!(p.take_writes().iter().any(
+        |w| matches!(w, Write::EntitySeen { entity, last_seen: 5_000 } if entity == "user:9")
+    ));
+}
+
+#[test]
+fn a_heartbeat_without_entity_keeps_the_sessions_entity_and_writes_nothing() {
+    let mut p = core();
+    p.ping_as(0, "s1", "/", v(1), Event::Join, Some("user:1"));
+    p.take_writes();
+    p.ping(1_000, "s1", "/", v(1), Event::Heartbeat);
+    assert!(p.take_writes().is_empty());
+    assert_eq!(p.entity_status("user:1").unwrap().last_seen, Some(1_000));
+    // switching entity on the same session ends one and starts the other
+    p.ping_as(2_000, "s1", "/", v(1), Event::Heartbeat, Some("user:2"));
+    assert_eq!(p.entity_status("user:2").unwrap().sessions, 1);
+    assert!(p.entity_status("user:1").unwrap().online, "user:1 is in its grace");
+    p.expire(2_000 + GRACE);
+    assert_eq!(p.entity_status("user:1"), None);
+    assert_consistent(&p);
+}
+
+#[test]
+fn entities_of_stored_sessions_are_online_again_after_a_restart() {
+    let mut p = core();
+    let mut r = row("s1", "/", 1, None);
+    r.entity = Some("user:5".into());
+    r.entity_last_seen = Some(900);
+    p.restore(1_000, vec![r], vec![]);
+    let st = p.entity_status("user:5").unwrap();
+    assert!(st.online);
+    assert_eq!(st.last_seen, Some(900));
+    assert!(p.take_status().is_empty(), "a restore announces nothing");
+    p.expire(1_000 + TTL + GRACE);
+    assert_eq!(p.entity_status("user:5"), None);
 }

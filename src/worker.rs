@@ -7,11 +7,12 @@ use worker::{
 };
 
 use crate::api::{
-    parse_count, parse_live, parse_ping, parse_rooms, ping_content_type_ok, ApiError, Query,
-    MAX_PING_BYTES,
+    parse_count, parse_live, parse_ping, parse_rooms, parse_status, ping_content_type_ok,
+    ApiError, Query, MAX_PING_BYTES,
 };
 use crate::bots::is_bot;
-use crate::config::{Sites, DEFAULT_SITES};
+use crate::config::{SiteConfig, Sites, DEFAULT_SITES};
+use crate::token;
 
 #[event(start)]
 fn start() {
@@ -97,8 +98,13 @@ async fn route(
                 ));
             }
             let ping = parse_ping(&body)?;
-            sites.check(&ping.site, origin)?;
+            let site = sites.check(&ping.site, origin)?;
+            let secret = ping.entity.as_ref().map(|_| site_secret(env, site)).transpose()?;
             check_bot(&req, env)?;
+            if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
+                let claims = verify_token(ping.token.as_deref(), secret)?;
+                token::check_track(&claims, &ping.site, entity)?;
+            }
             rate_limit(&req, env, "ping", &ping.site).await?;
             let body = serde_json::to_string(&ping).map_err(|_| ApiError::internal())?;
             let resp = call_object(env, &ping.site, "/ping", Method::Post, Some(body))
@@ -134,6 +140,32 @@ async fn route(
                 .map_err(internal)?;
             relay_json(resp, origin).await.map_err(internal)
         }
+        "/v1/status" => {
+            if !matches!(method, Method::Get | Method::Head) {
+                return Err(ApiError::method_not_allowed("GET"));
+            }
+            let q = parse_status(&query)?;
+            let site = sites.check(&q.site, origin)?;
+            let secret = site_secret(env, site)?;
+            let bearer = req
+                .headers()
+                .get("Authorization")
+                .ok()
+                .flatten()
+                .and_then(|h| {
+                    let (scheme, rest) = h.trim().split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+                });
+            let claims = verify_token(bearer.as_deref(), &secret)?;
+            token::check_watch(&claims, &q.site)?;
+            token::check_watchable(&claims, &q.entities)?;
+            let list = q.entities.join(",");
+            let params = [("site", q.site.as_str()), ("entity", list.as_str())];
+            let resp = call_object(env, &q.site, &object_path("/status", &params), Method::Get, None)
+                .await
+                .map_err(internal)?;
+            relay_json(resp, origin).await.map_err(internal)
+        }
         "/v1/live" => {
             if method != Method::Get {
                 return Err(ApiError::method_not_allowed("GET"));
@@ -143,16 +175,37 @@ async fn route(
                 return Err(ApiError::upgrade_required());
             }
             let q = parse_live(&query)?;
-            sites.check(&q.site, origin)?;
+            let site = sites.check(&q.site, origin)?;
+            let needs_secret = q.entity.is_some() || !q.watch.is_empty();
+            let secret = needs_secret.then(|| site_secret(env, site)).transpose()?;
             if q.session.is_some() {
                 check_bot(&req, env)?;
             }
+            if let Some(secret) = &secret {
+                let claims = verify_token(q.token.as_deref(), secret)?;
+                match &q.entity {
+                    Some(entity) => token::check_track(&claims, &q.site, entity)?,
+                    None => {
+                        token::check_watch(&claims, &q.site)?;
+                        token::check_watchable(&claims, &q.watch)?;
+                    }
+                }
+            }
             rate_limit(&req, env, "live", &q.site).await?;
+            let watch = q.watch.join(",");
             let mut params = vec![("site", q.site.as_str())];
-            for (k, v) in [("room", &q.room), ("session", &q.session), ("visitor", &q.visitor)] {
+            for (k, v) in [
+                ("room", &q.room),
+                ("session", &q.session),
+                ("visitor", &q.visitor),
+                ("entity", &q.entity),
+            ] {
                 if let Some(v) = v {
                     params.push((k, v));
                 }
+            }
+            if !watch.is_empty() {
+                params.push(("watch", &watch));
             }
             let headers = Headers::new();
             headers.set("Upgrade", "websocket").map_err(internal)?;
@@ -197,6 +250,27 @@ fn preflight(
         .map_err(|_| ApiError::internal())?
         .with_status(204)
         .with_headers(headers))
+}
+
+/// The secret that signs a site's entity tokens: 403 `entities_disabled` when the site names
+/// none, or names one that is not set.
+fn site_secret(env: &Env, site: &SiteConfig) -> std::result::Result<Vec<u8>, ApiError> {
+    let name = site.secret_env.as_deref().ok_or_else(ApiError::entities_disabled)?;
+    let value = env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .unwrap_or_default();
+    if value.is_empty() {
+        worker::console_error!("the secret {name} named by SITES is not set");
+        return Err(ApiError::entities_disabled());
+    }
+    Ok(value.into_bytes())
+}
+
+fn verify_token(token: Option<&str>, secret: &[u8]) -> std::result::Result<token::Claims, ApiError> {
+    let token = token.ok_or_else(|| ApiError::bad_token("A token is required."))?;
+    token::verify(token, secret, worker::Date::now().as_millis())
 }
 
 fn check_bot(req: &Request, env: &Env) -> std::result::Result<(), ApiError> {
