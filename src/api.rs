@@ -70,6 +70,12 @@ impl ApiError {
     pub fn entities_disabled() -> Self {
         Self::new(403, "entities_disabled", "This site has no secret for entity tokens.")
     }
+    pub fn site_full() -> Self {
+        Self::new(503, "site_full", "This site has as many live sessions as it may hold; try again later.")
+    }
+    pub fn too_many_sockets() -> Self {
+        Self::new(503, "too_many_sockets", "This site has as many open sockets as it may hold; try again later.")
+    }
     pub fn internal() -> Self {
         Self::new(500, "internal_error", "Something went wrong on our side; try again.")
     }
@@ -224,6 +230,33 @@ pub fn ping_content_type_ok(content_type: Option<&str>) -> bool {
     essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("text/plain")
 }
 
+/// A JSON object whose keys are unique (serde_json alone keeps the last of a repeated key,
+/// which would let two parties read one body differently).
+struct StrictObject(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<StrictObject, A::Error> {
+                let mut m = serde_json::Map::new();
+                while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
+                    if m.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("duplicate field \"{k}\"")));
+                    }
+                    m.insert(k, v);
+                }
+                Ok(StrictObject(m))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
 /// Parses and validates a ping body.
 pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
     if body.len() > MAX_PING_BYTES {
@@ -231,11 +264,16 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("The body must be UTF-8 JSON."))?;
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|_| ApiError::bad_request("The body must be a JSON object."))?;
-    let serde_json::Value::Object(obj) = value else {
-        return Err(ApiError::bad_request("The body must be a JSON object."));
-    };
+    let StrictObject(obj) = serde_json::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        match msg.strip_prefix("duplicate field ") {
+            Some(rest) => ApiError::bad_request(format!(
+                "The field {} is given more than once.",
+                rest.split(" at line").next().unwrap_or(rest)
+            )),
+            None => ApiError::bad_request("The body must be a JSON object."),
+        }
+    })?;
     let string_field = |name: &str| -> Result<Option<&str>, ApiError> {
         match obj.get(name) {
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -519,6 +557,53 @@ mod tests {
             "x".repeat(1100)
         );
         assert_eq!(ping(&body).unwrap_err().code, "too_large");
+    }
+
+    #[test]
+    fn a_repeated_field_is_a_bad_request() {
+        let e = ping(r#"{"site":"demo","session":"abcdefgh","event":"join","site":"other"}"#).unwrap_err();
+        assert_eq!(e.code, "bad_request");
+        assert!(e.message.contains("\"site\""), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_or_huge_json_is_a_bad_request_without_panicking() {
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(parse_ping(deep.as_bytes()).unwrap_err().code, "too_large");
+        let deep = format!(r#"{{"site":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert_eq!(parse_ping(deep.as_bytes()).unwrap_err().code, "bad_request");
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_parsers() {
+        // xorshift, deterministic; mutations of a valid ping plus plain noise
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base = br#"{"site":"demo","room":"/a","session":"abcdefgh","visitor":"vvvvvvvv","event":"join","entity":"u:1","token":"a.b.c"}"#;
+        for round in 0..20_000 {
+            let mut body = base.to_vec();
+            for _ in 0..(next() % 8) {
+                let i = (next() as usize) % body.len();
+                match next() % 3 {
+                    0 => body[i] = next() as u8,
+                    1 => drop(body.remove(i)),
+                    _ => body.insert(i, b"{}[]\",:\\\x00\xff"[(next() % 10) as usize]),
+                }
+            }
+            if round % 5 == 0 {
+                body = (0..(next() % 64)).map(|_| next() as u8).collect();
+            }
+            let _ = parse_ping(&body);
+            let q = String::from_utf8_lossy(&body).replace('"', "").replace(',', "&").replace(':', "=");
+            if let Ok(q) = Query::parse(&q) {
+                let _ = (parse_live(&q), parse_count(&q), parse_rooms(&q), parse_status(&q));
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::api::ApiError;
+use crate::presence::Limits;
 
 /// The contract's default for `SITES`.
 pub const DEFAULT_SITES: &str = r#"{"demo":{"origins":["*"]}}"#;
@@ -112,6 +113,24 @@ impl Timing {
     }
 }
 
+/// The per-site ceilings from `MAX_SESSIONS`, `MAX_ROOMS` and `MAX_SOCKETS`; sockets stay
+/// under the platform's 32,768 per object.
+pub fn limits_from_vars(var: impl Fn(&str) -> Option<String>) -> Limits {
+    let d = Limits::default();
+    let n = |name: &str, default: usize, max: usize| {
+        var(name)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .map(|n| n.min(max))
+            .unwrap_or(default)
+    };
+    Limits {
+        max_sessions: n("MAX_SESSIONS", d.max_sessions, 1_000_000),
+        max_rooms: n("MAX_ROOMS", d.max_rooms, 100_000),
+        max_sockets: n("MAX_SOCKETS", d.max_sockets, 32_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +154,19 @@ mod tests {
         for o in ["https://evil.example", "https://shop.example.evil", "http://shop.example", "null"] {
             assert_eq!(sites.check("shop", Some(o)).unwrap_err().code, "forbidden_origin", "{o}");
         }
+    }
+
+    #[test]
+    fn limits_read_vars_and_stay_under_the_platform_cap() {
+        let l = limits_from_vars(|n| match n {
+            "MAX_SESSIONS" => Some("50".into()),
+            "MAX_SOCKETS" => Some("99999".into()),
+            "MAX_ROOMS" => Some("0".into()),
+            _ => None,
+        });
+        assert_eq!(l.max_sessions, 50);
+        assert_eq!(l.max_sockets, 32_000);
+        assert_eq!(l.max_rooms, Limits::default().max_rooms);
     }
 
     #[test]

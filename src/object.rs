@@ -17,12 +17,16 @@ use worker::{
     State, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use crate::api::{CountQuery, LiveQuery, Ping, RoomsQuery, DEFAULT_ROOM};
-use crate::config::Timing;
+use crate::api::{ApiError, CountQuery, LiveQuery, Ping, RoomsQuery, DEFAULT_ROOM};
+use crate::config::{limits_from_vars, Timing};
 use crate::entities::EntityStatus;
 use crate::presence::{
-    Config, Millis, Presence, Snapshot, SocketId, SocketSession, SocketSpec, StoredSession, Write,
+    Config, Millis, Presence, Refusal, Snapshot, SocketId, SocketSession, SocketSpec,
+    StoredSession, Write,
 };
+
+/// The largest message a socket may send (clients send `ping`); larger ones close it.
+const MAX_SOCKET_MESSAGE_BYTES: usize = 1024;
 use crate::visitor::{from_hex, to_hex, visitor_key};
 
 #[wasm_bindgen]
@@ -89,6 +93,8 @@ struct Loaded {
     sockets: HashMap<SocketId, WebSocket>,
     /// The alarm we set and that has not fired yet.
     alarm_at: Option<Millis>,
+    /// Test hook: the next alarm fails (so that the runtime retries it).
+    fail_next_alarm: bool,
 }
 
 #[durable_object]
@@ -161,6 +167,15 @@ impl DurableObject for SitePresence {
                 self.live(lq)
             }
             "/status" => self.status(&split_list(q("entity"))),
+            // Fault injection for the integration tests; the Worker only routes these when
+            // the HERENOW_TEST_HOOKS var is set.
+            "/test/panic" => panic!("test hook: a panic inside the Durable Object"),
+            "/test/fail-alarm" => {
+                if let Some(l) = self.loaded.borrow_mut().as_mut() {
+                    l.fail_next_alarm = true;
+                }
+                Response::ok("the next alarm fails")
+            }
             _ => Response::error("not found", 404),
         };
         self.arm_alarm().await?;
@@ -175,6 +190,9 @@ impl DurableObject for SitePresence {
                 return Response::ok("not loaded");
             };
             l.alarm_at = None;
+            if std::mem::take(&mut l.fail_next_alarm) {
+                return Err(worker::Error::RustError("test hook: this alarm fails".into()));
+            }
             let now = now();
             // Refresh the last ping time of sockets close to their silence deadline, in one
             // batch, so a healthy socket costs one check per ttl/2 at most.
@@ -212,7 +230,17 @@ impl DurableObject for SitePresence {
             if let Some(spec) = att.spec(now) {
                 l.core.socket_seen(spec.id, now);
             }
-            if let WebSocketIncomingMessage::String(text) = message {
+            let size = match &message {
+                WebSocketIncomingMessage::String(t) => t.len(),
+                WebSocketIncomingMessage::Binary(b) => b.len(),
+            };
+            if size > MAX_SOCKET_MESSAGE_BYTES {
+                let _ = ws.close(Some(1009), Some("message too big"));
+                if let Some(spec) = att.spec(now) {
+                    l.sockets.remove(&spec.id);
+                    l.core.socket_close(now, spec.id);
+                }
+            } else if let WebSocketIncomingMessage::String(text) = message {
                 if text.trim().eq_ignore_ascii_case("ping") {
                     let _ = ws.send_with_str("pong");
                 }
@@ -338,10 +366,12 @@ impl SitePresence {
                 }
             }
         }
+        let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
         let mut core = Presence::new(Config {
             ttl_ms: timing.ttl_ms,
             broadcast_interval_ms: timing.broadcast_interval_ms,
             leave_grace_ms: timing.leave_grace_ms,
+            limits: limits_from_vars(var),
         });
         core.restore(now, stored, specs);
         let mut l = Loaded {
@@ -350,6 +380,7 @@ impl SitePresence {
             salt,
             sockets,
             alarm_at: None,
+            fail_next_alarm: false,
         };
         self.carry_out(&mut l, now)?;
         *self.loaded.borrow_mut() = Some(l);
@@ -535,14 +566,19 @@ impl SitePresence {
             let key = visitor_key(&l.salt, p.visitor.as_deref(), &p.session);
             let entity = p.entity.as_deref();
             let snap = l.core.ping_as(now, &p.session, &p.room, key, p.event.into(), entity);
-            Ok(json!({
-                "site": snap.site,
-                "room": snap.room,
-                "heartbeat_ms": l.timing.heartbeat_ms,
-                "ttl_ms": l.timing.ttl_ms,
+            Ok(snap.map(|snap| {
+                json!({
+                    "site": snap.site,
+                    "room": snap.room,
+                    "heartbeat_ms": l.timing.heartbeat_ms,
+                    "ttl_ms": l.timing.ttl_ms,
+                })
             }))
         })?;
-        Response::from_json(&body)
+        match body {
+            Ok(body) => Response::from_json(&body),
+            Err(r) => refusal(r),
+        }
     }
 
     fn count(&self, q: CountQuery) -> Result<Response> {
@@ -594,10 +630,7 @@ impl SitePresence {
             if let Some(t) = &session_tag {
                 tags.push(t);
             }
-            self.state.accept_websocket_with_tags(&server, &tags);
-            server.serialize_attachment(&att)?;
-            l.sockets.insert(id, server.clone());
-            let snap = l.core.socket_open(
+            let snap = match l.core.socket_open(
                 now,
                 SocketSpec {
                     id,
@@ -606,18 +639,39 @@ impl SitePresence {
                     watch: q.watch.clone(),
                     seen_at: now,
                 },
-            );
+            ) {
+                Ok(snap) => snap,
+                Err(r) => return Ok(Err(r)),
+            };
+            self.state.accept_websocket_with_tags(&server, &tags);
+            server.serialize_attachment(&att)?;
+            l.sockets.insert(id, server.clone());
             let mut first = vec![count_message(&snap, Some(&l.timing))];
             for e in &q.watch {
                 first.push(status_message(e, &self.entity_status(l, e)?));
             }
-            Ok(first)
+            Ok(Ok(first))
         })?;
+        let first = match first {
+            Ok(first) => first,
+            Err(r) => return refusal(r),
+        };
         for msg in first {
             let _ = server.send_with_str(&msg);
         }
         Response::from_websocket(pair.client)
     }
+}
+
+/// The contract error for a refusal of the core.
+fn refusal(r: Refusal) -> Result<Response> {
+    let e = match r {
+        Refusal::SiteFull => ApiError::site_full(),
+        Refusal::TooManySockets => ApiError::too_many_sockets(),
+    };
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    Ok(Response::ok(e.body())?.with_status(e.status).with_headers(headers))
 }
 
 /// `{"type":"status","entity":..,"online":..,"sessions":..,"last_seen":..}`

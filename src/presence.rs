@@ -44,6 +44,9 @@ pub struct RoomCounts {
     pub room: String,
     pub sessions: u32,
     pub visitors: u32,
+    /// Set when the site had too many rooms and this one is counted in the overflow group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grouped_as: Option<String>,
 }
 
 impl RoomCounts {
@@ -52,8 +55,40 @@ impl RoomCounts {
             room: room.to_owned(),
             sessions: c.sessions,
             visitors: c.visitors,
+            grouped_as: None,
         }
     }
+}
+
+/// Where sessions go once a site has `max_rooms` rooms: counted, listed, never dropped.
+pub const OVERFLOW_ROOM: &str = "~other";
+
+/// Hard ceilings per site, so no one can exhaust a site's object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Live sessions; a new one past this is refused (`site_full`).
+    pub max_sessions: usize,
+    /// Rooms; sessions in further rooms are counted in [`OVERFLOW_ROOM`].
+    pub max_rooms: usize,
+    /// Open sockets; the platform allows 32,768 per object (`too_many_sockets`).
+    pub max_sockets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 100_000,
+            max_rooms: 1_000,
+            max_sockets: 30_000,
+        }
+    }
+}
+
+/// Why the core refused a new session or socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    SiteFull,
+    TooManySockets,
 }
 
 /// What a client said in a ping.
@@ -71,6 +106,7 @@ pub struct Config {
     pub broadcast_interval_ms: Millis,
     /// How long an entity stays online after its last session ended.
     pub leave_grace_ms: Millis,
+    pub limits: Limits,
 }
 
 impl Config {
@@ -341,7 +377,7 @@ impl Presence {
         room: &str,
         visitor: VisitorKey,
         event: Event,
-    ) -> Snapshot {
+    ) -> Result<Snapshot, Refusal> {
         self.ping_as(now, session, room, visitor, event, None)
     }
 
@@ -355,9 +391,10 @@ impl Presence {
         visitor: VisitorKey,
         event: Event,
         entity: Option<&str>,
-    ) -> Snapshot {
+    ) -> Result<Snapshot, Refusal> {
         match event {
             Event::Join | Event::Heartbeat => {
+                self.admit(session)?;
                 self.hold(now, session, room, visitor, entity);
             }
             Event::Leave => {
@@ -366,7 +403,36 @@ impl Presence {
                 }
             }
         }
-        self.snapshot(Some(room))
+        let mut snap = self.snapshot(Some(room));
+        if let (Some(r), Some(placed)) = (snap.room.as_mut(), self.session_room(session)) {
+            if placed != room {
+                let c = self.rooms.get(placed).map(Tally::counts).unwrap_or_default();
+                r.sessions = c.sessions;
+                r.visitors = c.visitors;
+                r.grouped_as = Some(placed.to_owned());
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Refuses a new session past the ceiling; a known session is always admitted.
+    fn admit(&self, session: &str) -> Result<(), Refusal> {
+        if !self.sessions.contains_key(session)
+            && self.sessions.len() >= self.cfg.limits.max_sessions
+        {
+            return Err(Refusal::SiteFull);
+        }
+        Ok(())
+    }
+
+    /// The room a session is counted in: its own, or the overflow group once the site has
+    /// `max_rooms` rooms.
+    fn place<'a>(&self, room: &'a str) -> &'a str {
+        if self.rooms.contains_key(room) || self.rooms.len() < self.cfg.limits.max_rooms {
+            room
+        } else {
+            OVERFLOW_ROOM
+        }
     }
 
     /// Gives `session` an HTTP hold of one `ttl`, joining or moving it as needed.
@@ -399,6 +465,12 @@ impl Presence {
         visitor: VisitorKey,
         entity: Option<&str>,
     ) {
+        let placed = match self.sessions.get(session) {
+            Some(s) if s.room == room => room,
+            Some(s) if s.room == OVERFLOW_ROOM && self.place(room) == OVERFLOW_ROOM => OVERFLOW_ROOM,
+            _ => self.place(room),
+        };
+        let room = placed;
         match self.sessions.get_mut(session) {
             Some(s) => {
                 let entity_changed = entity.is_some_and(|e| s.entity.as_deref() != Some(e));
@@ -516,7 +588,13 @@ impl Presence {
 
     /// A socket was accepted. Answers the snapshot to send it at once (which counts as its
     /// message for this broadcast interval).
-    pub fn socket_open(&mut self, now: Millis, spec: SocketSpec) -> Snapshot {
+    pub fn socket_open(&mut self, now: Millis, spec: SocketSpec) -> Result<Snapshot, Refusal> {
+        if self.sockets.len() >= self.cfg.limits.max_sockets {
+            return Err(Refusal::TooManySockets);
+        }
+        if let Some(ss) = &spec.session {
+            self.admit(&ss.session)?;
+        }
         let id = spec.id;
         let view = spec.view.clone();
         self.add_socket(now, spec, false);
@@ -531,7 +609,7 @@ impl Presence {
                 }),
             });
         }
-        snap
+        Ok(snap)
     }
 
     fn add_socket(&mut self, now: Millis, spec: SocketSpec, restoring: bool) {

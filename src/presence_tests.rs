@@ -12,6 +12,7 @@ fn core() -> Presence {
         ttl_ms: TTL,
         broadcast_interval_ms: INTERVAL,
         leave_grace_ms: GRACE,
+        limits: Limits::default(),
     })
 }
 
@@ -63,10 +64,10 @@ fn assert_consistent(p: &Presence) {
 #[test]
 fn a_join_counts_and_a_leave_uncounts() {
     let mut p = core();
-    let s = p.ping(0, "s1", "/pricing", v(1), Event::Join);
+    let s = p.ping(0, "s1", "/pricing", v(1), Event::Join).unwrap();
     assert_eq!(s.site, counts(1, 1));
     assert_eq!(s.room.unwrap().sessions, 1);
-    let s = p.ping(10, "s1", "/pricing", v(1), Event::Leave);
+    let s = p.ping(10, "s1", "/pricing", v(1), Event::Leave).unwrap();
     assert_eq!(s.site, counts(0, 0));
     assert_eq!(p.room_count(), 0);
     assert_consistent(&p);
@@ -75,11 +76,11 @@ fn a_join_counts_and_a_leave_uncounts() {
 #[test]
 fn two_tabs_of_one_visitor_are_two_sessions_and_one_visitor() {
     let mut p = core();
-    p.ping(0, "tab1", "/", v(7), Event::Join);
-    let s = p.ping(0, "tab2", "/", v(7), Event::Join);
+    p.ping(0, "tab1", "/", v(7), Event::Join).unwrap();
+    let s = p.ping(0, "tab2", "/", v(7), Event::Join).unwrap();
     assert_eq!(s.site, counts(2, 1));
     assert_eq!(s.room.unwrap().visitors, 1);
-    p.ping(1, "tab1", "/", v(7), Event::Leave);
+    p.ping(1, "tab1", "/", v(7), Event::Leave).unwrap();
     assert_eq!(p.site_counts(), counts(1, 1));
     assert_consistent(&p);
 }
@@ -87,10 +88,10 @@ fn two_tabs_of_one_visitor_are_two_sessions_and_one_visitor() {
 #[test]
 fn a_heartbeat_for_an_unknown_session_is_a_join_and_a_leave_for_one_changes_nothing() {
     let mut p = core();
-    let s = p.ping(0, "s1", "/", v(1), Event::Heartbeat);
+    let s = p.ping(0, "s1", "/", v(1), Event::Heartbeat).unwrap();
     assert_eq!(s.site, counts(1, 1));
     assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { .. }]));
-    let s = p.ping(0, "ghost", "/", v(2), Event::Leave);
+    let s = p.ping(0, "ghost", "/", v(2), Event::Leave).unwrap();
     assert_eq!(s.site, counts(1, 1));
     assert!(p.take_writes().is_empty(), "a leave for an unknown session writes nothing");
 }
@@ -98,10 +99,10 @@ fn a_heartbeat_for_an_unknown_session_is_a_join_and_a_leave_for_one_changes_noth
 #[test]
 fn heartbeats_write_nothing() {
     let mut p = core();
-    p.ping(0, "s1", "/", v(1), Event::Join);
+    p.ping(0, "s1", "/", v(1), Event::Join).unwrap();
     assert_eq!(p.take_writes().len(), 1);
     for t in 1..50 {
-        p.ping(t * 1000, "s1", "/", v(1), Event::Heartbeat);
+        p.ping(t * 1000, "s1", "/", v(1), Event::Heartbeat).unwrap();
     }
     assert!(p.take_writes().is_empty());
 }
@@ -109,9 +110,9 @@ fn heartbeats_write_nothing() {
 #[test]
 fn a_heartbeat_with_another_room_moves_the_session() {
     let mut p = core();
-    p.ping(0, "s1", "/a", v(1), Event::Join);
+    p.ping(0, "s1", "/a", v(1), Event::Join).unwrap();
     p.take_writes();
-    let s = p.ping(100, "s1", "/b", v(1), Event::Heartbeat);
+    let s = p.ping(100, "s1", "/b", v(1), Event::Heartbeat).unwrap();
     assert_eq!(s.site, counts(1, 1));
     assert_eq!(s.room.unwrap().sessions, 1);
     assert_eq!(p.room_counts("/a").sessions, 0);
@@ -124,7 +125,7 @@ fn a_heartbeat_with_another_room_moves_the_session() {
 fn rooms_are_listed_busiest_first() {
     let mut p = core();
     for (i, room) in ["/a", "/b", "/b", "/c", "/c", "/c"].iter().enumerate() {
-        p.ping(0, &format!("s{i}"), room, v(i as u64), Event::Join);
+        p.ping(0, &format!("s{i}"), room, v(i as u64), Event::Join).unwrap();
     }
     let names: Vec<String> = p.top_rooms(20).into_iter().map(|r| r.room).collect();
     assert_eq!(names, ["/c", "/b", "/a"]);
@@ -138,8 +139,8 @@ fn rooms_are_listed_busiest_first() {
 #[test]
 fn an_http_session_expires_one_ttl_after_its_last_heartbeat() {
     let mut p = core();
-    p.ping(0, "s1", "/", v(1), Event::Join);
-    p.ping(10_000, "s1", "/", v(1), Event::Heartbeat);
+    p.ping(0, "s1", "/", v(1), Event::Join).unwrap();
+    p.ping(10_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
     p.flush(10_000);
     assert_eq!(p.next_wake(), Some(10_000 + TTL));
     p.expire(10_000 + TTL - 1);
@@ -153,18 +154,18 @@ fn an_http_session_expires_one_ttl_after_its_last_heartbeat() {
 #[test]
 fn next_wake_is_the_earliest_expiry() {
     let mut p = core();
-    p.ping(0, "a", "/", v(1), Event::Join);
-    p.ping(5_000, "b", "/", v(2), Event::Join);
+    p.ping(0, "a", "/", v(1), Event::Join).unwrap();
+    p.ping(5_000, "b", "/", v(2), Event::Join).unwrap();
     p.flush(5_000);
     assert_eq!(p.next_wake(), Some(TTL));
-    p.ping(6_000, "a", "/", v(1), Event::Heartbeat);
+    p.ping(6_000, "a", "/", v(1), Event::Heartbeat).unwrap();
     assert_eq!(p.next_wake(), Some(5_000 + TTL));
 }
 
 #[test]
 fn a_silent_socket_is_closed_one_ttl_after_its_last_ping() {
     let mut p = core();
-    p.socket_open(0, carrier(1, "s1", 1, "/", 0));
+    p.socket_open(0, carrier(1, "s1", 1, "/", 0)).unwrap();
     assert_eq!(p.site_counts().sessions, 1);
     p.socket_seen(1, 20_000);
     assert_eq!(p.sockets_due(20_000 + TTL), Vec::<SocketId>::new());
@@ -179,7 +180,7 @@ fn a_silent_socket_is_closed_one_ttl_after_its_last_ping() {
 #[test]
 fn a_subscriber_that_never_pings_is_kept_much_longer_than_a_ttl() {
     let mut p = core();
-    p.socket_open(0, subscriber(9, None, 0));
+    p.socket_open(0, subscriber(9, None, 0)).unwrap();
     assert!(p.expire(TTL * 5).is_empty());
     assert_eq!(p.expire(SUBSCRIBER_IDLE_MIN_MS.max(TTL * 20)), vec![9]);
 }
@@ -189,7 +190,7 @@ fn a_subscriber_that_never_pings_is_kept_much_longer_than_a_ttl() {
 #[test]
 fn a_clean_close_uncounts_at_once() {
     let mut p = core();
-    p.socket_open(0, carrier(1, "s1", 1, "/", 0));
+    p.socket_open(0, carrier(1, "s1", 1, "/", 0)).unwrap();
     p.socket_close(0, 1);
     assert_eq!(p.site_counts(), counts(0, 0));
     assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { .. }, Write::Delete { .. }]));
@@ -198,10 +199,10 @@ fn a_clean_close_uncounts_at_once() {
 #[test]
 fn a_session_over_http_and_a_socket_counts_once() {
     let mut p = core();
-    p.ping(0, "s1", "/", v(1), Event::Join);
-    p.socket_open(10, carrier(1, "s1", 1, "/", 10));
+    p.ping(0, "s1", "/", v(1), Event::Join).unwrap();
+    p.socket_open(10, carrier(1, "s1", 1, "/", 10)).unwrap();
     assert_eq!(p.site_counts(), counts(1, 1));
-    p.ping(20, "s1", "/", v(1), Event::Heartbeat);
+    p.ping(20, "s1", "/", v(1), Event::Heartbeat).unwrap();
     assert_eq!(p.site_counts(), counts(1, 1));
     // the socket closes; the HTTP hold keeps it until its own ttl
     p.socket_close(0, 1);
@@ -214,8 +215,8 @@ fn a_session_over_http_and_a_socket_counts_once() {
 #[test]
 fn a_socket_session_without_http_ends_with_its_last_socket() {
     let mut p = core();
-    p.socket_open(0, carrier(1, "s1", 1, "/", 0));
-    p.socket_open(5, carrier(2, "s1", 1, "/", 5)); // a reconnect overlapping the old socket
+    p.socket_open(0, carrier(1, "s1", 1, "/", 0)).unwrap();
+    p.socket_open(5, carrier(2, "s1", 1, "/", 5)).unwrap(); // a reconnect overlapping the old socket
     assert_eq!(p.site_counts().sessions, 1);
     p.socket_close(0, 1);
     assert_eq!(p.site_counts().sessions, 1);
@@ -226,8 +227,8 @@ fn a_socket_session_without_http_ends_with_its_last_socket() {
 #[test]
 fn a_leave_ends_a_session_its_socket_carried() {
     let mut p = core();
-    p.socket_open(0, carrier(1, "s1", 1, "/", 0));
-    p.ping(10, "s1", "/", v(1), Event::Leave);
+    p.socket_open(0, carrier(1, "s1", 1, "/", 0)).unwrap();
+    p.ping(10, "s1", "/", v(1), Event::Leave).unwrap();
     assert_eq!(p.site_counts().sessions, 0);
     assert_eq!(p.socket_count(), 1, "the socket stays, as a subscriber");
     p.socket_close(0, 1);
@@ -241,7 +242,7 @@ fn a_leave_ends_a_session_its_socket_carried() {
 fn a_change_after_a_quiet_interval_goes_out_at_once() {
     let mut p = core();
     p.socket_open(0, subscriber(1, Some("/"), 0));
-    p.ping(10_000, "s1", "/", v(1), Event::Join);
+    p.ping(10_000, "s1", "/", v(1), Event::Join).unwrap();
     let out = p.flush(10_000);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].sockets, vec![1]);
@@ -252,13 +253,13 @@ fn a_change_after_a_quiet_interval_goes_out_at_once() {
 #[test]
 fn under_churn_each_socket_gets_at_most_one_message_per_interval_and_the_last_state() {
     let mut p = core();
-    p.socket_open(0, subscriber(1, None, 0));
+    p.socket_open(0, subscriber(1, None, 0)).unwrap();
     let mut sent_at = Vec::new();
     let mut last = None;
     let mut t = 1_000;
     for i in 0..100u64 {
         t += 37; // a change every 37 ms for 3.7 s
-        p.ping(t, &format!("s{i}"), "/", v(i), Event::Join);
+        p.ping(t, &format!("s{i}"), "/", v(i), Event::Join).unwrap();
         for b in p.flush(t) {
             sent_at.push(t);
             last = Some(b.site);
@@ -286,8 +287,8 @@ fn under_churn_each_socket_gets_at_most_one_message_per_interval_and_the_last_st
 #[test]
 fn a_pending_change_is_due_when_the_interval_ends() {
     let mut p = core();
-    p.socket_open(0, subscriber(1, None, 0));
-    p.ping(100, "s1", "/", v(1), Event::Join);
+    p.socket_open(0, subscriber(1, None, 0)).unwrap();
+    p.ping(100, "s1", "/", v(1), Event::Join).unwrap();
     assert!(p.flush(100).is_empty(), "the open snapshot was sent 100 ms ago");
     assert_eq!(p.next_wake(), Some(INTERVAL));
     let out = p.flush(INTERVAL);
@@ -298,14 +299,14 @@ fn a_pending_change_is_due_when_the_interval_ends() {
 #[test]
 fn nothing_is_sent_when_nothing_changed() {
     let mut p = core();
-    p.socket_open(0, subscriber(1, None, 0));
-    p.ping(1_000, "s1", "/", v(1), Event::Join);
+    p.socket_open(0, subscriber(1, None, 0)).unwrap();
+    p.ping(1_000, "s1", "/", v(1), Event::Join).unwrap();
     assert_eq!(p.flush(1_000).len(), 1);
-    p.ping(2_000, "s1", "/", v(1), Event::Heartbeat);
+    p.ping(2_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
     assert!(p.flush(2_000).is_empty());
     // a join and a leave inside one interval cancel out: nothing to say
-    p.ping(3_000, "s2", "/", v(2), Event::Join);
-    p.ping(3_001, "s2", "/", v(2), Event::Leave);
+    p.ping(3_000, "s2", "/", v(2), Event::Join).unwrap();
+    p.ping(3_001, "s2", "/", v(2), Event::Leave).unwrap();
     assert!(p.flush(3_001).is_empty());
 }
 
@@ -314,8 +315,8 @@ fn sockets_only_hear_about_their_own_room_and_the_site() {
     let mut p = core();
     p.socket_open(0, subscriber(1, Some("/a"), 0));
     p.socket_open(0, subscriber(2, Some("/b"), 0));
-    p.socket_open(0, subscriber(3, None, 0));
-    p.ping(1_000, "s1", "/a", v(1), Event::Join);
+    p.socket_open(0, subscriber(3, None, 0)).unwrap();
+    p.ping(1_000, "s1", "/a", v(1), Event::Join).unwrap();
     let mut out = p.flush(1_000);
     out.sort_by_key(|b| b.sockets[0]);
     // every socket sees the site change; /a's view shows the room too
@@ -328,8 +329,8 @@ fn sockets_only_hear_about_their_own_room_and_the_site() {
 #[test]
 fn a_new_socket_gets_the_current_counts_at_once() {
     let mut p = core();
-    p.ping(0, "s1", "/x", v(1), Event::Join);
-    let snap = p.socket_open(1, subscriber(5, Some("/x"), 1));
+    p.ping(0, "s1", "/x", v(1), Event::Join).unwrap();
+    let snap = p.socket_open(1, subscriber(5, Some("/x"), 1)).unwrap();
     assert_eq!(snap.site, counts(1, 1));
     assert_eq!(snap.room.unwrap().sessions, 1);
     assert!(p.flush(1).iter().all(|b| !b.sockets.contains(&5)), "no duplicate of the snapshot");
@@ -358,9 +359,9 @@ fn stored_sessions_count_again_for_one_ttl_after_a_restart() {
     let writes = p.take_writes();
     assert!(matches!(writes.as_slice(), [Write::MarkRestored { at, sessions }] if *at == now && sessions.len() == 2));
     // a heartbeat confirms "a" (one write, once) and keeps it
-    p.ping(now + 10_000, "a", "/", v(1), Event::Heartbeat);
+    p.ping(now + 10_000, "a", "/", v(1), Event::Heartbeat).unwrap();
     assert!(matches!(p.take_writes().as_slice(), [Write::Confirm { session }] if session == "a"));
-    p.ping(now + 20_000, "a", "/", v(1), Event::Heartbeat);
+    p.ping(now + 20_000, "a", "/", v(1), Event::Heartbeat).unwrap();
     assert!(p.take_writes().is_empty());
     p.expire(now + TTL);
     assert_eq!(p.site_counts(), counts(1, 1), "b expired one ttl after the restart");
@@ -438,16 +439,16 @@ fn random_event_sequences_keep_every_invariant() {
             let room = ["/", "/a", "/b"][rng.below(3) as usize];
             let visitor = v(rng.below(6));
             match rng.below(9) {
-                0 => drop(p.ping(now, &session, room, visitor, Event::Join)),
-                1 | 2 => drop(p.ping(now, &session, room, visitor, Event::Heartbeat)),
-                3 => drop(p.ping(now, &session, room, visitor, Event::Leave)),
+                0 => drop(p.ping(now, &session, room, visitor, Event::Join).unwrap()),
+                1 | 2 => drop(p.ping(now, &session, room, visitor, Event::Heartbeat).unwrap()),
+                3 => drop(p.ping(now, &session, room, visitor, Event::Leave).unwrap()),
                 4 => {
                     let spec = if rng.below(2) == 0 {
                         carrier(next_socket, &session, visitor.0, room, now)
                     } else {
                         subscriber(next_socket, Some(room), now)
                     };
-                    p.socket_open(now, spec);
+                    p.socket_open(now, spec).unwrap();
                     open.push(next_socket);
                     next_socket += 1;
                 }
@@ -495,10 +496,10 @@ fn stored_rows_always_match_the_live_sessions() {
         let session = format!("s{}", rng.below(10));
         let room = ["/", "/x"][rng.below(2) as usize];
         match rng.below(6) {
-            0 | 1 => drop(p.ping(now, &session, room, v(1), Event::Heartbeat)),
-            2 => drop(p.ping(now, &session, room, v(1), Event::Leave)),
+            0 | 1 => drop(p.ping(now, &session, room, v(1), Event::Heartbeat).unwrap()),
+            2 => drop(p.ping(now, &session, room, v(1), Event::Leave).unwrap()),
             3 => {
-                p.socket_open(now, carrier(i, &session, 1, room, now));
+                p.socket_open(now, carrier(i, &session, 1, room, now)).unwrap();
                 open.push(i);
             }
             4 if !open.is_empty() => p.socket_close(now, open.swap_remove(0)),
@@ -556,17 +557,17 @@ fn statuses(p: &mut Presence) -> Vec<(String, bool, u32, Vec<SocketId>)> {
 #[test]
 fn watchers_hear_only_about_the_entities_they_watch() {
     let mut p = core();
-    p.socket_open(0, watcher(10, &["user:1"], 0));
-    p.socket_open(0, watcher(11, &["user:1", "user:2"], 0));
-    p.ping_as(100, "s1", "/", v(1), Event::Join, Some("user:1"));
-    p.ping_as(100, "s2", "/", v(2), Event::Join, Some("user:2"));
-    p.ping_as(100, "s3", "/", v(3), Event::Join, Some("user:3"));
+    p.socket_open(0, watcher(10, &["user:1"], 0)).unwrap();
+    p.socket_open(0, watcher(11, &["user:1", "user:2"], 0)).unwrap();
+    p.ping_as(100, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
+    p.ping_as(100, "s2", "/", v(2), Event::Join, Some("user:2")).unwrap();
+    p.ping_as(100, "s3", "/", v(3), Event::Join, Some("user:3")).unwrap();
     assert_eq!(
         statuses(&mut p),
         [("user:1".into(), true, 1, vec![10, 11]), ("user:2".into(), true, 1, vec![11])]
     );
     p.socket_close(200, 11);
-    p.ping_as(300, "s2", "/", v(2), Event::Leave, None);
+    p.ping_as(300, "s2", "/", v(2), Event::Leave, None).unwrap();
     p.expire(300 + GRACE);
     assert!(statuses(&mut p).is_empty(), "nobody watches user:2 any more");
 }
@@ -574,8 +575,8 @@ fn watchers_hear_only_about_the_entities_they_watch() {
 #[test]
 fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_ping_as_last_seen() {
     let mut p = core();
-    p.socket_open(0, watcher(10, &["user:9"], 0));
-    p.socket_open(1_000, carrier_as(1, "s1", "user:9", 1_000));
+    p.socket_open(0, watcher(10, &["user:9"], 0)).unwrap();
+    p.socket_open(1_000, carrier_as(1, "s1", "user:9", 1_000)).unwrap();
     p.socket_seen(1, 5_000);
     assert_eq!(statuses(&mut p), [("user:9".into(), true, 1, vec![10])]);
     assert_eq!(p.expire(5_000 + TTL), vec![1]);
@@ -594,13 +595,13 @@ fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_p
 #[test]
 fn a_heartbeat_without_entity_keeps_the_sessions_entity_and_writes_nothing() {
     let mut p = core();
-    p.ping_as(0, "s1", "/", v(1), Event::Join, Some("user:1"));
+    p.ping_as(0, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
     p.take_writes();
-    p.ping(1_000, "s1", "/", v(1), Event::Heartbeat);
+    p.ping(1_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
     assert!(p.take_writes().is_empty());
     assert_eq!(p.entity_status("user:1").unwrap().last_seen, Some(1_000));
     // switching entity on the same session ends one and starts the other
-    p.ping_as(2_000, "s1", "/", v(1), Event::Heartbeat, Some("user:2"));
+    p.ping_as(2_000, "s1", "/", v(1), Event::Heartbeat, Some("user:2")).unwrap();
     assert_eq!(p.entity_status("user:2").unwrap().sessions, 1);
     assert!(p.entity_status("user:1").unwrap().online, "user:1 is in its grace");
     p.expire(2_000 + GRACE);
@@ -621,4 +622,72 @@ fn entities_of_stored_sessions_are_online_again_after_a_restart() {
     assert!(p.take_status().is_empty(), "a restore announces nothing");
     p.expire(1_000 + TTL + GRACE);
     assert_eq!(p.entity_status("user:5"), None);
+}
+
+// ----- ceilings -----
+
+fn small(max_sessions: usize, max_rooms: usize, max_sockets: usize) -> Presence {
+    Presence::new(Config {
+        ttl_ms: TTL,
+        broadcast_interval_ms: INTERVAL,
+        leave_grace_ms: GRACE,
+        limits: Limits {
+            max_sessions,
+            max_rooms,
+            max_sockets,
+        },
+    })
+}
+
+#[test]
+fn a_full_site_refuses_new_sessions_but_keeps_its_own() {
+    let mut p = small(2, 10, 10);
+    p.ping(0, "a", "/", v(1), Event::Join).unwrap();
+    p.ping(0, "b", "/", v(2), Event::Join).unwrap();
+    assert_eq!(p.ping(0, "c", "/", v(3), Event::Join), Err(Refusal::SiteFull));
+    assert_eq!(
+        p.socket_open(0, carrier(1, "c", 3, "/", 0)),
+        Err(Refusal::SiteFull)
+    );
+    assert!(p.ping(10, "a", "/", v(1), Event::Heartbeat).is_ok(), "known sessions go on");
+    assert_eq!(p.site_counts().sessions, 2);
+    assert!(p.take_writes().len() == 2, "refusals write nothing");
+    p.ping(20, "a", "/", v(1), Event::Leave).unwrap();
+    assert!(p.ping(30, "c", "/", v(3), Event::Join).is_ok(), "room again once one left");
+}
+
+#[test]
+fn sockets_past_the_ceiling_are_refused() {
+    let mut p = small(100, 10, 2);
+    p.socket_open(0, subscriber(1, None, 0)).unwrap();
+    p.socket_open(0, subscriber(2, None, 0)).unwrap();
+    assert_eq!(p.socket_open(0, subscriber(3, None, 0)), Err(Refusal::TooManySockets));
+    assert_eq!(p.socket_count(), 2);
+    p.socket_close(1, 1);
+    assert!(p.socket_open(2, subscriber(3, None, 2)).is_ok());
+}
+
+#[test]
+fn rooms_past_the_ceiling_are_counted_in_the_overflow_group() {
+    let mut p = small(100, 2, 10);
+    p.ping(0, "a", "/a", v(1), Event::Join).unwrap();
+    p.ping(0, "b", "/b", v(2), Event::Join).unwrap();
+    let snap = p.ping(0, "c", "/c", v(3), Event::Join).unwrap();
+    let room = snap.room.unwrap();
+    assert_eq!(room.room, "/c");
+    assert_eq!(room.grouped_as.as_deref(), Some(OVERFLOW_ROOM));
+    assert_eq!(room.sessions, 1);
+    p.ping(0, "d", "/d", v(4), Event::Join).unwrap();
+    assert_eq!(p.site_counts().sessions, 4, "nothing is dropped");
+    assert_eq!(p.room_counts(OVERFLOW_ROOM).sessions, 2);
+    assert_eq!(p.room_count(), 3);
+    // heartbeats of a grouped session do not move it or write anything
+    p.take_writes();
+    p.ping(10, "c", "/c", v(3), Event::Heartbeat).unwrap();
+    assert!(p.take_writes().is_empty());
+    // a grouped session moving to a listed room leaves the group
+    p.ping(20, "c", "/a", v(3), Event::Heartbeat).unwrap();
+    assert_eq!(p.room_counts("/a").sessions, 2);
+    assert_eq!(p.room_counts(OVERFLOW_ROOM).sessions, 1);
+    assert_consistent(&p);
 }

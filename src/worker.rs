@@ -20,14 +20,14 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     if !(path == "/v1" || path.starts_with("/v1/")) {
         // Assets are served before the Worker runs; what reaches here matched none.
         return json_error(&ApiError::not_found(), None);
     }
     let origin = req.headers().get("Origin").ok().flatten();
-    match route(req, &env, &path, origin.as_deref()).await {
+    match route(req, &env, &ctx, &path, origin.as_deref()).await {
         Ok(resp) => Ok(resp),
         // Errors carry the CORS header too, so a page can read why it was refused.
         Err(e) => json_error(&e, origin.as_deref()),
@@ -55,6 +55,7 @@ fn var_flag(env: &Env, name: &str) -> bool {
 async fn route(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     path: &str,
     origin: Option<&str>,
 ) -> std::result::Result<Response, ApiError> {
@@ -219,6 +220,19 @@ async fn route(
                 .await
                 .map_err(internal)
         }
+        "/v1/_test/panic" | "/v1/_test/fail-alarm" if var_flag(env, "HERENOW_TEST_HOOKS") => {
+            let site = query.get("site").unwrap_or_default().to_owned();
+            sites.check(&site, origin)?;
+            let hook = path.trim_start_matches("/v1/_test").to_owned();
+            // Answer first: a panic resets the whole Wasm instance, this request included.
+            let env = env.clone();
+            let object_path = format!("/test{hook}");
+            ctx.wait_until(async move {
+                let _ = call_object(&env, &site, &object_path, Method::Post, None).await;
+            });
+            let body = serde_json::json!({ "hook": hook }).to_string();
+            with_headers(Response::ok(body).map_err(internal)?, 202, origin).map_err(internal)
+        }
         _ => Err(ApiError::not_found()),
     }
 }
@@ -334,15 +348,16 @@ async fn call_object(
     stub(env, site)?.fetch_with_request(req).await
 }
 
-/// Re-sends the object's JSON answer with the public headers.
+/// Re-sends the object's JSON answer (a success or a contract error such as `site_full`)
+/// with the public headers; anything else from the object is a server error.
 async fn relay_json(mut resp: Response, origin: Option<&str>) -> Result<Response> {
     let status = resp.status_code();
     let text = resp.text().await?;
-    if status != 200 {
-        worker::console_error!("object answered {status}: {text}");
-        return json_error(&ApiError::internal(), origin);
+    if status == 200 || (400..500).contains(&status) || status == 503 {
+        return with_headers(Response::ok(text)?, status, origin);
     }
-    with_headers(Response::ok(text)?, 200, origin)
+    worker::console_error!("object answered {status}: {text}");
+    json_error(&ApiError::internal(), origin)
 }
 
 fn json_error(e: &ApiError, cors_origin: Option<&str>) -> Result<Response> {
