@@ -217,36 +217,24 @@ impl DurableObject for SitePresence {
     }
 
     async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
-        self.ensure_loaded()?;
-        let Some(att) = attachment(&ws) else {
-            return Ok(());
+        let size = match &message {
+            WebSocketIncomingMessage::String(t) => t.len(),
+            WebSocketIncomingMessage::Binary(b) => b.len(),
         };
-        {
-            let mut guard = self.loaded.borrow_mut();
-            let Some(l) = guard.as_mut() else {
-                return Ok(());
-            };
-            let now = now();
-            if let Some(spec) = att.spec(now) {
-                l.core.socket_seen(spec.id, now);
-            }
-            let size = match &message {
-                WebSocketIncomingMessage::String(t) => t.len(),
-                WebSocketIncomingMessage::Binary(b) => b.len(),
-            };
+        self.with_socket(&ws, |l, now, id| {
             if size > MAX_SOCKET_MESSAGE_BYTES {
                 let _ = ws.close(Some(1009), Some("message too big"));
-                if let Some(spec) = att.spec(now) {
-                    l.sockets.remove(&spec.id);
-                    l.core.socket_close(now, spec.id);
-                }
-            } else if let WebSocketIncomingMessage::String(text) = message {
+                l.sockets.remove(&id);
+                l.core.socket_close(now, id);
+                return;
+            }
+            l.core.socket_seen(id, now);
+            if let WebSocketIncomingMessage::String(text) = &message {
                 if text.trim().eq_ignore_ascii_case("ping") {
                     let _ = ws.send_with_str("pong");
                 }
             }
-            self.carry_out(l, now)?;
-        }
+        })?;
         self.arm_alarm().await
     }
 
@@ -534,19 +522,29 @@ impl SitePresence {
     }
 
     fn socket_gone(&self, ws: &WebSocket) -> Result<()> {
+        self.with_socket(ws, |l, now, id| {
+            l.sockets.remove(&id);
+            l.core.socket_close(now, id);
+        })
+    }
+
+    /// Runs `f` on the loaded state for the socket `ws` (by its attachment's id), then
+    /// carries out what the core asks. A socket without a readable attachment is ignored.
+    fn with_socket(
+        &self,
+        ws: &WebSocket,
+        f: impl FnOnce(&mut Loaded, Millis, SocketId),
+    ) -> Result<()> {
         self.ensure_loaded()?;
-        let Some(att) = attachment(ws) else {
+        let now = now();
+        let Some(spec) = attachment(ws).and_then(|a| a.spec(now)) else {
             return Ok(());
         };
         let mut guard = self.loaded.borrow_mut();
         let Some(l) = guard.as_mut() else {
             return Ok(());
         };
-        let now = now();
-        if let Some(spec) = att.spec(now) {
-            l.sockets.remove(&spec.id);
-            l.core.socket_close(now, spec.id);
-        }
+        f(l, now, spec.id);
         self.carry_out(l, now)
     }
 

@@ -241,7 +241,7 @@ fn a_leave_ends_a_session_its_socket_carried() {
 #[test]
 fn a_change_after_a_quiet_interval_goes_out_at_once() {
     let mut p = core();
-    p.socket_open(0, subscriber(1, Some("/"), 0));
+    p.socket_open(0, subscriber(1, Some("/"), 0)).unwrap();
     p.ping(10_000, "s1", "/", v(1), Event::Join).unwrap();
     let out = p.flush(10_000);
     assert_eq!(out.len(), 1);
@@ -313,8 +313,8 @@ fn nothing_is_sent_when_nothing_changed() {
 #[test]
 fn sockets_only_hear_about_their_own_room_and_the_site() {
     let mut p = core();
-    p.socket_open(0, subscriber(1, Some("/a"), 0));
-    p.socket_open(0, subscriber(2, Some("/b"), 0));
+    p.socket_open(0, subscriber(1, Some("/a"), 0)).unwrap();
+    p.socket_open(0, subscriber(2, Some("/b"), 0)).unwrap();
     p.socket_open(0, subscriber(3, None, 0)).unwrap();
     p.ping(1_000, "s1", "/a", v(1), Event::Join).unwrap();
     let mut out = p.flush(1_000);
