@@ -37,10 +37,18 @@ impl ApiError {
         Self::new(400, "bad_request", message)
     }
     pub fn unknown_site(site: &str) -> Self {
-        Self::new(403, "unknown_site", format!("The site \"{site}\" is not configured here."))
+        Self::new(
+            403,
+            "unknown_site",
+            format!("The site \"{site}\" is not configured here."),
+        )
     }
     pub fn forbidden_origin() -> Self {
-        Self::new(403, "forbidden_origin", "This origin may not use this site.")
+        Self::new(
+            403,
+            "forbidden_origin",
+            "This origin may not use this site.",
+        )
     }
     pub fn bot() -> Self {
         Self::new(403, "bot", "Automated clients are not counted.")
@@ -56,28 +64,56 @@ impl ApiError {
         )
     }
     pub fn too_large() -> Self {
-        Self::new(413, "too_large", format!("The body must be at most {MAX_PING_BYTES} bytes."))
+        Self::new(
+            413,
+            "too_large",
+            format!("The body must be at most {MAX_PING_BYTES} bytes."),
+        )
     }
     pub fn upgrade_required() -> Self {
-        Self::new(426, "upgrade_required", "This path only answers WebSocket upgrades.")
+        Self::new(
+            426,
+            "upgrade_required",
+            "This path only answers WebSocket upgrades.",
+        )
     }
     pub fn rate_limited() -> Self {
-        Self::new(429, "rate_limited", "Too many requests; slow down and try again shortly.")
+        Self::new(
+            429,
+            "rate_limited",
+            "Too many requests; slow down and try again shortly.",
+        )
     }
     pub fn bad_token(message: impl Into<String>) -> Self {
         Self::new(401, "bad_token", message)
     }
     pub fn entities_disabled() -> Self {
-        Self::new(403, "entities_disabled", "This site has no secret for entity tokens.")
+        Self::new(
+            403,
+            "entities_disabled",
+            "This site has no secret for entity tokens.",
+        )
     }
     pub fn site_full() -> Self {
-        Self::new(503, "site_full", "This site has as many live sessions as it may hold; try again later.")
+        Self::new(
+            503,
+            "site_full",
+            "This site has as many live sessions as it may hold; try again later.",
+        )
     }
     pub fn too_many_sockets() -> Self {
-        Self::new(503, "too_many_sockets", "This site has as many open sockets as it may hold; try again later.")
+        Self::new(
+            503,
+            "too_many_sockets",
+            "This site has as many open sockets as it may hold; try again later.",
+        )
     }
     pub fn internal() -> Self {
-        Self::new(500, "internal_error", "Something went wrong on our side; try again.")
+        Self::new(
+            500,
+            "internal_error",
+            "Something went wrong on our side; try again.",
+        )
     }
 
     /// The JSON body: `{"error":{"code":..,"message":..}}`.
@@ -108,9 +144,8 @@ fn valid_id(s: &str) -> bool {
 
 fn valid_entity(s: &str) -> bool {
     (1..=128).contains(&s.len())
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-')
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
 }
 
 fn valid_room(s: &str) -> bool {
@@ -168,7 +203,9 @@ pub const MAX_ENTITIES: usize = 100;
 /// A comma-separated list of entity ids (1 to [`MAX_ENTITIES`], no repeats kept).
 pub fn parse_entity_list(field: &str, s: Option<&str>) -> Result<Vec<String>, ApiError> {
     let Some(s) = s else {
-        return Err(ApiError::bad_request(format!("The parameter \"{field}\" is required.")));
+        return Err(ApiError::bad_request(format!(
+            "The parameter \"{field}\" is required."
+        )));
     };
     let mut out: Vec<String> = Vec::new();
     for part in s.split(',') {
@@ -242,7 +279,10 @@ impl<'de> Deserialize<'de> for StrictObject {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<StrictObject, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<StrictObject, A::Error> {
                 let mut m = serde_json::Map::new();
                 while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
                     if m.contains_key(&k) {
@@ -278,7 +318,9 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         match obj.get(name) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(ApiError::bad_request(format!("\"{name}\" must be a string."))),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "\"{name}\" must be a string."
+            ))),
         }
     };
     let site = parse_site(string_field("site")?)?;
@@ -453,7 +495,9 @@ pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
     }
     let token = q.get("token").map(str::to_owned);
     if token.is_some() && entity.is_none() && watch.is_empty() {
-        return Err(ApiError::bad_request("\"token\" goes with \"entity\" or \"watch\"."));
+        return Err(ApiError::bad_request(
+            "\"token\" goes with \"entity\" or \"watch\".",
+        ));
     }
     Ok(LiveQuery {
         site,
@@ -537,16 +581,27 @@ mod tests {
     #[test]
     fn length_limits_are_exact() {
         let site64 = "a".repeat(64);
-        let body = format!(r#"{{"site":"{site64}","session":"{}","event":"join"}}"#, "b".repeat(64));
+        let body = format!(
+            r#"{{"site":"{site64}","session":"{}","event":"join"}}"#,
+            "b".repeat(64)
+        );
         assert!(ping(&body).is_ok());
-        let body = format!(r#"{{"site":"{}a","session":"abcdefgh","event":"join"}}"#, site64);
+        let body = format!(
+            r#"{{"site":"{}a","session":"abcdefgh","event":"join"}}"#,
+            site64
+        );
         assert!(ping(&body).is_err());
-        let body = format!(r#"{{"site":"s","session":"{}","event":"join"}}"#, "b".repeat(65));
+        let body = format!(
+            r#"{{"site":"s","session":"{}","event":"join"}}"#,
+            "b".repeat(65)
+        );
         assert!(ping(&body).is_err());
         let room256 = "é".repeat(256);
-        let body = format!(r#"{{"site":"s","room":"{room256}","session":"abcdefgh","event":"join"}}"#);
+        let body =
+            format!(r#"{{"site":"s","room":"{room256}","session":"abcdefgh","event":"join"}}"#);
         assert!(body.len() > 256 && ping(&body).is_ok());
-        let body = format!(r#"{{"site":"s","room":"{room256}x","session":"abcdefgh","event":"join"}}"#);
+        let body =
+            format!(r#"{{"site":"s","room":"{room256}x","session":"abcdefgh","event":"join"}}"#);
         assert!(ping(&body).is_err());
     }
 
@@ -561,7 +616,8 @@ mod tests {
 
     #[test]
     fn a_repeated_field_is_a_bad_request() {
-        let e = ping(r#"{"site":"demo","session":"abcdefgh","event":"join","site":"other"}"#).unwrap_err();
+        let e = ping(r#"{"site":"demo","session":"abcdefgh","event":"join","site":"other"}"#)
+            .unwrap_err();
         assert_eq!(e.code, "bad_request");
         assert!(e.message.contains("\"site\""), "{}", e.message);
     }
@@ -599,16 +655,27 @@ mod tests {
                 body = (0..(next() % 64)).map(|_| next() as u8).collect();
             }
             let _ = parse_ping(&body);
-            let q = String::from_utf8_lossy(&body).replace('"', "").replace(',', "&").replace(':', "=");
+            let q = String::from_utf8_lossy(&body)
+                .replace('"', "")
+                .replace(',', "&")
+                .replace(':', "=");
             if let Ok(q) = Query::parse(&q) {
-                let _ = (parse_live(&q), parse_count(&q), parse_rooms(&q), parse_status(&q));
+                let _ = (
+                    parse_live(&q),
+                    parse_count(&q),
+                    parse_rooms(&q),
+                    parse_status(&q),
+                );
             }
         }
     }
 
     #[test]
     fn invalid_utf8_is_a_bad_request() {
-        assert_eq!(parse_ping(b"{\"site\":\"\xff\"}").unwrap_err().code, "bad_request");
+        assert_eq!(
+            parse_ping(b"{\"site\":\"\xff\"}").unwrap_err().code,
+            "bad_request"
+        );
     }
 
     #[test]
@@ -616,9 +683,15 @@ mod tests {
         assert!(ping_content_type_ok(None));
         assert!(ping_content_type_ok(Some("application/json")));
         assert!(ping_content_type_ok(Some("text/plain;charset=UTF-8")));
-        assert!(ping_content_type_ok(Some("Application/JSON; charset=utf-8")));
-        assert!(!ping_content_type_ok(Some("application/x-www-form-urlencoded")));
-        assert!(!ping_content_type_ok(Some("multipart/form-data; boundary=x")));
+        assert!(ping_content_type_ok(Some(
+            "Application/JSON; charset=utf-8"
+        )));
+        assert!(!ping_content_type_ok(Some(
+            "application/x-www-form-urlencoded"
+        )));
+        assert!(!ping_content_type_ok(Some(
+            "multipart/form-data; boundary=x"
+        )));
     }
 
     #[test]
@@ -639,7 +712,14 @@ mod tests {
         assert_eq!(lim("site=d&limit=3").unwrap(), 3);
         assert_eq!(lim("site=d&limit=5000").unwrap(), 1000);
         assert_eq!(lim("site=d&limit=99999999999999999999999").unwrap(), 1000);
-        for bad in ["site=d&limit=0", "site=d&limit=-1", "site=d&limit=abc", "site=d&limit=", "site=d&limit=1.5", "site=d&limit=+3"] {
+        for bad in [
+            "site=d&limit=0",
+            "site=d&limit=-1",
+            "site=d&limit=abc",
+            "site=d&limit=",
+            "site=d&limit=1.5",
+            "site=d&limit=+3",
+        ] {
             assert_eq!(lim(bad).unwrap_err().code, "bad_request", "{bad}");
         }
     }
@@ -659,7 +739,10 @@ mod tests {
     fn entities_and_tokens_are_validated() {
         let p = ping(r#"{"site":"d","session":"abcdefgh","event":"join","entity":"user:42","token":"x.y.z"}"#).unwrap();
         assert_eq!(p.entity.as_deref(), Some("user:42"));
-        assert!(!serde_json::to_string(&p).unwrap().contains("x.y.z"), "tokens are not forwarded");
+        assert!(
+            !serde_json::to_string(&p).unwrap().contains("x.y.z"),
+            "tokens are not forwarded"
+        );
         for body in [
             r#"{"site":"d","session":"abcdefgh","event":"join","token":"x.y.z"}"#,
             r#"{"site":"d","session":"abcdefgh","event":"join","entity":"user 42","token":"t"}"#,
@@ -672,17 +755,29 @@ mod tests {
         assert!(parse_entity(Some(&long)).is_err());
         assert!(parse_entity(Some(&long[..128])).is_ok());
         let st = |s: &str| parse_status(&Query::parse(s).unwrap());
-        assert_eq!(st("site=d&entity=user:1,user:2,user:1").unwrap().entities, ["user:1", "user:2"]);
+        assert_eq!(
+            st("site=d&entity=user:1,user:2,user:1").unwrap().entities,
+            ["user:1", "user:2"]
+        );
         assert!(st("site=d").is_err());
         assert!(st("site=d&entity=").is_err());
         assert!(st("site=d&entity=a,,b").is_err());
         let many: Vec<String> = (0..101).map(|i| format!("u:{i}")).collect();
         assert!(st(&format!("site=d&entity={}", many.join(","))).is_err());
         let live = |s: &str| parse_live(&Query::parse(s).unwrap());
-        assert!(live("site=d&entity=user:1&token=t").is_err(), "entity needs a session");
+        assert!(
+            live("site=d&entity=user:1&token=t").is_err(),
+            "entity needs a session"
+        );
         assert!(live("site=d&session=abcdefgh&entity=user:1&watch=user:2&token=t").is_err());
         assert!(live("site=d&token=t").is_err());
-        assert_eq!(live("site=d&watch=user:1,user:2&token=t").unwrap().watch.len(), 2);
+        assert_eq!(
+            live("site=d&watch=user:1,user:2&token=t")
+                .unwrap()
+                .watch
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -44,7 +44,9 @@ impl Sites {
     pub fn parse(json: &str) -> Result<Sites, String> {
         serde_json::from_str::<HashMap<String, SiteConfig>>(json)
             .map(Sites)
-            .map_err(|e| format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}"))
+            .map_err(|e| {
+                format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
+            })
     }
 
     pub fn get(&self, site: &str) -> Option<&SiteConfig> {
@@ -138,21 +140,33 @@ mod tests {
     #[test]
     fn the_default_sites_allow_demo_from_anywhere() {
         let sites = Sites::parse(DEFAULT_SITES).unwrap();
-        assert!(sites.check("demo", Some("https://anything.example")).is_ok());
+        assert!(sites
+            .check("demo", Some("https://anything.example"))
+            .is_ok());
         assert!(sites.check("demo", None).is_ok());
         assert_eq!(sites.check("other", None).unwrap_err().code, "unknown_site");
     }
 
     #[test]
     fn origins_are_matched_exactly_and_no_origin_is_allowed() {
-        let sites =
-            Sites::parse(r#"{"shop":{"origins":["https://shop.example","http://localhost:3000/"]}}"#)
-                .unwrap();
+        let sites = Sites::parse(
+            r#"{"shop":{"origins":["https://shop.example","http://localhost:3000/"]}}"#,
+        )
+        .unwrap();
         assert!(sites.check("shop", Some("https://shop.example")).is_ok());
         assert!(sites.check("shop", Some("http://localhost:3000")).is_ok());
         assert!(sites.check("shop", None).is_ok());
-        for o in ["https://evil.example", "https://shop.example.evil", "http://shop.example", "null"] {
-            assert_eq!(sites.check("shop", Some(o)).unwrap_err().code, "forbidden_origin", "{o}");
+        for o in [
+            "https://evil.example",
+            "https://shop.example.evil",
+            "http://shop.example",
+            "null",
+        ] {
+            assert_eq!(
+                sites.check("shop", Some(o)).unwrap_err().code,
+                "forbidden_origin",
+                "{o}"
+            );
         }
     }
 

@@ -224,7 +224,10 @@ mod tests {
     const GRACE: Millis = 3_000;
 
     fn names(changes: &[(String, EntityStatus)]) -> Vec<(bool, u32)> {
-        changes.iter().map(|(_, s)| (s.online, s.sessions)).collect()
+        changes
+            .iter()
+            .map(|(_, s)| (s.online, s.sessions))
+            .collect()
     }
 
     #[test]
@@ -233,7 +236,10 @@ mod tests {
         e.session_started("user:42", 1_000, true);
         assert_eq!(names(&e.take_changes()), [(true, 1)]);
         e.session_ended("user:42", 2_000, 2_000);
-        assert!(e.take_changes().is_empty(), "no message when the grace starts");
+        assert!(
+            e.take_changes().is_empty(),
+            "no message when the grace starts"
+        );
         assert!(e.status("user:42").unwrap().online);
         assert_eq!(e.next_wake(), Some(2_000 + GRACE));
         e.expire(2_000 + GRACE - 1);
@@ -273,10 +279,19 @@ mod tests {
         assert_eq!(e.take_seen_writes().len(), 1);
         e.seen("u:1", 5_000);
         e.seen("u:1", 4_000);
-        assert!(e.take_seen_writes().is_empty(), "signs of life write nothing");
+        assert!(
+            e.take_seen_writes().is_empty(),
+            "signs of life write nothing"
+        );
         assert_eq!(e.status("u:1").unwrap().last_seen, Some(5_000));
         e.session_ended("u:1", 9_000, 6_000);
-        assert_eq!(e.take_seen_writes(), [EntitySeen { entity: "u:1".into(), last_seen: 6_000 }]);
+        assert_eq!(
+            e.take_seen_writes(),
+            [EntitySeen {
+                entity: "u:1".into(),
+                last_seen: 6_000
+            }]
+        );
         e.expire(9_000 + GRACE);
         let changes = e.take_changes();
         assert_eq!(changes.last().unwrap().1.last_seen, Some(6_000));

@@ -191,7 +191,9 @@ impl DurableObject for SitePresence {
             };
             l.alarm_at = None;
             if std::mem::take(&mut l.fail_next_alarm) {
-                return Err(worker::Error::RustError("test hook: this alarm fails".into()));
+                return Err(worker::Error::RustError(
+                    "test hook: this alarm fails".into(),
+                ));
             }
             let now = now();
             // Refresh the last ping time of sockets close to their silence deadline, in one
@@ -216,7 +218,11 @@ impl DurableObject for SitePresence {
         Response::ok("ok")
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         let size = match &message {
             WebSocketIncomingMessage::String(t) => t.len(),
             WebSocketIncomingMessage::Binary(b) => b.len(),
@@ -238,7 +244,13 @@ impl DurableObject for SitePresence {
         self.arm_alarm().await
     }
 
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
         self.socket_gone(&ws)?;
         // Complete the closing handshake; the socket may already be gone.
         let _ = ws.close(Some(1000), Some("closed"));
@@ -256,8 +268,13 @@ fn attachment(ws: &WebSocket) -> Option<Attachment> {
 }
 
 fn split_list(s: Option<String>) -> Vec<String> {
-    s.map(|s| s.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default()
+    s.map(|s| {
+        s.split(',')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -294,7 +311,11 @@ impl SitePresence {
         }
         let now = now();
         let timing = Timing::from_vars(|name| {
-            self.env.var(name).ok().map(|v| v.to_string()).filter(|s| !s.is_empty())
+            self.env
+                .var(name)
+                .ok()
+                .map(|v| v.to_string())
+                .filter(|s| !s.is_empty())
         });
         let sql = self.sql();
         sql.exec(
@@ -397,7 +418,8 @@ impl SitePresence {
             .unchecked_ref::<RawState>()
             .get_websocket_auto_response_timestamp(ws.as_ref())
             .ok()?;
-        v.dyn_ref::<worker::js_sys::Date>().map(|d| d.get_time() as Millis)
+        v.dyn_ref::<worker::js_sys::Date>()
+            .map(|d| d.get_time() as Millis)
     }
 
     /// Carries out what the core asks: storage writes, then count messages.
@@ -452,10 +474,13 @@ impl SitePresence {
             }
         }
         for b in l.core.flush(now) {
-            let msg = count_message(&Snapshot {
-                site: b.site,
-                room: b.room,
-            }, None);
+            let msg = count_message(
+                &Snapshot {
+                    site: b.site,
+                    room: b.room,
+                },
+                None,
+            );
             for id in b.sockets {
                 if let Some(ws) = l.sockets.get(&id) {
                     let _ = ws.send_with_str(&msg);
@@ -480,9 +505,14 @@ impl SitePresence {
         }
         let rows: Vec<LastSeenRow> = self
             .sql()
-            .exec("SELECT last_seen FROM entities WHERE id = ?", vec![entity.into()])?
+            .exec(
+                "SELECT last_seen FROM entities WHERE id = ?",
+                vec![entity.into()],
+            )?
             .to_array()?;
-        Ok(EntityStatus::offline(rows.first().map(|r| r.last_seen as Millis)))
+        Ok(EntityStatus::offline(
+            rows.first().map(|r| r.last_seen as Millis),
+        ))
     }
 
     fn status(&self, entities: &[String]) -> Result<Response> {
@@ -563,7 +593,9 @@ impl SitePresence {
         let body = self.with_loaded(|l, now| {
             let key = visitor_key(&l.salt, p.visitor.as_deref(), &p.session);
             let entity = p.entity.as_deref();
-            let snap = l.core.ping_as(now, &p.session, &p.room, key, p.event.into(), entity);
+            let snap = l
+                .core
+                .ping_as(now, &p.session, &p.room, key, p.event.into(), entity);
             Ok(snap.map(|snap| {
                 json!({
                     "site": snap.site,
@@ -669,7 +701,9 @@ fn refusal(r: Refusal) -> Result<Response> {
     };
     let headers = worker::Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8")?;
-    Ok(Response::ok(e.body())?.with_status(e.status).with_headers(headers))
+    Ok(Response::ok(e.body())?
+        .with_status(e.status)
+        .with_headers(headers))
 }
 
 /// `{"type":"status","entity":..,"online":..,"sessions":..,"last_seen":..}`

@@ -345,7 +345,9 @@ impl Presence {
             all.truncate(limit);
         }
         all.sort_unstable_by(order);
-        all.into_iter().map(|(r, c)| RoomCounts::new(r, c)).collect()
+        all.into_iter()
+            .map(|(r, c)| RoomCounts::new(r, c))
+            .collect()
     }
 
     /// Number of rooms with at least one live session.
@@ -406,7 +408,11 @@ impl Presence {
         let mut snap = self.snapshot(Some(room));
         if let (Some(r), Some(placed)) = (snap.room.as_mut(), self.session_room(session)) {
             if placed != room {
-                let c = self.rooms.get(placed).map(Tally::counts).unwrap_or_default();
+                let c = self
+                    .rooms
+                    .get(placed)
+                    .map(Tally::counts)
+                    .unwrap_or_default();
                 r.sessions = c.sessions;
                 r.visitors = c.visitors;
                 r.grouped_as = Some(placed.to_owned());
@@ -467,7 +473,9 @@ impl Presence {
     ) {
         let placed = match self.sessions.get(session) {
             Some(s) if s.room == room => room,
-            Some(s) if s.room == OVERFLOW_ROOM && self.place(room) == OVERFLOW_ROOM => OVERFLOW_ROOM,
+            Some(s) if s.room == OVERFLOW_ROOM && self.place(room) == OVERFLOW_ROOM => {
+                OVERFLOW_ROOM
+            }
             _ => self.place(room),
         };
         let room = placed;
@@ -794,12 +802,9 @@ impl Presence {
         let mut pending: Option<Millis> = None;
         let mut sent_any = false;
         for (view_room, ids) in &self.views {
-            let room = view_room.as_deref().map(|r| {
-                self.rooms
-                    .get(r)
-                    .map(Tally::counts)
-                    .unwrap_or_default()
-            });
+            let room = view_room
+                .as_deref()
+                .map(|r| self.rooms.get(r).map(Tally::counts).unwrap_or_default());
             let view = View { site, room };
             let mut targets = Vec::new();
             for id in ids {

@@ -93,7 +93,10 @@ fn a_heartbeat_for_an_unknown_session_is_a_join_and_a_leave_for_one_changes_noth
     assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { .. }]));
     let s = p.ping(0, "ghost", "/", v(2), Event::Leave).unwrap();
     assert_eq!(s.site, counts(1, 1));
-    assert!(p.take_writes().is_empty(), "a leave for an unknown session writes nothing");
+    assert!(
+        p.take_writes().is_empty(),
+        "a leave for an unknown session writes nothing"
+    );
 }
 
 #[test]
@@ -117,7 +120,9 @@ fn a_heartbeat_with_another_room_moves_the_session() {
     assert_eq!(s.room.unwrap().sessions, 1);
     assert_eq!(p.room_counts("/a").sessions, 0);
     assert_eq!(p.room_count(), 1);
-    assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { room, joined_at: 0, .. }] if room == "/b"));
+    assert!(
+        matches!(p.take_writes().as_slice(), [Write::Upsert { room, joined_at: 0, .. }] if room == "/b")
+    );
     assert_consistent(&p);
 }
 
@@ -125,7 +130,8 @@ fn a_heartbeat_with_another_room_moves_the_session() {
 fn rooms_are_listed_busiest_first() {
     let mut p = core();
     for (i, room) in ["/a", "/b", "/b", "/c", "/c", "/c"].iter().enumerate() {
-        p.ping(0, &format!("s{i}"), room, v(i as u64), Event::Join).unwrap();
+        p.ping(0, &format!("s{i}"), room, v(i as u64), Event::Join)
+            .unwrap();
     }
     let names: Vec<String> = p.top_rooms(20).into_iter().map(|r| r.room).collect();
     assert_eq!(names, ["/c", "/b", "/a"]);
@@ -144,7 +150,11 @@ fn an_http_session_expires_one_ttl_after_its_last_heartbeat() {
     p.flush(10_000);
     assert_eq!(p.next_wake(), Some(10_000 + TTL));
     p.expire(10_000 + TTL - 1);
-    assert_eq!(p.site_counts().sessions, 1, "still live one ms before its ttl");
+    assert_eq!(
+        p.site_counts().sessions,
+        1,
+        "still live one ms before its ttl"
+    );
     p.expire(10_000 + TTL);
     assert_eq!(p.site_counts().sessions, 0);
     assert!(matches!(p.take_writes().last(), Some(Write::Delete { session }) if session == "s1"));
@@ -193,7 +203,10 @@ fn a_clean_close_uncounts_at_once() {
     p.socket_open(0, carrier(1, "s1", 1, "/", 0)).unwrap();
     p.socket_close(0, 1);
     assert_eq!(p.site_counts(), counts(0, 0));
-    assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { .. }, Write::Delete { .. }]));
+    assert!(matches!(
+        p.take_writes().as_slice(),
+        [Write::Upsert { .. }, Write::Delete { .. }]
+    ));
 }
 
 #[test]
@@ -278,10 +291,17 @@ fn under_churn_each_socket_gets_at_most_one_message_per_interval_and_the_last_st
     }
     assert_eq!(last, Some(counts(100, 100)), "the final count arrives");
     for pair in sent_at.windows(2) {
-        assert!(pair[1] - pair[0] >= INTERVAL, "two messages {pair:?} inside one interval");
+        assert!(
+            pair[1] - pair[0] >= INTERVAL,
+            "two messages {pair:?} inside one interval"
+        );
     }
     let span = 3_700 + INTERVAL;
-    assert!(sent_at.len() as u64 <= span / INTERVAL + 1, "{} messages", sent_at.len());
+    assert!(
+        sent_at.len() as u64 <= span / INTERVAL + 1,
+        "{} messages",
+        sent_at.len()
+    );
 }
 
 #[test]
@@ -289,7 +309,10 @@ fn a_pending_change_is_due_when_the_interval_ends() {
     let mut p = core();
     p.socket_open(0, subscriber(1, None, 0)).unwrap();
     p.ping(100, "s1", "/", v(1), Event::Join).unwrap();
-    assert!(p.flush(100).is_empty(), "the open snapshot was sent 100 ms ago");
+    assert!(
+        p.flush(100).is_empty(),
+        "the open snapshot was sent 100 ms ago"
+    );
     assert_eq!(p.next_wake(), Some(INTERVAL));
     let out = p.flush(INTERVAL);
     assert_eq!(out.len(), 1);
@@ -333,7 +356,10 @@ fn a_new_socket_gets_the_current_counts_at_once() {
     let snap = p.socket_open(1, subscriber(5, Some("/x"), 1)).unwrap();
     assert_eq!(snap.site, counts(1, 1));
     assert_eq!(snap.room.unwrap().sessions, 1);
-    assert!(p.flush(1).iter().all(|b| !b.sockets.contains(&5)), "no duplicate of the snapshot");
+    assert!(
+        p.flush(1).iter().all(|b| !b.sockets.contains(&5)),
+        "no duplicate of the snapshot"
+    );
 }
 
 // ----- restore -----
@@ -354,17 +380,29 @@ fn row(id: &str, room: &str, visitor: u64, restored_at: Option<Millis>) -> Store
 fn stored_sessions_count_again_for_one_ttl_after_a_restart() {
     let mut p = core();
     let now = 1_000_000;
-    p.restore(now, vec![row("a", "/", 1, None), row("b", "/x", 1, None)], vec![]);
+    p.restore(
+        now,
+        vec![row("a", "/", 1, None), row("b", "/x", 1, None)],
+        vec![],
+    );
     assert_eq!(p.site_counts(), counts(2, 1));
     let writes = p.take_writes();
-    assert!(matches!(writes.as_slice(), [Write::MarkRestored { at, sessions }] if *at == now && sessions.len() == 2));
+    assert!(
+        matches!(writes.as_slice(), [Write::MarkRestored { at, sessions }] if *at == now && sessions.len() == 2)
+    );
     // a heartbeat confirms "a" (one write, once) and keeps it
-    p.ping(now + 10_000, "a", "/", v(1), Event::Heartbeat).unwrap();
+    p.ping(now + 10_000, "a", "/", v(1), Event::Heartbeat)
+        .unwrap();
     assert!(matches!(p.take_writes().as_slice(), [Write::Confirm { session }] if session == "a"));
-    p.ping(now + 20_000, "a", "/", v(1), Event::Heartbeat).unwrap();
+    p.ping(now + 20_000, "a", "/", v(1), Event::Heartbeat)
+        .unwrap();
     assert!(p.take_writes().is_empty());
     p.expire(now + TTL);
-    assert_eq!(p.site_counts(), counts(1, 1), "b expired one ttl after the restart");
+    assert_eq!(
+        p.site_counts(),
+        counts(1, 1),
+        "b expired one ttl after the restart"
+    );
     assert_consistent(&p);
 }
 
@@ -388,7 +426,10 @@ fn sockets_come_back_from_their_attachments() {
     p.restore(
         now,
         vec![row("s1", "/", 1, None), row("s2", "/", 2, None)],
-        vec![carrier(7, "s1", 1, "/", now - 1_000), subscriber(8, None, now - 5_000)],
+        vec![
+            carrier(7, "s1", 1, "/", now - 1_000),
+            subscriber(8, None, now - 5_000),
+        ],
     );
     assert_eq!(p.site_counts(), counts(2, 2));
     assert_eq!(p.socket_count(), 2);
@@ -397,7 +438,9 @@ fn sockets_come_back_from_their_attachments() {
     assert_eq!(p.site_counts().sessions, 1);
     // only s2 (no socket) was marked as restored
     let writes = p.take_writes();
-    assert!(writes.iter().any(|w| matches!(w, Write::MarkRestored { sessions, .. } if sessions == &vec!["s2".to_string()])));
+    assert!(writes.iter().any(
+        |w| matches!(w, Write::MarkRestored { sessions, .. } if sessions == &vec!["s2".to_string()])
+    ));
     assert_consistent(&p);
 }
 
@@ -406,7 +449,9 @@ fn a_socket_whose_row_was_lost_is_written_again() {
     let mut p = core();
     p.restore(1_000, vec![], vec![carrier(1, "s9", 3, "/r", 900)]);
     assert_eq!(p.room_counts("/r").sessions, 1);
-    assert!(matches!(p.take_writes().as_slice(), [Write::Upsert { session, .. }] if session == "s9"));
+    assert!(
+        matches!(p.take_writes().as_slice(), [Write::Upsert { session, .. }] if session == "s9")
+    );
 }
 
 // ----- invariants under random sequences -----
@@ -440,7 +485,10 @@ fn random_event_sequences_keep_every_invariant() {
             let visitor = v(rng.below(6));
             match rng.below(9) {
                 0 => drop(p.ping(now, &session, room, visitor, Event::Join).unwrap()),
-                1 | 2 => drop(p.ping(now, &session, room, visitor, Event::Heartbeat).unwrap()),
+                1 | 2 => drop(
+                    p.ping(now, &session, room, visitor, Event::Heartbeat)
+                        .unwrap(),
+                ),
                 3 => drop(p.ping(now, &session, room, visitor, Event::Leave).unwrap()),
                 4 => {
                     let spec = if rng.below(2) == 0 {
@@ -470,7 +518,10 @@ fn random_event_sequences_keep_every_invariant() {
             assert_consistent(&p);
             assert_eq!(p.socket_count(), open.len(), "seed {seed}");
             if p.site_counts().sessions > 0 || p.socket_count() > 0 {
-                assert!(p.next_wake().is_some(), "seed {seed}: live state but no wake-up");
+                assert!(
+                    p.next_wake().is_some(),
+                    "seed {seed}: live state but no wake-up"
+                );
             }
         }
         // after everything falls silent, all is gone
@@ -499,7 +550,8 @@ fn stored_rows_always_match_the_live_sessions() {
             0 | 1 => drop(p.ping(now, &session, room, v(1), Event::Heartbeat).unwrap()),
             2 => drop(p.ping(now, &session, room, v(1), Event::Leave).unwrap()),
             3 => {
-                p.socket_open(now, carrier(i, &session, 1, room, now)).unwrap();
+                p.socket_open(now, carrier(i, &session, 1, room, now))
+                    .unwrap();
                 open.push(i);
             }
             4 if !open.is_empty() => p.socket_close(now, open.swap_remove(0)),
@@ -558,25 +610,36 @@ fn statuses(p: &mut Presence) -> Vec<(String, bool, u32, Vec<SocketId>)> {
 fn watchers_hear_only_about_the_entities_they_watch() {
     let mut p = core();
     p.socket_open(0, watcher(10, &["user:1"], 0)).unwrap();
-    p.socket_open(0, watcher(11, &["user:1", "user:2"], 0)).unwrap();
-    p.ping_as(100, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
-    p.ping_as(100, "s2", "/", v(2), Event::Join, Some("user:2")).unwrap();
-    p.ping_as(100, "s3", "/", v(3), Event::Join, Some("user:3")).unwrap();
+    p.socket_open(0, watcher(11, &["user:1", "user:2"], 0))
+        .unwrap();
+    p.ping_as(100, "s1", "/", v(1), Event::Join, Some("user:1"))
+        .unwrap();
+    p.ping_as(100, "s2", "/", v(2), Event::Join, Some("user:2"))
+        .unwrap();
+    p.ping_as(100, "s3", "/", v(3), Event::Join, Some("user:3"))
+        .unwrap();
     assert_eq!(
         statuses(&mut p),
-        [("user:1".into(), true, 1, vec![10, 11]), ("user:2".into(), true, 1, vec![11])]
+        [
+            ("user:1".into(), true, 1, vec![10, 11]),
+            ("user:2".into(), true, 1, vec![11])
+        ]
     );
     p.socket_close(200, 11);
     p.ping_as(300, "s2", "/", v(2), Event::Leave, None).unwrap();
     p.expire(300 + GRACE);
-    assert!(statuses(&mut p).is_empty(), "nobody watches user:2 any more");
+    assert!(
+        statuses(&mut p).is_empty(),
+        "nobody watches user:2 any more"
+    );
 }
 
 #[test]
 fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_ping_as_last_seen() {
     let mut p = core();
     p.socket_open(0, watcher(10, &["user:9"], 0)).unwrap();
-    p.socket_open(1_000, carrier_as(1, "s1", "user:9", 1_000)).unwrap();
+    p.socket_open(1_000, carrier_as(1, "s1", "user:9", 1_000))
+        .unwrap();
     p.socket_seen(1, 5_000);
     assert_eq!(statuses(&mut p), [("user:9".into(), true, 1, vec![10])]);
     assert_eq!(p.expire(5_000 + TTL), vec![1]);
@@ -595,15 +658,20 @@ fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_p
 #[test]
 fn a_heartbeat_without_entity_keeps_the_sessions_entity_and_writes_nothing() {
     let mut p = core();
-    p.ping_as(0, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
+    p.ping_as(0, "s1", "/", v(1), Event::Join, Some("user:1"))
+        .unwrap();
     p.take_writes();
     p.ping(1_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
     assert!(p.take_writes().is_empty());
     assert_eq!(p.entity_status("user:1").unwrap().last_seen, Some(1_000));
     // switching entity on the same session ends one and starts the other
-    p.ping_as(2_000, "s1", "/", v(1), Event::Heartbeat, Some("user:2")).unwrap();
+    p.ping_as(2_000, "s1", "/", v(1), Event::Heartbeat, Some("user:2"))
+        .unwrap();
     assert_eq!(p.entity_status("user:2").unwrap().sessions, 1);
-    assert!(p.entity_status("user:1").unwrap().online, "user:1 is in its grace");
+    assert!(
+        p.entity_status("user:1").unwrap().online,
+        "user:1 is in its grace"
+    );
     p.expire(2_000 + GRACE);
     assert_eq!(p.entity_status("user:1"), None);
     assert_consistent(&p);
@@ -644,16 +712,25 @@ fn a_full_site_refuses_new_sessions_but_keeps_its_own() {
     let mut p = small(2, 10, 10);
     p.ping(0, "a", "/", v(1), Event::Join).unwrap();
     p.ping(0, "b", "/", v(2), Event::Join).unwrap();
-    assert_eq!(p.ping(0, "c", "/", v(3), Event::Join), Err(Refusal::SiteFull));
+    assert_eq!(
+        p.ping(0, "c", "/", v(3), Event::Join),
+        Err(Refusal::SiteFull)
+    );
     assert_eq!(
         p.socket_open(0, carrier(1, "c", 3, "/", 0)),
         Err(Refusal::SiteFull)
     );
-    assert!(p.ping(10, "a", "/", v(1), Event::Heartbeat).is_ok(), "known sessions go on");
+    assert!(
+        p.ping(10, "a", "/", v(1), Event::Heartbeat).is_ok(),
+        "known sessions go on"
+    );
     assert_eq!(p.site_counts().sessions, 2);
     assert!(p.take_writes().len() == 2, "refusals write nothing");
     p.ping(20, "a", "/", v(1), Event::Leave).unwrap();
-    assert!(p.ping(30, "c", "/", v(3), Event::Join).is_ok(), "room again once one left");
+    assert!(
+        p.ping(30, "c", "/", v(3), Event::Join).is_ok(),
+        "room again once one left"
+    );
 }
 
 #[test]
@@ -661,7 +738,10 @@ fn sockets_past_the_ceiling_are_refused() {
     let mut p = small(100, 10, 2);
     p.socket_open(0, subscriber(1, None, 0)).unwrap();
     p.socket_open(0, subscriber(2, None, 0)).unwrap();
-    assert_eq!(p.socket_open(0, subscriber(3, None, 0)), Err(Refusal::TooManySockets));
+    assert_eq!(
+        p.socket_open(0, subscriber(3, None, 0)),
+        Err(Refusal::TooManySockets)
+    );
     assert_eq!(p.socket_count(), 2);
     p.socket_close(1, 1);
     assert!(p.socket_open(2, subscriber(3, None, 2)).is_ok());

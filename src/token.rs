@@ -54,18 +54,19 @@ pub fn verify(token: &str, secret: &[u8], now_ms: u64) -> Result<Claims, ApiErro
         return Err(bad("The token is too long."));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad("The token is not a well-formed JWT."));
     };
-    let header: Header = serde_json::from_slice(&b64(h)?)
-        .map_err(|_| bad("The token is not a well-formed JWT."))?;
+    let header: Header =
+        serde_json::from_slice(&b64(h)?).map_err(|_| bad("The token is not a well-formed JWT."))?;
     if header.alg != "HS256" {
         return Err(bad("The token must be signed with HS256."));
     }
     let signature = b64(s)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
-        .map_err(|_| bad("The token cannot be checked."))?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| bad("The token cannot be checked."))?;
     mac.update(h.as_bytes());
     mac.update(b".");
     mac.update(p.as_bytes());
@@ -174,10 +175,19 @@ mod tests {
             format!("{h}.{other_payload}.{s}"),
             format!("{none_header}.{p}."),
             format!("{none_header}.{p}.{s}"),
-            sign(r#"{"site":"shop","sub":"user:42","scope":"track","exp":1}"#, SECRET),
+            sign(
+                r#"{"site":"shop","sub":"user:42","scope":"track","exp":1}"#,
+                SECRET,
+            ),
             sign(r#"{"site":"shop","sub":"user:42","scope":"track"}"#, SECRET),
-            sign(r#"{"site":"shop","sub":"user:42","scope":"track","exp":9999999999}"#, b"other"),
-            sign(r#"{"site":"shop","sub":"user:42","scope":"track","exp":9999999999,"nbf":9999999998}"#, SECRET),
+            sign(
+                r#"{"site":"shop","sub":"user:42","scope":"track","exp":9999999999}"#,
+                b"other",
+            ),
+            sign(
+                r#"{"site":"shop","sub":"user:42","scope":"track","exp":9999999999,"nbf":9999999998}"#,
+                SECRET,
+            ),
         ];
         for t in cases {
             let e = verify(&t, SECRET, NOW).expect_err(&t);
@@ -188,8 +198,14 @@ mod tests {
     #[test]
     fn site_scope_and_entity_must_match() {
         let c = verify(&track(NOW / 1000 + 60), SECRET, NOW).unwrap();
-        assert_eq!(check_track(&c, "other", "user:42").unwrap_err().code, "bad_token");
-        assert_eq!(check_track(&c, "shop", "user:7").unwrap_err().code, "bad_token");
+        assert_eq!(
+            check_track(&c, "other", "user:42").unwrap_err().code,
+            "bad_token"
+        );
+        assert_eq!(
+            check_track(&c, "shop", "user:7").unwrap_err().code,
+            "bad_token"
+        );
         assert_eq!(check_watch(&c, "shop").unwrap_err().code, "bad_token");
     }
 

@@ -33,7 +33,10 @@ pub fn to_hex(k: VisitorKey) -> String {
 }
 
 pub fn from_hex(s: &str) -> Option<VisitorKey> {
-    (s.len() == 16).then(|| u64::from_str_radix(s, 16).ok()).flatten().map(VisitorKey)
+    (s.len() == 16)
+        .then(|| u64::from_str_radix(s, 16).ok())
+        .flatten()
+        .map(VisitorKey)
 }
 
 #[cfg(test)]

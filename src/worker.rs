@@ -2,13 +2,11 @@
 //! checks, and forwards only validated input to the site's Durable Object. Everything else is
 //! the static assets in `public/`.
 
-use worker::{
-    event, Context, Env, Headers, Method, Request, RequestInit, Response, Result,
-};
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use crate::api::{
-    parse_count, parse_live, parse_ping, parse_rooms, parse_status, ping_content_type_ok,
-    ApiError, Query, MAX_PING_BYTES,
+    parse_count, parse_live, parse_ping, parse_rooms, parse_status, ping_content_type_ok, ApiError,
+    Query, MAX_PING_BYTES,
 };
 use crate::bots::is_bot;
 use crate::config::{SiteConfig, Sites, DEFAULT_SITES};
@@ -61,7 +59,12 @@ async fn route(
 ) -> std::result::Result<Response, ApiError> {
     let sites = sites(env)?;
     let method = req.method();
-    let query = Query::parse(req.url().map_err(|_| ApiError::bad_request("Bad URL."))?.query().unwrap_or(""))?;
+    let query = Query::parse(
+        req.url()
+            .map_err(|_| ApiError::bad_request("Bad URL."))?
+            .query()
+            .unwrap_or(""),
+    )?;
 
     if method == Method::Options {
         return preflight(&sites, &query, origin);
@@ -100,7 +103,11 @@ async fn route(
             }
             let ping = parse_ping(&body)?;
             let site = sites.check(&ping.site, origin)?;
-            let secret = ping.entity.as_ref().map(|_| site_secret(env, site)).transpose()?;
+            let secret = ping
+                .entity
+                .as_ref()
+                .map(|_| site_secret(env, site))
+                .transpose()?;
             check_bot(&req, env)?;
             if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
                 let claims = verify_token(ping.token.as_deref(), secret)?;
@@ -123,9 +130,15 @@ async fn route(
             if let Some(r) = &q.room {
                 params.push(("room", r));
             }
-            let resp = call_object(env, &q.site, &object_path("/count", &params), Method::Get, None)
-                .await
-                .map_err(internal)?;
+            let resp = call_object(
+                env,
+                &q.site,
+                &object_path("/count", &params),
+                Method::Get,
+                None,
+            )
+            .await
+            .map_err(internal)?;
             relay_json(resp, origin).await.map_err(internal)
         }
         "/v1/rooms" => {
@@ -136,9 +149,15 @@ async fn route(
             sites.check(&q.site, origin)?;
             let limit = q.limit.to_string();
             let params = [("site", q.site.as_str()), ("limit", limit.as_str())];
-            let resp = call_object(env, &q.site, &object_path("/rooms", &params), Method::Get, None)
-                .await
-                .map_err(internal)?;
+            let resp = call_object(
+                env,
+                &q.site,
+                &object_path("/rooms", &params),
+                Method::Get,
+                None,
+            )
+            .await
+            .map_err(internal)?;
             relay_json(resp, origin).await.map_err(internal)
         }
         "/v1/status" => {
@@ -155,23 +174,36 @@ async fn route(
                 .flatten()
                 .and_then(|h| {
                     let (scheme, rest) = h.trim().split_once(' ')?;
-                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+                    scheme
+                        .eq_ignore_ascii_case("bearer")
+                        .then(|| rest.trim().to_owned())
                 });
             let claims = verify_token(bearer.as_deref(), &secret)?;
             token::check_watch(&claims, &q.site)?;
             token::check_watchable(&claims, &q.entities)?;
             let list = q.entities.join(",");
             let params = [("site", q.site.as_str()), ("entity", list.as_str())];
-            let resp = call_object(env, &q.site, &object_path("/status", &params), Method::Get, None)
-                .await
-                .map_err(internal)?;
+            let resp = call_object(
+                env,
+                &q.site,
+                &object_path("/status", &params),
+                Method::Get,
+                None,
+            )
+            .await
+            .map_err(internal)?;
             relay_json(resp, origin).await.map_err(internal)
         }
         "/v1/live" => {
             if method != Method::Get {
                 return Err(ApiError::method_not_allowed("GET"));
             }
-            let upgrade = req.headers().get("Upgrade").ok().flatten().unwrap_or_default();
+            let upgrade = req
+                .headers()
+                .get("Upgrade")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             if !upgrade.eq_ignore_ascii_case("websocket") {
                 return Err(ApiError::upgrade_required());
             }
@@ -257,7 +289,10 @@ fn preflight(
         set("Access-Control-Allow-Origin", o)?;
     }
     set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
-    set("Access-Control-Allow-Headers", "Content-Type, Authorization")?;
+    set(
+        "Access-Control-Allow-Headers",
+        "Content-Type, Authorization",
+    )?;
     set("Access-Control-Max-Age", "86400")?;
     set("Vary", "Origin")?;
     Ok(Response::empty()
@@ -269,7 +304,10 @@ fn preflight(
 /// The secret that signs a site's entity tokens: 403 `entities_disabled` when the site names
 /// none, or names one that is not set.
 fn site_secret(env: &Env, site: &SiteConfig) -> std::result::Result<Vec<u8>, ApiError> {
-    let name = site.secret_env.as_deref().ok_or_else(ApiError::entities_disabled)?;
+    let name = site
+        .secret_env
+        .as_deref()
+        .ok_or_else(ApiError::entities_disabled)?;
     let value = env
         .secret(name)
         .map(|s| s.to_string())
@@ -282,7 +320,10 @@ fn site_secret(env: &Env, site: &SiteConfig) -> std::result::Result<Vec<u8>, Api
     Ok(value.into_bytes())
 }
 
-fn verify_token(token: Option<&str>, secret: &[u8]) -> std::result::Result<token::Claims, ApiError> {
+fn verify_token(
+    token: Option<&str>,
+    secret: &[u8],
+) -> std::result::Result<token::Claims, ApiError> {
     let token = token.ok_or_else(|| ApiError::bad_token("A token is required."))?;
     token::verify(token, secret, worker::Date::now().as_millis())
 }
@@ -319,7 +360,9 @@ async fn rate_limit(
 }
 
 fn stub(env: &Env, site: &str) -> Result<worker::Stub> {
-    env.durable_object("PRESENCE")?.id_from_name(site)?.get_stub()
+    env.durable_object("PRESENCE")?
+        .id_from_name(site)?
+        .get_stub()
 }
 
 fn object_path(path: &str, params: &[(&str, &str)]) -> String {
@@ -364,7 +407,11 @@ fn json_error(e: &ApiError, cors_origin: Option<&str>) -> Result<Response> {
     let resp = Response::ok(e.body())?;
     let resp = with_headers(resp, e.status, cors_origin)?;
     if e.status == 405 {
-        let allow = if e.message.contains("POST") { "POST, OPTIONS" } else { "GET, HEAD, OPTIONS" };
+        let allow = if e.message.contains("POST") {
+            "POST, OPTIONS"
+        } else {
+            "GET, HEAD, OPTIONS"
+        };
         resp.headers().set("Allow", allow)?;
     }
     Ok(resp)
