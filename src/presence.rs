@@ -767,13 +767,19 @@ impl Presence {
             let ended = match self.sessions.get_mut(&name) {
                 Some(s) => {
                     s.http_until = None;
-                    s.sockets == 0
+                    (s.sockets == 0).then_some(s.restored)
                 }
-                None => false,
+                None => None,
             };
-            if ended {
-                // it ended when its hold ran out, however late the sweep runs
-                let last_seen = until.saturating_sub(self.cfg.ttl_ms);
+            if let Some(restored) = ended {
+                // It ended when its hold ran out, however late the sweep runs; its last sign
+                // of life was a ttl before that, unless the hold only came from a restart
+                // (then the stored last-seen time stands).
+                let last_seen = if restored {
+                    0
+                } else {
+                    until.saturating_sub(self.cfg.ttl_ms)
+                };
                 self.end_session(&name, until, last_seen);
             }
         }

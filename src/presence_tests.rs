@@ -690,6 +690,15 @@ fn entities_of_stored_sessions_are_online_again_after_a_restart() {
     assert!(p.take_status().is_empty(), "a restore announces nothing");
     p.expire(1_000 + TTL + GRACE);
     assert_eq!(p.entity_status("user:5"), None);
+    let seen: Vec<Millis> = p
+        .take_writes()
+        .into_iter()
+        .filter_map(|w| match w {
+            Write::EntitySeen { last_seen, .. } => Some(last_seen),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, [900], "a silent restored session keeps its stored last-seen time");
 }
 
 // ----- ceilings -----
