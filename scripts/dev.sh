@@ -1,11 +1,54 @@
 #!/usr/bin/env bash
 # `npm run dev [-- wrangler dev flags]`: set up, build and serve the demo on 127.0.0.1:8787.
+# The first run writes .dev.vars (gitignored): a random secret for the demo site's entity tokens.
+# Every run prints links to the chat and agent demos with fresh tokens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 defaults=()
 case " $* " in *" --ip"*) ;; *) defaults+=(--ip 127.0.0.1) ;; esac
 case " $* " in *" --port"*) ;; *) defaults+=(--port 8787) ;; esac
+
+# wrangler dev reads .dev.vars (dotenv format) and its values override wrangler.toml [vars]; the
+# committed wrangler.toml keeps the contract's SITES, without a secret. Single quotes keep the JSON
+# literal.
+if [ ! -e .dev.vars ]; then
+  secret="$(node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex"))')"
+  (
+    umask 077
+    cat > .dev.vars <<EOF
+# Local secrets for \`npm run dev\` (written by scripts/dev.sh; not committed).
+HERENOW_DEMO_SECRET=$secret
+SITES='{"demo":{"origins":["*"],"secret_env":"HERENOW_DEMO_SECRET"}}'
+EOF
+  )
+  echo "== wrote .dev.vars: the demo site signs entity tokens with a new random HERENOW_DEMO_SECRET"
+fi
+
+# Where the demo will be: --port and --ip from the arguments (either "--port N" or "--port=N").
+port=8787 host=127.0.0.1 prev=
+for arg in "$@"; do
+  case "$prev" in --port) port="$arg" ;; --ip) host="$arg" ;; esac
+  case "$arg" in --port=*) port="${arg#--port=}" ;; --ip=*) host="${arg#--ip=}" ;; esac
+  prev="$arg"
+done
+case "$host" in 0.0.0.0 | :: | '*') host=127.0.0.1 ;; *:*) host="[$host]" ;; esac
+base="http://$host:$port"
+
+if track="$(node scripts/token.mjs --sub customer:conv_123 --scope track --ttl 86400)" &&
+  watch="$(node scripts/token.mjs --sub agent:demo --scope watch --watch 'customer:*' --ttl 86400)"; then
+  cat <<EOF
+
+== herenow demo on $base/
+   customer chat (tracks customer:conv_123): $base/chat.html#token=$track
+   agent console (watches customer:*):       $base/agent.html#token=$watch
+   (tokens valid for 24 h; more with: npm run token -- --sub customer:conv_123 --scope track)
+
+EOF
+else
+  echo "== no entity demo links: scripts/token.mjs found no HERENOW_DEMO_SECRET (see .dev.vars)" >&2
+fi
+
 export WRANGLER_SEND_METRICS=false
 # wrangler runs scripts/build.sh itself (the [build] command), and again when src/ changes.
 exec node_modules/.bin/wrangler dev "${defaults[@]}" "$@"

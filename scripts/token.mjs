@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// Mints an entity token for local use: an HS256 JWT signed with a site's secret, as a site's own
+// back end would issue it (see "Entities" in the contract). No dependencies: node:crypto only.
+//
+//   npm run token -- --sub customer:conv_123 --scope track
+//   npm run token -- --sub agent:demo --scope watch --watch 'customer:*,user:42'
+//
+// Options: --sub ID (required), --scope track|watch (required), --site KEY (default demo),
+// --watch LIST (watch scope: comma-separated ids or prefixes ending in *), --ttl SECONDS
+// (default 3600), --secret S (default: env HERENOW_DEMO_SECRET, else HERENOW_DEMO_SECRET in
+// .dev.vars, which `npm run dev` creates). Prints the token and nothing else.
+//
+// As a module: `import { mintToken } from './scripts/token.mjs'`.
+
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const SECRET_VAR = 'HERENOW_DEMO_SECRET';
+const ENTITY = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+const b64url = (data) => Buffer.from(data).toString('base64url');
+
+/**
+ * `header.payload.signature`: claims as given, signed HS256 with `secret` (its UTF-8 bytes,
+ * exactly as the Worker reads the secret variable).
+ */
+export function mintToken({ secret, claims }) {
+  if (typeof secret !== 'string' || secret === '') throw new Error('mintToken: a secret is required');
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64url(JSON.stringify(claims));
+  const sig = createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+/** Claims of a track token (`watch` undefined) or a watch token, valid for `ttl` seconds. */
+export function tokenClaims({ site = 'demo', sub, scope, watch, ttl = 3600, now = Date.now() }) {
+  const claims = { site, sub, scope };
+  if (scope === 'watch') claims.watch = watch;
+  claims.exp = Math.floor(now / 1000) + ttl;
+  return claims;
+}
+
+/** KEY=VALUE lines (dotenv: optional quotes, # comments); {} when the file does not exist. */
+export function readDevVars(file = path.join(ROOT, '.dev.vars')) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const vars = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    let v = m[2];
+    const q = v[0];
+    if ((q === '"' || q === "'" || q === '`') && v.length >= 2 && v.endsWith(q)) v = v.slice(1, -1);
+    else v = v.replace(/\s+#.*$/, '');
+    vars[m[1]] = v;
+  }
+  return vars;
+}
+
+function parseArgs(argv) {
+  const opts = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help') {
+      opts.help = true;
+      continue;
+    }
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`--${m[1]} needs a value`);
+    opts[m[1]] = value;
+  }
+  return opts;
+}
+
+const USAGE = `usage: npm run token -- --sub ID --scope track|watch [--site demo] [--watch 'user:*,customer:*']
+                       [--ttl 3600] [--secret S]
+Prints an HS256 JWT for herenow. The secret defaults to $${SECRET_VAR}, then to ${SECRET_VAR} in .dev.vars.`;
+
+function cli(argv) {
+  const o = parseArgs(argv);
+  if (o.help) return USAGE;
+  const known = ['sub', 'scope', 'site', 'watch', 'ttl', 'secret'];
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
+  if (!o.sub || !ENTITY.test(o.sub)) throw new Error('--sub must be an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)');
+  if (o.scope !== 'track' && o.scope !== 'watch') throw new Error('--scope must be "track" or "watch"');
+  let watch;
+  if (o.scope === 'watch') {
+    if (!o.watch) throw new Error("a watch token needs --watch, e.g. --watch 'customer:*,user:42'");
+    watch = o.watch.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const p of watch) {
+      if (!ENTITY.test(p.replace(/\*$/, '')) && p !== '*') throw new Error(`--watch: ${JSON.stringify(p)} is not an entity id or a prefix ending in *`);
+    }
+  } else if (o.watch) {
+    throw new Error('--watch goes with --scope watch');
+  }
+  const ttl = o.ttl === undefined ? 3600 : Number(o.ttl);
+  if (!Number.isInteger(ttl) || ttl <= 0) throw new Error('--ttl must be a positive number of seconds');
+  const secret = o.secret || process.env[SECRET_VAR] || readDevVars()[SECRET_VAR];
+  if (!secret) {
+    throw new Error(`no secret: pass --secret, set ${SECRET_VAR}, or run \`npm run dev\` once (it writes .dev.vars)`);
+  }
+  return mintToken({ secret, claims: tokenClaims({ site: o.site || 'demo', sub: o.sub, scope: o.scope, watch, ttl }) });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  try {
+    console.log(cli(process.argv.slice(2)));
+  } catch (err) {
+    console.error(`token: ${err.message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
