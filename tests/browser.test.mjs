@@ -2,22 +2,13 @@
 // real Worker in workerd: the <here-now> counter follows tabs opening and closing.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
+import { launchChromium, USER_AGENT } from './browser-kit.mjs';
 import { startWorker, waitFor } from './harness.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// A desktop Chrome's User-Agent: the default one says "HeadlessChrome".
-const USER_AGENT =
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
 let worker;
 let browser;
-let profile;
 
 before(async () => {
   worker = await startWorker({
@@ -28,30 +19,12 @@ before(async () => {
       PRESENCE_TTL_SECONDS: '6',
     },
   });
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-chromium-'));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // Background tabs must keep their timers; each tab is a visible page here.
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   await worker?.stop();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
 async function openDemo(context) {
@@ -69,7 +42,7 @@ test('the demo page in three tabs shows 3, and closing one shows 2 within a few 
     // one browser: three sessions (tabs), one visitor; the main counter counts sessions or
     // visitors as the page chose, so assert on the server too
     const { elapsed: upIn } = await waitFor(
-      async () => (await shown(tabs[0])).includes('3') && (await shown(tabs[2])).includes('3'),
+      async () => (await shown(tabs[0])) === '3 online now' && (await shown(tabs[2])) === '3 online now',
       { timeoutMs: 10_000, what: 'every tab shows 3' },
     );
     const count = await (await fetch(`${worker.base}/v1/count?site=demo`)).json();
@@ -78,7 +51,7 @@ test('the demo page in three tabs shows 3, and closing one shows 2 within a few 
 
     await tabs[2].close();
     const { elapsed: downIn } = await waitFor(
-      async () => (await shown(tabs[0])).includes('2') && (await shown(tabs[1])).includes('2'),
+      async () => (await shown(tabs[0])) === '2 online now' && (await shown(tabs[1])) === '2 online now',
       { timeoutMs: 5_000, what: 'the other tabs show 2' },
     );
     assert.ok(downIn <= 5_000, `closing a tab took ${downIn} ms to show`);

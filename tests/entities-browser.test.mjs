@@ -7,15 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 
 import { mintToken } from '../scripts/token.mjs';
+import { launchChromium, USER_AGENT } from './browser-kit.mjs';
 import { sleep, startWorker, waitFor } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// A desktop Chrome's User-Agent: the default one says "HeadlessChrome".
-const USER_AGENT =
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
 const SECRET = randomBytes(32).toString('hex');
 const GRACE_MS = 1500;
@@ -45,23 +41,7 @@ before(async () => {
       PRESENCE_TTL_SECONDS: '6',
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // Background tabs must keep their timers; each tab is a visible page here.
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
+  browser = await launchChromium();
   agentContext = await browser.newContext({ userAgent: USER_AGENT });
   agent = await agentContext.newPage();
   await agent.goto(`${worker.base}/agent.html#token=${watchToken()}`);
