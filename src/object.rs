@@ -108,6 +108,12 @@ fn now() -> Millis {
     worker::Date::now().as_millis()
 }
 
+/// The size of this Wasm instance's linear memory (it grows, never shrinks): the soak run
+/// watches it to tell a leak in our code from the local runtime's own growth.
+pub(crate) fn wasm_memory_bytes() -> usize {
+    core::arch::wasm32::memory_size::<0>() * 65_536
+}
+
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // getrandom reads crypto.getRandomValues; it does not fail in Workers. Fall back to the
@@ -175,6 +181,16 @@ impl DurableObject for SitePresence {
                     l.fail_next_alarm = true;
                 }
                 Response::ok("the next alarm fails")
+            }
+            "/test/memory" => {
+                let (sessions, sockets) = self.loaded.borrow().as_ref().map_or((0, 0), |l| {
+                    (l.core.site_counts().sessions, l.core.socket_count())
+                });
+                Response::from_json(&json!({
+                    "object_wasm_bytes": wasm_memory_bytes(),
+                    "sessions": sessions,
+                    "sockets": sockets,
+                }))
             }
             _ => Response::error("not found", 404),
         };

@@ -698,7 +698,11 @@ fn entities_of_stored_sessions_are_online_again_after_a_restart() {
             _ => None,
         })
         .collect();
-    assert_eq!(seen, [900], "a silent restored session keeps its stored last-seen time");
+    assert_eq!(
+        seen,
+        [900],
+        "a silent restored session keeps its stored last-seen time"
+    );
 }
 
 // ----- ceilings -----

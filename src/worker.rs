@@ -12,6 +12,9 @@ use crate::bots::is_bot;
 use crate::config::{SiteConfig, Sites, DEFAULT_SITES};
 use crate::token;
 
+/// The longest `Origin` echoed in `Access-Control-Allow-Origin`.
+const MAX_ORIGIN_ECHO: usize = 255;
+
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -89,13 +92,7 @@ async fn route(
                 return Err(ApiError::too_large());
             }
             let ct = req.headers().get("Content-Type").ok().flatten();
-            let body = req
-                .bytes()
-                .await
-                .map_err(|_| ApiError::bad_request("The body could not be read."))?;
-            if body.len() > MAX_PING_BYTES {
-                return Err(ApiError::too_large());
-            }
+            let body = read_capped(&mut req, MAX_PING_BYTES).await?;
             if !ping_content_type_ok(ct.as_deref()) {
                 return Err(ApiError::bad_request(
                     "Send the ping as application/json or text/plain.",
@@ -265,8 +262,37 @@ async fn route(
             let body = serde_json::json!({ "hook": hook }).to_string();
             with_headers(Response::ok(body).map_err(internal)?, 202, origin).map_err(internal)
         }
+        "/v1/_test/memory" if var_flag(env, "HERENOW_TEST_HOOKS") => {
+            let site = query.get("site").unwrap_or_default().to_owned();
+            sites.check(&site, origin)?;
+            let mut resp = call_object(env, &site, "/test/memory", Method::Get, None)
+                .await
+                .map_err(internal)?;
+            let mut v: serde_json::Value = resp.json().await.map_err(internal)?;
+            v["worker_wasm_bytes"] = serde_json::json!(crate::object::wasm_memory_bytes());
+            with_headers(Response::ok(v.to_string()).map_err(internal)?, 200, origin)
+                .map_err(internal)
+        }
         _ => Err(ApiError::not_found()),
     }
+}
+
+/// Reads a request body, but no more than `max` bytes of it: past that, 413 `too_large`
+/// without buffering the rest.
+async fn read_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let unreadable = |_| ApiError::bad_request("The body could not be read.");
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Ok(body); // no body at all
+    };
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.map_err(unreadable)?);
+        if body.len() > max {
+            return Err(ApiError::too_large());
+        }
+    }
+    Ok(body)
 }
 
 /// `OPTIONS`: allowed when the origin may use the site named in the query, or (for
@@ -285,7 +311,7 @@ fn preflight(
     }
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|_| ApiError::internal());
-    if let Some(o) = origin {
+    if let Some(o) = origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
         set("Access-Control-Allow-Origin", o)?;
     }
     set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
@@ -422,7 +448,8 @@ fn with_headers(resp: Response, status: u16, cors_origin: Option<&str>) -> Resul
     headers.set("Content-Type", "application/json; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;
     headers.set("Vary", "Origin")?;
-    if let Some(o) = cors_origin {
+    // An origin is a scheme, host and port; anything longer is not echoed back.
+    if let Some(o) = cors_origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
         headers.set("Access-Control-Allow-Origin", o)?;
     }
     Ok(resp.with_status(status).with_headers(headers))
