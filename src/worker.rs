@@ -277,8 +277,9 @@ async fn route(
     }
 }
 
-/// Reads a request body, but no more than `max` bytes of it: past that, 413 `too_large`
-/// without buffering the rest.
+/// Reads a request body, keeping no more than `max` bytes of it: past that, the rest is
+/// drained without being kept (so the client gets its answer) and the answer is 413
+/// `too_large`.
 async fn read_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
     let unreadable = |_| ApiError::bad_request("The body could not be read.");
@@ -286,11 +287,19 @@ async fn read_capped(req: &mut Request, max: usize) -> std::result::Result<Vec<u
     let Ok(mut stream) = req.stream() else {
         return Ok(body); // no body at all
     };
+    let mut too_large = false;
     while let Some(chunk) = stream.next().await {
-        body.extend_from_slice(&chunk.map_err(unreadable)?);
-        if body.len() > max {
-            return Err(ApiError::too_large());
+        let chunk = chunk.map_err(unreadable)?;
+        if !too_large {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                too_large = true;
+                body = Vec::new();
+            }
         }
+    }
+    if too_large {
+        return Err(ApiError::too_large());
     }
     Ok(body)
 }
