@@ -12,8 +12,17 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import WebSocket from 'ws';
-import { ALLOWED_ORIGIN, LOCKED_SITE, assertError, isCount, siteSessions, startWorker, uid, waitFor } from './harness.mjs';
+import {
+  ALLOWED_ORIGIN,
+  LOCKED_SITE,
+  assertError,
+  isCount,
+  refusedUpgrade,
+  siteSessions,
+  startWorker,
+  uid,
+  waitFor,
+} from './harness.mjs';
 
 let w;
 /** The site every row aims at (so a wrongly accepted ping would show in its count). */
@@ -103,7 +112,7 @@ async function runRow(row) {
   tried += 1;
   if (row.raw !== undefined) return runRaw(row);
   if (row.live !== undefined) {
-    const res = await refusedUpgrade(row.live, row.headers);
+    const res = await refusedRaw(row.live, row.headers);
     assertError(res, row.status, row.code);
     return;
   }
@@ -130,35 +139,9 @@ async function runRow(row) {
  * Opens GET /v1/live?<rawQuery> as a WebSocket exactly as written (no re-encoding) and expects
  * the upgrade to be refused; answers in the shape of harness request().
  */
-function refusedUpgrade(rawQuery, headers = {}) {
+function refusedRaw(rawQuery, headers = {}) {
   const q = typeof rawQuery === 'function' ? rawQuery() : rawQuery;
-  const url = `${w.wsBase}/v1/live?${q}`;
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers, handshakeTimeout: 5000 });
-    ws.on('error', () => {});
-    ws.once('unexpected-response', (req, res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        req.destroy();
-        let body = null;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // asserted below
-        }
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) h.set(k, String(v));
-        resolve({ status: res.statusCode, headers: h, text, body, method: 'GET (upgrade)', path: url });
-      });
-    });
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error(`GET ${url} opened a socket; the upgrade must be refused`));
-    });
-    ws.once('error', (err) => reject(new Error(`GET ${url}: ${err.message}`)));
-  });
+  return refusedUpgrade(`${w.wsBase}/v1/live?${q}`, { headers });
 }
 
 /**

@@ -365,13 +365,7 @@ export class TestWorker {
       const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
       const client = new LiveClient(ws, this);
       ws.once('unexpected-response', (req, res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          req.destroy();
-          reject(new Error(`GET ${url} was refused: ${res.statusCode} ${text}`));
-        });
+        readRefusal(url, req, res).then((r) => reject(new Error(`GET ${url} was refused: ${r.status} ${r.text}`)));
       });
       ws.once('open', () => {
         client.openedAt = performance.now();
@@ -388,37 +382,49 @@ export class TestWorker {
    * resolves to { status, headers, text, body } in the shape of request().
    */
   refusedLive(params, { headers = {}, timeoutMs = 5000 } = {}) {
-    const url = this.liveUrl(params);
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
-      ws.on('error', () => {});
-      ws.once('unexpected-response', (req, res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          req.destroy();
-          let body = null;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON; tests assert on it
-          }
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) headers.set(k, String(v));
-          resolve({ status: res.statusCode, headers, text, body, method: 'GET (upgrade)', path: url });
-        });
-      });
-      ws.once('open', () => {
-        ws.terminate();
-        reject(new Error(`GET ${url} opened a socket; expected the upgrade to be refused`));
-      });
-      ws.once('error', (err) => reject(new Error(`GET ${url}: ${err.message}`)));
-    });
+    return refusedUpgrade(this.liveUrl(params), { headers, timeoutMs });
   }
 }
 
 /** A WebSocket client that records every message with its arrival time. */
+/** The HTTP answer that refused a WebSocket upgrade, in the shape of request(). */
+function readRefusal(url, req, res) {
+  return new Promise((resolve) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (c) => (text += c));
+    res.on('end', () => {
+      req.destroy();
+      let body = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON; tests assert on it
+      }
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) headers.set(k, String(v));
+      resolve({ status: res.statusCode, headers, text, body, method: 'GET (upgrade)', path: url });
+    });
+  });
+}
+
+/**
+ * Opens `url` (a ws:// URL, used exactly as written) and expects the upgrade to be refused with
+ * an HTTP answer; resolves to { status, headers, text, body } in the shape of request().
+ */
+export function refusedUpgrade(url, { headers = {}, timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+    ws.on('error', () => {});
+    ws.once('unexpected-response', (req, res) => readRefusal(url, req, res).then(resolve));
+    ws.once('open', () => {
+      ws.terminate();
+      reject(new Error(`GET ${url} opened a socket; expected the upgrade to be refused`));
+    });
+    ws.once('error', (err) => reject(new Error(`GET ${url}: ${err.message}`)));
+  });
+}
+
 export class LiveClient {
   constructor(ws, worker) {
     this.ws = ws;
