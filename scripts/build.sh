@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Builds the Worker (Rust -> wasm + JS shim in build/) with worker-build, using the pinned tools
 # that scripts/setup.sh installed, so nothing is downloaded at build time.
+#   bash scripts/build.sh               the production build (what `wrangler deploy` ships)
+#   bash scripts/build.sh --test-hooks  with the /v1/_test/* routes, for the tests, soak and bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
+features=()
+stamp=production
+if [ "${1:-}" = "--test-hooks" ]; then
+  features=(-- --features test-hooks)
+  stamp=test-hooks
+fi
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
   exit 0
 fi
@@ -12,4 +20,6 @@ WASM_OPT_BIN="$PWD/node_modules/binaryen/bin/wasm-opt"
 ESBUILD_BIN="$(ls "$PWD"/node_modules/@esbuild/*/bin/esbuild 2>/dev/null | head -n 1)"
 [ -n "$ESBUILD_BIN" ] || ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
-exec worker-build --release
+worker-build --release "${features[@]}"
+# Which kind of build is in build/ (the test harness checks it).
+echo "$stamp" > build/KIND

@@ -8,7 +8,7 @@ bash scripts/setup.sh --browser
 echo "== native tests (cargo test)"
 cargo test --quiet
 echo "== building the Worker"
-bash scripts/build.sh
+bash scripts/build.sh --test-hooks
 echo "== integration and browser tests against the Worker in workerd"
 export HERENOW_SKIP_BUILD=1 WRANGLER_SEND_METRICS=false
 node --test --test-concurrency=1 --test-timeout=300000 tests/*.test.mjs

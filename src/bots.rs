@@ -3,8 +3,9 @@
 //!
 //! The list is deliberately of *obvious* names only: a false positive hides a real visitor.
 //! Plain HTTP clients (curl, server back ends) and an absent User-Agent are not bots here:
-//! a site's own back end may ping on a user's behalf. Headless browsers are matched only when
-//! the site asks for it (`BLOCK_HEADLESS`), since tests and some real tools run them.
+//! a site's own back end may ping on a user's behalf. Headless browsers that name themselves
+//! (`HeadlessChrome`, `PhantomJS`) are bots too, so scrapers cannot inflate a counter; a site
+//! lets them count only with `BLOCK_HEADLESS=false` (for its own end-to-end tests).
 
 /// Lower-case fragments that mark a crawler, preview fetcher or monitor.
 pub const BOT_MARKERS: &[&str] = &[
@@ -108,7 +109,8 @@ pub const BOT_MARKERS: &[&str] = &[
     "libwww-perl",
 ];
 
-/// Lower-case fragments of headless browsers, matched only when asked for.
+/// Lower-case fragments of headless browsers that say so; matched unless `block_headless` is
+/// off (`BLOCK_HEADLESS=false`).
 pub const HEADLESS_MARKERS: &[&str] = &["headlesschrome", "headless"];
 
 /// Whether this User-Agent is an obvious bot.
@@ -166,9 +168,14 @@ mod tests {
     }
 
     #[test]
-    fn headless_browsers_only_when_asked() {
+    fn headless_browsers_are_bots_unless_the_site_lets_them_count() {
         let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
-        assert!(!is_bot(Some(ua), false));
         assert!(is_bot(Some(ua), true));
+        assert!(!is_bot(Some(ua), false));
+        let phantom = "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1";
+        assert!(
+            is_bot(Some(phantom), false),
+            "automation tools are always bots"
+        );
     }
 }

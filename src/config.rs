@@ -1,12 +1,12 @@
-//! Configuration from the Worker's vars: the sites and their allowed origins, and the timing
-//! settings. Parsed from plain strings, so it is tested natively.
+//! Configuration from the Worker's vars: the sites and their allowed origins, and the presence
+//! settings (timing and ceilings). Parsed from plain strings, so it is tested natively.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
 use crate::api::ApiError;
-use crate::presence::Limits;
+use crate::presence::{Config, Limits};
 
 /// The contract's default for `SITES`.
 pub const DEFAULT_SITES: &str = r#"{"demo":{"origins":["*"]}}"#;
@@ -68,57 +68,25 @@ impl Sites {
     }
 }
 
-/// Timing settings, in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    pub heartbeat_ms: u64,
-    pub ttl_ms: u64,
-    pub broadcast_interval_ms: u64,
-    pub leave_grace_ms: u64,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            heartbeat_ms: 15_000,
-            ttl_ms: 45_000,
-            broadcast_interval_ms: 500,
-            leave_grace_ms: 3_000,
-        }
-    }
-}
-
-impl Timing {
-    /// Reads the vars through `var` (name -> value); a missing or unusable value keeps the
-    /// default. Seconds may be fractional (`PRESENCE_TTL_SECONDS=2.5`).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Timing {
-        let d = Timing::default();
-        let secs = |name: &str, default_ms: u64| {
-            var(name)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-                .map(|s| (s * 1000.0).round() as u64)
-                .unwrap_or(default_ms)
-        };
-        let ms = |name: &str, default_ms: u64| {
-            var(name)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|m| *m <= 3_600_000)
-                .unwrap_or(default_ms)
-        };
-        Timing {
-            heartbeat_ms: secs("PRESENCE_HEARTBEAT_SECONDS", d.heartbeat_ms),
-            ttl_ms: secs("PRESENCE_TTL_SECONDS", d.ttl_ms),
-            broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
-            leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
-        }
-    }
-}
-
-/// The per-site ceilings from `MAX_SESSIONS`, `MAX_ROOMS` and `MAX_SOCKETS`; sockets stay
-/// under the platform's 32,768 per object.
-pub fn limits_from_vars(var: impl Fn(&str) -> Option<String>) -> Limits {
-    let d = Limits::default();
+/// The presence settings of every site's object from the Worker's vars (through `var`, name
+/// -> value): timing and ceilings. A missing or unusable value keeps the contract's default.
+/// Seconds may be fractional (`PRESENCE_TTL_SECONDS=2.5`); sockets stay under the platform's
+/// 32,768 per object.
+pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
+    let d = Config::default();
+    let secs = |name: &str, default_ms: u64| {
+        var(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+            .map(|s| (s * 1000.0).round() as u64)
+            .unwrap_or(default_ms)
+    };
+    let ms = |name: &str, default_ms: u64| {
+        var(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|m| *m <= 3_600_000)
+            .unwrap_or(default_ms)
+    };
     let n = |name: &str, default: usize, max: usize| {
         var(name)
             .and_then(|v| v.trim().parse::<usize>().ok())
@@ -126,10 +94,16 @@ pub fn limits_from_vars(var: impl Fn(&str) -> Option<String>) -> Limits {
             .map(|n| n.min(max))
             .unwrap_or(default)
     };
-    Limits {
-        max_sessions: n("MAX_SESSIONS", d.max_sessions, 1_000_000),
-        max_rooms: n("MAX_ROOMS", d.max_rooms, 100_000),
-        max_sockets: n("MAX_SOCKETS", d.max_sockets, 32_000),
+    Config {
+        heartbeat_ms: secs("PRESENCE_HEARTBEAT_SECONDS", d.heartbeat_ms),
+        ttl_ms: secs("PRESENCE_TTL_SECONDS", d.ttl_ms),
+        broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
+        leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
+        limits: Limits {
+            max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
+            max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),
+            max_sockets: n("MAX_SOCKETS", d.limits.max_sockets, 32_000),
+        },
     }
 }
 
@@ -144,7 +118,10 @@ mod tests {
             .check("demo", Some("https://anything.example"))
             .is_ok());
         assert!(sites.check("demo", None).is_ok());
-        assert_eq!(sites.check("other", None).unwrap_err().code, "unknown_site");
+        assert_eq!(
+            sites.check("other", None).unwrap_err().code.as_str(),
+            "unknown_site"
+        );
     }
 
     #[test]
@@ -163,7 +140,7 @@ mod tests {
             "null",
         ] {
             assert_eq!(
-                sites.check("shop", Some(o)).unwrap_err().code,
+                sites.check("shop", Some(o)).unwrap_err().code.as_str(),
                 "forbidden_origin",
                 "{o}"
             );
@@ -172,12 +149,13 @@ mod tests {
 
     #[test]
     fn limits_read_vars_and_stay_under_the_platform_cap() {
-        let l = limits_from_vars(|n| match n {
+        let l = presence_config(|n| match n {
             "MAX_SESSIONS" => Some("50".into()),
             "MAX_SOCKETS" => Some("99999".into()),
             "MAX_ROOMS" => Some("0".into()),
             _ => None,
-        });
+        })
+        .limits;
         assert_eq!(l.max_sessions, 50);
         assert_eq!(l.max_sockets, 32_000);
         assert_eq!(l.max_rooms, Limits::default().max_rooms);
@@ -191,7 +169,7 @@ mod tests {
 
     #[test]
     fn timing_reads_vars_and_keeps_defaults_for_bad_values() {
-        let t = Timing::from_vars(|n| match n {
+        let t = presence_config(|n| match n {
             "PRESENCE_TTL_SECONDS" => Some("2.5".into()),
             "PRESENCE_HEARTBEAT_SECONDS" => Some("oops".into()),
             "BROADCAST_INTERVAL_MS" => Some("100".into()),
@@ -201,6 +179,6 @@ mod tests {
         assert_eq!(t.heartbeat_ms, 15_000);
         assert_eq!(t.broadcast_interval_ms, 100);
         assert_eq!(t.leave_grace_ms, 3000);
-        assert_eq!(Timing::from_vars(|_| None), Timing::default());
+        assert_eq!(presence_config(|_| None), Config::default());
     }
 }

@@ -1,23 +1,26 @@
 //! herenow: live presence at the edge.
 //!
-//! - [`api`]: the public HTTP API: request parsing, validation, error codes.
-//! - [`config`]: sites, origins and timing from the Worker's vars.
+//! - [`api`]: the public HTTP API: request parsing, validation, error codes, and the typed call
+//!   the Worker sends a site's object.
+//! - [`config`]: sites, origins and presence settings from the Worker's vars.
 //! - [`bots`]: obvious bots by User-Agent.
-//! - [`presence`]: the presence core (sessions, rooms, visitors, expiry, broadcast throttle).
-//! - [`entities`]: who is online: entities, their grace and last-seen time (part of the core).
+//! - [`presence`]: the presence core (sessions, rooms, visitors, expiry, the broadcast
+//!   throttle, entities): no I/O, answers every input with effects.
 //! - [`token`]: HS256 entity tokens (track and watch).
 //! - [`visitor`]: hashing visitor ids.
 //! - `worker` (wasm only): the Worker's router, the thin edge in front of the objects.
 //! - `object` (wasm only): the per-site Durable Object adapter around the core.
+//! - `http` (wasm only): JSON responses and errors, shared by both.
 
 pub mod api;
 pub mod bots;
 pub mod config;
-pub mod entities;
 pub mod presence;
 pub mod token;
 pub mod visitor;
 
+#[cfg(target_arch = "wasm32")]
+mod http;
 #[cfg(target_arch = "wasm32")]
 mod object;
 #[cfg(target_arch = "wasm32")]

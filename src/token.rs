@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::api::ApiError;
-use crate::entities::pattern_allows;
+use crate::presence::pattern_allows;
 
 /// Longest token accepted (a watch token with a long list is still far below this).
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -34,90 +34,118 @@ pub struct Claims {
     pub watch: Vec<String>,
 }
 
-fn bad(message: &str) -> ApiError {
-    ApiError::new(401, "bad_token", message)
+/// Why a token was refused. Every reason is 401 `bad_token` except [`TokenError::NotWatchable`]
+/// (403 `not_watchable`): the token is fine, the entity is outside its `watch` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Missing,
+    TooLong,
+    Malformed,
+    NotHs256,
+    BadSignature,
+    MissingClaims,
+    Expired,
+    NotYetValid,
+    OtherSite,
+    NeedsScope(&'static str),
+    OtherEntity,
+    NotWatchable(String),
 }
 
-fn b64(part: &str) -> Result<Vec<u8>, ApiError> {
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> ApiError {
+        let message = match e {
+            TokenError::Missing => "A token is required.",
+            TokenError::TooLong => "The token is too long.",
+            TokenError::Malformed => "The token is not a well-formed JWT.",
+            TokenError::NotHs256 => "The token must be signed with HS256.",
+            TokenError::BadSignature => "The token's signature is not valid.",
+            TokenError::MissingClaims => "The token lacks site, sub, scope or exp.",
+            TokenError::Expired => "The token has expired.",
+            TokenError::NotYetValid => "The token is not valid yet.",
+            TokenError::OtherSite => "The token is for another site.",
+            TokenError::NeedsScope("track") => "A track token is required.",
+            TokenError::NeedsScope(_) => "A watch token is required.",
+            TokenError::OtherEntity => "The token is for another entity.",
+            TokenError::NotWatchable(entity) => return ApiError::not_watchable(&entity),
+        };
+        ApiError::bad_token(message)
+    }
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
-        .map_err(|_| bad("The token is not a well-formed JWT."))
+        .map_err(|_| TokenError::Malformed)
 }
 
 /// Checks the signature (in constant time), the algorithm and the time window, and answers
 /// the claims. `now_ms` is epoch milliseconds.
-pub fn verify(token: &str, secret: &[u8], now_ms: u64) -> Result<Claims, ApiError> {
+pub fn verify(token: &str, secret: &[u8], now_ms: u64) -> Result<Claims, TokenError> {
     if token.is_empty() {
-        return Err(bad("A token is required."));
+        return Err(TokenError::Missing);
     }
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(bad("The token is too long."));
+        return Err(TokenError::TooLong);
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(bad("The token is not a well-formed JWT."));
+        return Err(TokenError::Malformed);
     };
-    let header: Header =
-        serde_json::from_slice(&b64(h)?).map_err(|_| bad("The token is not a well-formed JWT."))?;
+    let header: Header = serde_json::from_slice(&b64(h)?).map_err(|_| TokenError::Malformed)?;
     if header.alg != "HS256" {
-        return Err(bad("The token must be signed with HS256."));
+        return Err(TokenError::NotHs256);
     }
     let signature = b64(s)?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| bad("The token cannot be checked."))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| TokenError::BadSignature)?;
     mac.update(h.as_bytes());
     mac.update(b".");
     mac.update(p.as_bytes());
     mac.verify_slice(&signature)
-        .map_err(|_| bad("The token's signature is not valid."))?;
-    let claims: Claims = serde_json::from_slice(&b64(p)?)
-        .map_err(|_| bad("The token lacks site, sub, scope or exp."))?;
+        .map_err(|_| TokenError::BadSignature)?;
+    let claims: Claims = serde_json::from_slice(&b64(p)?).map_err(|_| TokenError::MissingClaims)?;
     let now = now_ms as f64 / 1000.0;
     if !claims.exp.is_finite() || claims.exp <= now {
-        return Err(bad("The token has expired."));
+        return Err(TokenError::Expired);
     }
     if claims.nbf.is_some_and(|nbf| nbf > now) {
-        return Err(bad("The token is not valid yet."));
+        return Err(TokenError::NotYetValid);
     }
     Ok(claims)
 }
 
 /// A track token for `site` that lets a session carry `entity`.
-pub fn check_track(claims: &Claims, site: &str, entity: &str) -> Result<(), ApiError> {
+pub fn check_track(claims: &Claims, site: &str, entity: &str) -> Result<(), TokenError> {
     if claims.site != site {
-        return Err(bad("The token is for another site."));
+        return Err(TokenError::OtherSite);
     }
     if claims.scope != "track" {
-        return Err(bad("A track token is required."));
+        return Err(TokenError::NeedsScope("track"));
     }
     if claims.sub != entity {
-        return Err(bad("The token is for another entity."));
+        return Err(TokenError::OtherEntity);
     }
     Ok(())
 }
 
 /// A watch token for `site`; answers its watch patterns.
-pub fn check_watch(claims: &Claims, site: &str) -> Result<(), ApiError> {
+pub fn check_watch(claims: &Claims, site: &str) -> Result<(), TokenError> {
     if claims.site != site {
-        return Err(bad("The token is for another site."));
+        return Err(TokenError::OtherSite);
     }
     if claims.scope != "watch" {
-        return Err(bad("A watch token is required."));
+        return Err(TokenError::NeedsScope("watch"));
     }
     Ok(())
 }
 
 /// 403 `not_watchable` unless the token's list covers every entity.
-pub fn check_watchable(claims: &Claims, entities: &[String]) -> Result<(), ApiError> {
+pub fn check_watchable(claims: &Claims, entities: &[String]) -> Result<(), TokenError> {
     for e in entities {
         if !claims.watch.iter().any(|p| pattern_allows(p, e)) {
-            return Err(ApiError::new(
-                403,
-                "not_watchable",
-                format!("The token does not allow watching \"{e}\"."),
-            ));
+            return Err(TokenError::NotWatchable(e.clone()));
         }
     }
     Ok(())
@@ -190,23 +218,24 @@ mod tests {
             ),
         ];
         for t in cases {
-            let e = verify(&t, SECRET, NOW).expect_err(&t);
-            assert_eq!((e.status, e.code), (401, "bad_token"), "{t}");
+            let e = ApiError::from(verify(&t, SECRET, NOW).expect_err(&t));
+            assert_eq!((e.status(), e.code.as_str()), (401, "bad_token"), "{t}");
         }
     }
 
     #[test]
     fn site_scope_and_entity_must_match() {
         let c = verify(&track(NOW / 1000 + 60), SECRET, NOW).unwrap();
+        let code = |e: TokenError| ApiError::from(e).code.as_str();
         assert_eq!(
-            check_track(&c, "other", "user:42").unwrap_err().code,
+            code(check_track(&c, "other", "user:42").unwrap_err()),
             "bad_token"
         );
         assert_eq!(
-            check_track(&c, "shop", "user:7").unwrap_err().code,
+            code(check_track(&c, "shop", "user:7").unwrap_err()),
             "bad_token"
         );
-        assert_eq!(check_watch(&c, "shop").unwrap_err().code, "bad_token");
+        assert_eq!(code(check_watch(&c, "shop").unwrap_err()), "bad_token");
     }
 
     #[test]
@@ -219,7 +248,7 @@ mod tests {
         check_watch(&c, "shop").unwrap();
         let ok = vec!["user:42".to_string(), "customer:conv_1".to_string()];
         check_watchable(&c, &ok).unwrap();
-        let e = check_watchable(&c, &["user:7".to_string()]).unwrap_err();
-        assert_eq!((e.status, e.code), (403, "not_watchable"));
+        let e = ApiError::from(check_watchable(&c, &["user:7".to_string()]).unwrap_err());
+        assert_eq!((e.status(), e.code.as_str()), (403, "not_watchable"));
     }
 }

@@ -116,6 +116,15 @@ export const DEFAULT_VARS = {
   BROADCAST_INTERVAL_MS: '500',
 };
 
+/** The kind of build in build/ ("production" or "test-hooks"), from scripts/build.sh. */
+export function buildKind() {
+  try {
+    return fs.readFileSync(path.join(ROOT, 'build', 'KIND'), 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** True when the Worker has been built (`bash scripts/build.sh`). */
 export function workerIsBuilt() {
   return fs.existsSync(SHIM);
@@ -129,6 +138,10 @@ export function workerIsBuilt() {
 export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_000 } = {}) {
   if (!workerIsBuilt()) {
     throw new Error(`${SHIM} does not exist: build the Worker first (bash scripts/build.sh)`);
+  }
+  const allVarsPreview = { ...DEFAULT_VARS, ...vars };
+  if (allVarsPreview.HERENOW_TEST_HOOKS === 'true' && buildKind() !== 'test-hooks') {
+    throw new Error('this test needs the /v1/_test/* hooks: build with `bash scripts/build.sh --test-hooks`');
   }
   const ownsDir = !persistDir;
   const dir = persistDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-test-'));

@@ -9,11 +9,13 @@
 //! Only entities that are online or in their grace are held in memory; the last-seen time of
 //! the others lives in storage (the edge reads it there).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::presence::Millis;
+use super::deadlines::Deadlines;
+use super::types::Millis;
 
 /// What a watcher sees of an entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -77,10 +79,10 @@ pub struct EntitySeen {
 #[derive(Debug)]
 pub struct Entities {
     grace_ms: Millis,
-    live: HashMap<String, Entity>,
-    graces: BTreeSet<(Millis, String)>,
+    live: HashMap<Rc<str>, Entity>,
+    graces: Deadlines<Rc<str>>,
     /// Visible status changes not yet taken by the edge.
-    changes: Vec<(String, EntityStatus)>,
+    changes: Vec<(Rc<str>, EntityStatus)>,
     /// Last-seen times to store, not yet taken by the edge.
     seen_writes: Vec<EntitySeen>,
 }
@@ -90,7 +92,7 @@ impl Entities {
         Entities {
             grace_ms,
             live: HashMap::new(),
-            graces: BTreeSet::new(),
+            graces: Deadlines::default(),
             changes: Vec::new(),
             seen_writes: Vec::new(),
         }
@@ -106,32 +108,17 @@ impl Entities {
         self.live.len()
     }
 
-    /// A session of `entity` began at `now`; `write` says whether to store the time.
-    pub fn session_started(&mut self, entity: &str, now: Millis, write: bool) {
-        let e = self.live.entry(entity.to_owned()).or_insert(Entity {
-            sessions: 0,
-            last_seen: now,
-            grace_until: None,
-            shown: (false, 0),
-        });
-        e.sessions += 1;
-        e.last_seen = e.last_seen.max(now);
-        if let Some(until) = e.grace_until.take() {
-            self.graces.remove(&(until, entity.to_owned()));
+    /// The shared name of an entity held in memory, or a new one.
+    pub fn name(&self, entity: &str) -> Rc<str> {
+        match self.live.get_key_value(entity) {
+            Some((k, _)) => k.clone(),
+            None => Rc::from(entity),
         }
-        if write {
-            self.seen_writes.push(EntitySeen {
-                entity: entity.to_owned(),
-                last_seen: e.last_seen,
-            });
-        }
-        Self::announce(&mut self.changes, entity, e);
     }
 
-    /// A session of `entity` came back from storage after a restart; the entity was last seen
-    /// at `last_seen`. Nothing is written or announced.
-    pub fn session_restored(&mut self, entity: &str, last_seen: Millis) {
-        let e = self.live.entry(entity.to_owned()).or_insert(Entity {
+    /// Counts one more session of `entity`, ending its grace if it was in one.
+    fn add_session(&mut self, entity: &Rc<str>, last_seen: Millis) -> &mut Entity {
+        let e = self.live.entry(entity.clone()).or_insert(Entity {
             sessions: 0,
             last_seen,
             grace_until: None,
@@ -140,8 +127,27 @@ impl Entities {
         e.sessions += 1;
         e.last_seen = e.last_seen.max(last_seen);
         if let Some(until) = e.grace_until.take() {
-            self.graces.remove(&(until, entity.to_owned()));
+            self.graces.remove(until, entity);
         }
+        e
+    }
+
+    /// A session of `entity` began at `now`; its start is stored as a last sign of life.
+    pub fn session_started(&mut self, entity: &Rc<str>, now: Millis) {
+        let e = self.add_session(entity, now);
+        let seen = EntitySeen {
+            entity: entity.to_string(),
+            last_seen: e.last_seen,
+        };
+        let change = Self::announce(entity, e);
+        self.seen_writes.push(seen);
+        self.changes.extend(change);
+    }
+
+    /// A session of `entity` came back from storage after a restart; the entity was last seen
+    /// at `last_seen`. Nothing is written or announced.
+    pub fn session_restored(&mut self, entity: &Rc<str>, last_seen: Millis) {
+        let e = self.add_session(entity, last_seen);
         e.shown = e.visible();
     }
 
@@ -154,6 +160,9 @@ impl Entities {
 
     /// A session of `entity` ended at `now`; its last sign of life was `last_seen`.
     pub fn session_ended(&mut self, entity: &str, now: Millis, last_seen: Millis) {
+        let Some(name) = self.live.get_key_value(entity).map(|(k, _)| k.clone()) else {
+            return;
+        };
         let Some(e) = self.live.get_mut(entity) else {
             return;
         };
@@ -166,40 +175,37 @@ impl Entities {
         if e.sessions == 0 {
             let until = now + self.grace_ms;
             e.grace_until = Some(until);
-            self.graces.insert((until, entity.to_owned()));
+            self.graces.insert(until, name.clone());
         }
-        Self::announce(&mut self.changes, entity, e);
+        self.changes.extend(Self::announce(&name, e));
     }
 
     /// Ends the graces that ran out by `now`: those entities go offline.
     pub fn expire(&mut self, now: Millis) {
-        while let Some((until, name)) = self.graces.first().cloned() {
-            if until > now {
-                break;
-            }
-            self.graces.remove(&(until, name.clone()));
+        while let Some((_, name)) = self.graces.pop_due(now) {
             if let Some(mut e) = self.live.remove(&name) {
                 e.grace_until = None;
-                Self::announce(&mut self.changes, &name, &mut e);
+                self.changes.extend(Self::announce(&name, &mut e));
             }
         }
     }
 
     /// The earliest grace that runs out.
     pub fn next_wake(&self) -> Option<Millis> {
-        self.graces.first().map(|(t, _)| *t)
+        self.graces.next()
     }
 
-    fn announce(changes: &mut Vec<(String, EntityStatus)>, name: &str, e: &mut Entity) {
+    /// The change watchers must hear of, if what they see of `e` changed.
+    fn announce(name: &Rc<str>, e: &mut Entity) -> Option<(Rc<str>, EntityStatus)> {
         let visible = e.visible();
-        if visible != e.shown {
+        (visible != e.shown).then(|| {
             e.shown = visible;
-            changes.push((name.to_owned(), e.status()));
-        }
+            (name.clone(), e.status())
+        })
     }
 
     /// Visible status changes since the last call, in order.
-    pub fn take_changes(&mut self) -> Vec<(String, EntityStatus)> {
+    pub fn take_changes(&mut self) -> Vec<(Rc<str>, EntityStatus)> {
         std::mem::take(&mut self.changes)
     }
 
@@ -223,7 +229,7 @@ mod tests {
 
     const GRACE: Millis = 3_000;
 
-    fn names(changes: &[(String, EntityStatus)]) -> Vec<(bool, u32)> {
+    fn names(changes: &[(Rc<str>, EntityStatus)]) -> Vec<(bool, u32)> {
         changes
             .iter()
             .map(|(_, s)| (s.online, s.sessions))
@@ -233,7 +239,7 @@ mod tests {
     #[test]
     fn online_while_a_session_lives_and_offline_only_after_the_grace() {
         let mut e = Entities::new(GRACE);
-        e.session_started("user:42", 1_000, true);
+        e.session_started(&"user:42".into(), 1_000);
         assert_eq!(names(&e.take_changes()), [(true, 1)]);
         e.session_ended("user:42", 2_000, 2_000);
         assert!(
@@ -252,10 +258,10 @@ mod tests {
     #[test]
     fn a_reload_inside_the_grace_sends_nothing() {
         let mut e = Entities::new(GRACE);
-        e.session_started("user:1", 0, true);
+        e.session_started(&"user:1".into(), 0);
         e.take_changes();
         e.session_ended("user:1", 100, 100);
-        e.session_started("user:1", 400, true);
+        e.session_started(&"user:1".into(), 400);
         e.expire(10_000);
         assert!(e.take_changes().is_empty());
         assert_eq!(e.status("user:1").unwrap().sessions, 1);
@@ -264,8 +270,8 @@ mod tests {
     #[test]
     fn two_devices_count_two_and_one_leaving_keeps_it_online() {
         let mut e = Entities::new(GRACE);
-        e.session_started("user:1", 0, true);
-        e.session_started("user:1", 10, true);
+        e.session_started(&"user:1".into(), 0);
+        e.session_started(&"user:1".into(), 10);
         e.session_ended("user:1", 20, 20);
         e.expire(20 + GRACE);
         assert_eq!(names(&e.take_changes()), [(true, 1), (true, 2), (true, 1)]);
@@ -275,7 +281,7 @@ mod tests {
     #[test]
     fn last_seen_follows_signs_of_life_and_is_written_on_start_and_end_only() {
         let mut e = Entities::new(GRACE);
-        e.session_started("u:1", 1_000, true);
+        e.session_started(&"u:1".into(), 1_000);
         assert_eq!(e.take_seen_writes().len(), 1);
         e.seen("u:1", 5_000);
         e.seen("u:1", 4_000);

@@ -1,11 +1,24 @@
-//! The public HTTP API: parsing and validating requests, and the error type that maps to the
-//! contract's `{"error":{"code","message"}}` answers. No I/O, no `worker::` types.
+//! The public HTTP API: where a ping or a query is parsed and validated, into the typed
+//! requests the Worker hands to a site's object. No I/O, no `worker::` types.
+//!
+//! - [`error`]: the contract's error codes and their JSON;
+//! - [`query`]: query strings; [`headers`]: the headers the API reads;
+//! - [`call`]: the one typed value the Worker sends the object.
+
+pub mod call;
+pub mod error;
+pub mod headers;
+pub mod query;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::presence::Event;
+
+pub use call::SiteCall;
+pub use error::{Allow, ApiError, ErrorCode};
+pub use query::Query;
 
 /// A ping body may be at most this many bytes.
 pub const MAX_PING_BYTES: usize = 1024;
@@ -15,118 +28,6 @@ pub const DEFAULT_ROOMS_LIMIT: usize = 20;
 pub const MAX_ROOMS_LIMIT: usize = 1000;
 /// The room of a session that names none.
 pub const DEFAULT_ROOM: &str = "/";
-
-/// An answer other than success: an HTTP status and a contract error code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "bad_request", message)
-    }
-    pub fn unknown_site(site: &str) -> Self {
-        Self::new(
-            403,
-            "unknown_site",
-            format!("The site \"{site}\" is not configured here."),
-        )
-    }
-    pub fn forbidden_origin() -> Self {
-        Self::new(
-            403,
-            "forbidden_origin",
-            "This origin may not use this site.",
-        )
-    }
-    pub fn bot() -> Self {
-        Self::new(403, "bot", "Automated clients are not counted.")
-    }
-    pub fn not_found() -> Self {
-        Self::new(404, "not_found", "There is nothing at this path.")
-    }
-    pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(
-            405,
-            "method_not_allowed",
-            format!("This path only answers {allowed}."),
-        )
-    }
-    pub fn too_large() -> Self {
-        Self::new(
-            413,
-            "too_large",
-            format!("The body must be at most {MAX_PING_BYTES} bytes."),
-        )
-    }
-    pub fn upgrade_required() -> Self {
-        Self::new(
-            426,
-            "upgrade_required",
-            "This path only answers WebSocket upgrades.",
-        )
-    }
-    pub fn rate_limited() -> Self {
-        Self::new(
-            429,
-            "rate_limited",
-            "Too many requests; slow down and try again shortly.",
-        )
-    }
-    pub fn bad_token(message: impl Into<String>) -> Self {
-        Self::new(401, "bad_token", message)
-    }
-    pub fn entities_disabled() -> Self {
-        Self::new(
-            403,
-            "entities_disabled",
-            "This site has no secret for entity tokens.",
-        )
-    }
-    pub fn site_full() -> Self {
-        Self::new(
-            503,
-            "site_full",
-            "This site has as many live sessions as it may hold; try again later.",
-        )
-    }
-    pub fn too_many_sockets() -> Self {
-        Self::new(
-            503,
-            "too_many_sockets",
-            "This site has as many open sockets as it may hold; try again later.",
-        )
-    }
-    pub fn internal() -> Self {
-        Self::new(
-            500,
-            "internal_error",
-            "Something went wrong on our side; try again.",
-        )
-    }
-
-    /// The JSON body: `{"error":{"code":..,"message":..}}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code, "message": self.message}}).to_string()
-    }
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
-    }
-}
 
 // ----- field rules -----
 
@@ -257,16 +158,6 @@ impl From<PingEvent> for Event {
     }
 }
 
-/// Whether a ping may arrive with this `Content-Type` (absent, JSON, or the text/plain that
-/// `navigator.sendBeacon` sends for a string).
-pub fn ping_content_type_ok(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else {
-        return true;
-    };
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("text/plain")
-}
-
 /// A JSON object whose keys are unique (serde_json alone keeps the last of a repeated key,
 /// which would let two parties read one body differently).
 struct StrictObject(serde_json::Map<String, serde_json::Value>);
@@ -355,66 +246,6 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
     })
 }
 
-// ----- query strings -----
-
-/// Decoded query parameters. A repeated parameter is an error: it is ambiguous.
-#[derive(Debug, Default)]
-pub struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    /// Parses an `application/x-www-form-urlencoded` query (without the `?`).
-    pub fn parse(query: &str) -> Result<Query, ApiError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for part in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            let k = percent_decode(k)?;
-            let v = percent_decode(v)?;
-            if pairs.iter().any(|(pk, _)| *pk == k) {
-                return Err(ApiError::bad_request(format!(
-                    "The parameter \"{k}\" is given more than once."
-                )));
-            }
-            pairs.push((k, v));
-        }
-        Ok(Query { pairs })
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request("The query string is not valid percent-encoded UTF-8.");
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| bad())
-}
-
 /// `GET /v1/count?site=S[&room=R]`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountQuery {
@@ -466,7 +297,10 @@ pub struct LiveQuery {
     /// The entity the socket's session carries (with a track `token`).
     pub entity: Option<String>,
     /// Entities whose status the socket receives (with a watch `token`).
+    #[serde(default)]
     pub watch: Vec<String>,
+    /// Checked by the Worker; never forwarded.
+    #[serde(default, skip_serializing)]
     pub token: Option<String>,
 }
 
@@ -574,7 +408,11 @@ mod tests {
         ];
         for body in cases {
             let err = ping(body).expect_err(body);
-            assert_eq!((err.status, err.code), (400, "bad_request"), "{body}");
+            assert_eq!(
+                (err.status(), err.code),
+                (400, ErrorCode::BadRequest),
+                "{body}"
+            );
         }
     }
 
@@ -611,23 +449,29 @@ mod tests {
             r#"{{"site":"demo","session":"abcdefgh","event":"join","pad":"{}"}}"#,
             "x".repeat(1100)
         );
-        assert_eq!(ping(&body).unwrap_err().code, "too_large");
+        assert_eq!(ping(&body).unwrap_err().code, ErrorCode::TooLarge);
     }
 
     #[test]
     fn a_repeated_field_is_a_bad_request() {
         let e = ping(r#"{"site":"demo","session":"abcdefgh","event":"join","site":"other"}"#)
             .unwrap_err();
-        assert_eq!(e.code, "bad_request");
+        assert_eq!(e.code, ErrorCode::BadRequest);
         assert!(e.message.contains("\"site\""), "{}", e.message);
     }
 
     #[test]
     fn deep_or_huge_json_is_a_bad_request_without_panicking() {
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-        assert_eq!(parse_ping(deep.as_bytes()).unwrap_err().code, "too_large");
+        assert_eq!(
+            parse_ping(deep.as_bytes()).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
         let deep = format!(r#"{{"site":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
-        assert_eq!(parse_ping(deep.as_bytes()).unwrap_err().code, "bad_request");
+        assert_eq!(
+            parse_ping(deep.as_bytes()).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
     }
 
     #[test]
@@ -674,35 +518,8 @@ mod tests {
     fn invalid_utf8_is_a_bad_request() {
         assert_eq!(
             parse_ping(b"{\"site\":\"\xff\"}").unwrap_err().code,
-            "bad_request"
+            ErrorCode::BadRequest
         );
-    }
-
-    #[test]
-    fn beacon_and_json_content_types_are_accepted() {
-        assert!(ping_content_type_ok(None));
-        assert!(ping_content_type_ok(Some("application/json")));
-        assert!(ping_content_type_ok(Some("text/plain;charset=UTF-8")));
-        assert!(ping_content_type_ok(Some(
-            "Application/JSON; charset=utf-8"
-        )));
-        assert!(!ping_content_type_ok(Some(
-            "application/x-www-form-urlencoded"
-        )));
-        assert!(!ping_content_type_ok(Some(
-            "multipart/form-data; boundary=x"
-        )));
-    }
-
-    #[test]
-    fn queries_decode_and_reject_repeats() {
-        let q = Query::parse("site=demo&room=%2Fpricing%20page&x=").unwrap();
-        assert_eq!(q.get("site"), Some("demo"));
-        assert_eq!(q.get("room"), Some("/pricing page"));
-        assert_eq!(q.get("x"), Some(""));
-        assert!(Query::parse("site=a&site=b").is_err());
-        assert!(Query::parse("room=%zz").is_err());
-        assert!(Query::parse("room=%ff").is_err());
     }
 
     #[test]
@@ -720,7 +537,7 @@ mod tests {
             "site=d&limit=1.5",
             "site=d&limit=+3",
         ] {
-            assert_eq!(lim(bad).unwrap_err().code, "bad_request", "{bad}");
+            assert_eq!(lim(bad).unwrap_err().code, ErrorCode::BadRequest, "{bad}");
         }
     }
 
@@ -749,7 +566,11 @@ mod tests {
             r#"{"site":"d","session":"abcdefgh","event":"join","entity":"","token":"t"}"#,
             r#"{"site":"d","session":"abcdefgh","event":"join","entity":5,"token":"t"}"#,
         ] {
-            assert_eq!(ping(body).unwrap_err().code, "bad_request", "{body}");
+            assert_eq!(
+                ping(body).unwrap_err().code,
+                ErrorCode::BadRequest,
+                "{body}"
+            );
         }
         let long = "e".repeat(129);
         assert!(parse_entity(Some(&long)).is_err());
@@ -778,12 +599,5 @@ mod tests {
                 .len(),
             2
         );
-    }
-
-    #[test]
-    fn error_bodies_follow_the_contract() {
-        let v: serde_json::Value = serde_json::from_str(&ApiError::bot().body()).unwrap();
-        assert_eq!(v["error"]["code"], "bot");
-        assert!(v["error"]["message"].as_str().unwrap().ends_with('.'));
     }
 }

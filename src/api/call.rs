@@ -1,0 +1,107 @@
+//! What the Worker asks a site's Durable Object, once a request is validated: one typed value,
+//! serialized as JSON and carried base64url-encoded in the [`CALL_HEADER`] header (a WebSocket
+//! upgrade has no body, so every call travels the same way). The object decodes it and never
+//! parses a query string or applies a default of its own.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{CountQuery, LiveQuery, Ping, RoomsQuery, StatusQuery};
+
+/// The request header that carries a [`SiteCall`].
+pub const CALL_HEADER: &str = "herenow-call";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SiteCall {
+    Ping(Ping),
+    Count(CountQuery),
+    Rooms(RoomsQuery),
+    Status(StatusQuery),
+    /// A WebSocket upgrade (the request carries the upgrade headers).
+    Live(LiveQuery),
+    /// Test hooks (the `test-hooks` feature, routed only with `HERENOW_TEST_HOOKS`).
+    #[cfg(feature = "test-hooks")]
+    Test {
+        hook: TestHook,
+    },
+}
+
+/// Fault injection and measurement for the integration tests, the soak run and the bench.
+#[cfg(feature = "test-hooks")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestHook {
+    /// Panic inside the object (the Wasm instance resets).
+    Panic,
+    /// Make the object's next alarm fail (the runtime retries it).
+    FailAlarm,
+    /// The object's Wasm memory, sessions, sockets and storage rows written.
+    Memory,
+}
+
+impl SiteCall {
+    pub fn encode(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(header: &str) -> Option<SiteCall> {
+        let json = URL_SAFE_NO_PAD.decode(header.trim()).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PingEvent;
+
+    #[test]
+    fn a_call_survives_the_trip_and_never_carries_a_token() {
+        let calls = [
+            SiteCall::Ping(Ping {
+                site: "s".into(),
+                room: "/prix – été".into(),
+                session: "abcdefgh".into(),
+                visitor: None,
+                event: PingEvent::Join,
+                entity: Some("user:1".into()),
+                token: Some("secret.jwt.value".into()),
+            }),
+            SiteCall::Live(LiveQuery {
+                site: "s".into(),
+                room: None,
+                session: Some("abcdefgh".into()),
+                visitor: Some("vvvvvvvv".into()),
+                entity: None,
+                watch: vec!["user:1".into(), "user:2".into()],
+                token: Some("secret.jwt.value".into()),
+            }),
+            SiteCall::Rooms(RoomsQuery {
+                site: "s".into(),
+                limit: 7,
+            }),
+        ];
+        for call in calls {
+            let header = call.encode();
+            assert!(header.is_ascii(), "a header value is ASCII");
+            let back = SiteCall::decode(&header).unwrap();
+            assert!(!String::from_utf8(URL_SAFE_NO_PAD.decode(&header).unwrap())
+                .unwrap()
+                .contains("secret"));
+            match (&call, &back) {
+                (SiteCall::Ping(a), SiteCall::Ping(b)) => {
+                    assert_eq!((&a.room, &a.entity, &b.token), (&b.room, &b.entity, &None))
+                }
+                (SiteCall::Live(a), SiteCall::Live(b)) => {
+                    assert_eq!((&a.watch, &b.token), (&b.watch, &None))
+                }
+                _ => assert_eq!(call, back),
+            }
+        }
+        assert_eq!(SiteCall::decode("not base64 json"), None);
+        assert_eq!(SiteCall::decode(""), None);
+    }
+}

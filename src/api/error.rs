@@ -1,0 +1,278 @@
+//! Errors are values with codes: one [`ErrorCode`] per contract code, carrying its HTTP status
+//! and (for 405) its `Allow` header, and one JSON shape for all of them:
+//! `{"error":{"code":"<snake_case>","message":"<one sentence for a person>"}}`.
+
+use std::fmt;
+
+use super::MAX_PING_BYTES;
+
+/// The methods a path answers, for `405 method_not_allowed` and its `Allow` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allow {
+    /// `GET` (and `HEAD`), plus the CORS preflight.
+    Get,
+    /// `POST`, plus the CORS preflight.
+    Post,
+}
+
+impl Allow {
+    pub fn header(self) -> &'static str {
+        match self {
+            Allow::Get => "GET, HEAD, OPTIONS",
+            Allow::Post => "POST, OPTIONS",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Allow::Get => "GET",
+            Allow::Post => "POST",
+        }
+    }
+}
+
+/// Every error code of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    BadToken,
+    UnknownSite,
+    ForbiddenOrigin,
+    Bot,
+    EntitiesDisabled,
+    NotWatchable,
+    NotFound,
+    MethodNotAllowed(Allow),
+    TooLarge,
+    UpgradeRequired,
+    RateLimited,
+    SiteFull,
+    TooManySockets,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::BadToken => 401,
+            ErrorCode::UnknownSite
+            | ErrorCode::ForbiddenOrigin
+            | ErrorCode::Bot
+            | ErrorCode::EntitiesDisabled
+            | ErrorCode::NotWatchable => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed(_) => 405,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::UpgradeRequired => 426,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::SiteFull | ErrorCode::TooManySockets => 503,
+        }
+    }
+
+    /// The contract's snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BadToken => "bad_token",
+            ErrorCode::UnknownSite => "unknown_site",
+            ErrorCode::ForbiddenOrigin => "forbidden_origin",
+            ErrorCode::Bot => "bot",
+            ErrorCode::EntitiesDisabled => "entities_disabled",
+            ErrorCode::NotWatchable => "not_watchable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed(_) => "method_not_allowed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UpgradeRequired => "upgrade_required",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SiteFull => "site_full",
+            ErrorCode::TooManySockets => "too_many_sockets",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+
+    /// The `Allow` header a 405 carries.
+    pub fn allow(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::MethodNotAllowed(a) => Some(a.header()),
+            _ => None,
+        }
+    }
+}
+
+/// An answer other than success: a contract code and a sentence for a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+    pub fn bad_token(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadToken, message)
+    }
+    pub fn unknown_site(site: &str) -> Self {
+        Self::new(
+            ErrorCode::UnknownSite,
+            format!("The site \"{site}\" is not configured here."),
+        )
+    }
+    pub fn forbidden_origin() -> Self {
+        Self::new(
+            ErrorCode::ForbiddenOrigin,
+            "This origin may not use this site.",
+        )
+    }
+    pub fn bot() -> Self {
+        Self::new(ErrorCode::Bot, "Automated clients are not counted.")
+    }
+    pub fn entities_disabled() -> Self {
+        Self::new(
+            ErrorCode::EntitiesDisabled,
+            "This site has no secret for entity tokens.",
+        )
+    }
+    pub fn not_watchable(entity: &str) -> Self {
+        Self::new(
+            ErrorCode::NotWatchable,
+            format!("The token does not allow watching \"{entity}\"."),
+        )
+    }
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "There is nothing at this path.")
+    }
+    pub fn method_not_allowed(allow: Allow) -> Self {
+        Self::new(
+            ErrorCode::MethodNotAllowed(allow),
+            format!("This path only answers {}.", allow.name()),
+        )
+    }
+    pub fn too_large() -> Self {
+        Self::new(
+            ErrorCode::TooLarge,
+            format!("The body must be at most {MAX_PING_BYTES} bytes."),
+        )
+    }
+    pub fn upgrade_required() -> Self {
+        Self::new(
+            ErrorCode::UpgradeRequired,
+            "This path only answers WebSocket upgrades.",
+        )
+    }
+    pub fn rate_limited() -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            "Too many requests; slow down and try again shortly.",
+        )
+    }
+    pub fn site_full() -> Self {
+        Self::new(
+            ErrorCode::SiteFull,
+            "This site has as many live sessions as it may hold; try again later.",
+        )
+    }
+    pub fn too_many_sockets() -> Self {
+        Self::new(
+            ErrorCode::TooManySockets,
+            "This site has as many open sockets as it may hold; try again later.",
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            "Something went wrong on our side; try again.",
+        )
+    }
+
+    /// The JSON body: `{"error":{"code":..,"message":..}}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}})
+            .to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status(),
+            self.code.as_str(),
+            self.message
+        )
+    }
+}
+
+impl From<crate::presence::Refusal> for ApiError {
+    fn from(r: crate::presence::Refusal) -> Self {
+        match r {
+            crate::presence::Refusal::SiteFull => ApiError::site_full(),
+            crate::presence::Refusal::TooManySockets => ApiError::too_many_sockets(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_follow_the_contract() {
+        let v: serde_json::Value = serde_json::from_str(&ApiError::bot().body()).unwrap();
+        assert_eq!(v["error"]["code"], "bot");
+        assert!(v["error"]["message"].as_str().unwrap().ends_with('.'));
+        assert_eq!(v.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_code_has_its_status_and_a_405_names_what_is_allowed() {
+        let cases = [
+            (ApiError::bad_request("x"), 400, "bad_request"),
+            (ApiError::bad_token("x"), 401, "bad_token"),
+            (ApiError::unknown_site("s"), 403, "unknown_site"),
+            (ApiError::forbidden_origin(), 403, "forbidden_origin"),
+            (ApiError::bot(), 403, "bot"),
+            (ApiError::entities_disabled(), 403, "entities_disabled"),
+            (ApiError::not_watchable("e"), 403, "not_watchable"),
+            (ApiError::not_found(), 404, "not_found"),
+            (
+                ApiError::method_not_allowed(Allow::Get),
+                405,
+                "method_not_allowed",
+            ),
+            (ApiError::too_large(), 413, "too_large"),
+            (ApiError::upgrade_required(), 426, "upgrade_required"),
+            (ApiError::rate_limited(), 429, "rate_limited"),
+            (ApiError::internal(), 500, "internal_error"),
+            (ApiError::site_full(), 503, "site_full"),
+            (ApiError::too_many_sockets(), 503, "too_many_sockets"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!((e.status(), e.code.as_str()), (status, code));
+            assert_eq!(e.code.allow().is_some(), status == 405, "{code}");
+        }
+        assert_eq!(
+            ApiError::method_not_allowed(Allow::Post).code.allow(),
+            Some("POST, OPTIONS")
+        );
+        assert_eq!(
+            ApiError::method_not_allowed(Allow::Get).code.allow(),
+            Some("GET, HEAD, OPTIONS")
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! JSON responses, shared by the Worker and the objects: one builder for successes and one for
+//! the contract's errors (status, `Allow` on a 405, CORS for the page that asked).
+
+use worker::{Headers, Response, Result};
+
+use crate::api::ApiError;
+
+/// The longest `Origin` echoed in `Access-Control-Allow-Origin` (an origin is a scheme, host
+/// and port; anything longer is not echoed back).
+pub const MAX_ORIGIN_ECHO: usize = 255;
+
+/// A JSON answer with the public headers: no caching, CORS for `origin` when given.
+pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("Cache-Control", "no-store")?;
+    headers.set("Vary", "Origin")?;
+    if let Some(o) = origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
+        headers.set("Access-Control-Allow-Origin", o)?;
+    }
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// The contract's error answer: `{"error":{"code","message"}}` with its status, and `Allow`
+/// on a 405.
+pub fn error(e: &ApiError, origin: Option<&str>) -> Result<Response> {
+    let resp = json(e.status(), e.body(), origin)?;
+    if let Some(allow) = e.code.allow() {
+        resp.headers().set("Allow", allow)?;
+    }
+    Ok(resp)
+}

@@ -1,0 +1,79 @@
+//! What a socket carries through hibernation and restarts: enough to rebuild its place in the
+//! core ([`SocketSpec`]) without storage. Kept as one JSON string (one JS value to hand over per
+//! socket when thousands come back at once on a wake-up).
+
+use serde::{Deserialize, Serialize};
+use worker::WebSocket;
+
+use crate::presence::{Millis, SocketId, SocketSession, SocketSpec};
+use crate::visitor::{from_hex, to_hex};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: SocketId,
+    /// The session it carries, with the hashed visitor, room and entity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<AttachedSession>,
+    /// The room whose counts it receives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    /// The entities whose status it receives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
+    pub opened_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedSession {
+    pub id: String,
+    pub visitor: String,
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+}
+
+impl Attachment {
+    pub fn of(spec: &SocketSpec) -> Attachment {
+        Attachment {
+            id: spec.id,
+            session: spec.session.as_ref().map(|s| AttachedSession {
+                id: s.session.clone(),
+                visitor: to_hex(s.visitor),
+                room: s.room.clone(),
+                entity: s.entity.clone(),
+            }),
+            view: spec.view.clone(),
+            watch: spec.watch.clone(),
+            opened_at: spec.seen_at,
+        }
+    }
+
+    /// The socket as the core knows it; `seen_at` is its last sign of life if known.
+    pub fn spec(self, seen_at: Option<Millis>) -> Option<SocketSpec> {
+        let session = match self.session {
+            Some(s) => Some(SocketSession {
+                visitor: from_hex(&s.visitor)?,
+                session: s.id,
+                room: s.room,
+                entity: s.entity,
+            }),
+            None => None,
+        };
+        Some(SocketSpec {
+            id: self.id,
+            session,
+            view: self.view,
+            watch: self.watch,
+            seen_at: seen_at.unwrap_or(0).max(self.opened_at),
+        })
+    }
+
+    pub fn save(&self, ws: &WebSocket) -> worker::Result<()> {
+        ws.serialize_attachment(serde_json::to_string(self)?)
+    }
+
+    pub fn load(ws: &WebSocket) -> Option<Attachment> {
+        let text: String = ws.deserialize_attachment().ok()??;
+        serde_json::from_str(&text).ok()
+    }
+}

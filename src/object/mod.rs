@@ -1,0 +1,420 @@
+//! The per-site Durable Object: a thin adapter around the presence core.
+//!
+//! Every input (a call from the Worker, a socket message or close, the alarm) goes through
+//! [`SitePresence::step`]: the core takes it, then [`Loaded::carry_out`] does what the core
+//! answers (SQLite writes, socket sends and closes) in one place, and the alarm is moved to the
+//! core's next wake-up. The plumbing lives beside this file: `storage.rs` (the schema and the
+//! writes), `attachment.rs` (what a socket carries through hibernation), `runtime.rs` (clock,
+//! randomness, and what workers-rs does not wrap).
+//!
+//! What survives a restart: session rows (joins and ends only; heartbeats write nothing), the
+//! visitor-hash salt, entities' last-seen times, and each socket's attachment. Everything else
+//! is rebuilt on load.
+
+mod attachment;
+mod runtime;
+mod storage;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+};
+
+use crate::api::call::CALL_HEADER;
+use crate::api::{ApiError, CountQuery, LiveQuery, Ping, RoomsQuery, SiteCall, DEFAULT_ROOM};
+use crate::config::presence_config;
+use crate::http;
+use crate::presence::{
+    Closed, Effects, Event, Incoming, Millis, Presence, SocketId, SocketSession, SocketSpec,
+};
+use crate::visitor::visitor_key;
+use attachment::Attachment;
+use storage::Storage;
+
+/// The object's state once loaded (after construction, a restart or a wake from hibernation).
+struct Loaded {
+    core: Presence,
+    storage: Storage,
+    salt: Vec<u8>,
+    sockets: HashMap<SocketId, WebSocket>,
+    /// When the core asked to be woken, after the last input.
+    wake_at: Option<Millis>,
+    /// The alarm we set and that has not fired yet.
+    alarm_at: Option<Millis>,
+    /// Test hook: the next alarm fails (so that the runtime retries it).
+    #[cfg(feature = "test-hooks")]
+    fail_next_alarm: bool,
+}
+
+impl Loaded {
+    /// Does what the core asked, in order: writes, then sends, then closes.
+    fn carry_out(&mut self, fx: Effects) -> Result<()> {
+        self.storage.apply(fx.writes)?;
+        for send in fx.sends {
+            let text = send.message.text();
+            for id in &send.to {
+                if let Some(ws) = self.sockets.get(id) {
+                    // A socket closing meanwhile is told nothing; its close event follows.
+                    let _ = ws.send_with_str(&text);
+                }
+            }
+        }
+        for close in fx.closes {
+            if let Some(ws) = self.sockets.remove(&close.socket) {
+                let _ = ws.close(Some(close.code), Some(close.reason));
+            }
+        }
+        self.wake_at = fx.wake_at;
+        Ok(())
+    }
+}
+
+/// What a call answers: JSON, a contract error, or the client end of a new socket.
+enum Answer {
+    Json(serde_json::Value),
+    Refused(ApiError),
+    Socket(WebSocket),
+}
+
+#[durable_object]
+pub struct SitePresence {
+    state: State,
+    env: Env,
+    loaded: RefCell<Option<Loaded>>,
+}
+
+impl DurableObject for SitePresence {
+    fn new(state: State, env: Env) -> Self {
+        if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
+            state.set_websocket_auto_response(&pair);
+        }
+        SitePresence {
+            state,
+            env,
+            loaded: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let call = req
+            .headers()
+            .get(CALL_HEADER)?
+            .and_then(|h| SiteCall::decode(&h));
+        let Some(call) = call else {
+            return http::error(&ApiError::bad_request("Not a herenow call."), None);
+        };
+        let answer = self.answer(call)?;
+        self.arm_alarm().await?;
+        match answer {
+            Answer::Json(v) => http::json(200, v.to_string(), None),
+            Answer::Refused(e) => http::error(&e, None),
+            Answer::Socket(client) => Response::from_websocket(client),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        #[cfg(feature = "test-hooks")]
+        {
+            self.ensure_loaded()?;
+            let fail = self
+                .loaded
+                .borrow_mut()
+                .as_mut()
+                .is_some_and(|l| std::mem::take(&mut l.fail_next_alarm));
+            if fail {
+                if let Some(l) = self.loaded.borrow_mut().as_mut() {
+                    l.alarm_at = None;
+                }
+                return Err(worker::Error::RustError(
+                    "test hook: this alarm fails".into(),
+                ));
+            }
+        }
+        let state = &self.state;
+        self.step(|l, now| {
+            l.alarm_at = None;
+            let sockets = &l.sockets;
+            l.core.alarm(now, |id| {
+                sockets
+                    .get(&id)
+                    .and_then(|ws| runtime::last_auto_pong(state, ws))
+            });
+        })?;
+        self.arm_alarm().await?;
+        Response::ok("ok")
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(id) = Attachment::load(&ws).map(|a| a.id) else {
+            return Ok(());
+        };
+        self.step(|l, now| {
+            let incoming = match &message {
+                WebSocketIncomingMessage::String(t) => Incoming::Text(t),
+                WebSocketIncomingMessage::Binary(b) => Incoming::Binary(b.len()),
+            };
+            l.core.socket_message(now, id, incoming);
+        })?;
+        self.arm_alarm().await
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        let how = Closed::from_code(u16::try_from(code).unwrap_or(1006));
+        self.socket_gone(&ws, how)?;
+        // Complete the closing handshake; the socket may already be gone.
+        let _ = ws.close(Some(1000), Some("closed"));
+        self.arm_alarm().await
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.socket_gone(&ws, Closed::Abnormal)?;
+        self.arm_alarm().await
+    }
+}
+
+impl SitePresence {
+    /// Runs one input against the core at the current time, then carries out everything the
+    /// core answers. The one path from an event to its effects.
+    fn step<T>(&self, input: impl FnOnce(&mut Loaded, Millis) -> T) -> Result<T> {
+        self.ensure_loaded()?;
+        let mut guard = self.loaded.borrow_mut();
+        let l = guard
+            .as_mut()
+            .ok_or_else(|| worker::Error::RustError("state not loaded".into()))?;
+        let now = runtime::now();
+        let out = input(l, now);
+        let fx = l.core.poll(now);
+        l.carry_out(fx)?;
+        Ok(out)
+    }
+
+    /// Moves the alarm to the core's next wake-up when that is earlier than the one set.
+    async fn arm_alarm(&self) -> Result<()> {
+        let target = {
+            let mut guard = self.loaded.borrow_mut();
+            let Some(l) = guard.as_mut() else {
+                return Ok(());
+            };
+            match l.wake_at {
+                Some(w) if l.alarm_at.is_none_or(|a| w < a) => {
+                    l.alarm_at = Some(w);
+                    Some(w)
+                }
+                _ => None,
+            }
+        };
+        if let Some(w) = target {
+            let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
+            self.state
+                .storage()
+                .set_alarm(worker::ScheduledTime::new(date))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Builds the in-memory state on first use after construction (a fresh start, a restart,
+    /// or a wake from hibernation): schema, salt, stored sessions, open sockets.
+    fn ensure_loaded(&self) -> Result<()> {
+        if self.loaded.borrow().is_some() {
+            return Ok(());
+        }
+        let now = runtime::now();
+        let cfg = presence_config(|name| {
+            self.env
+                .var(name)
+                .ok()
+                .map(|v| v.to_string())
+                .filter(|s| !s.is_empty())
+        });
+        let storage = Storage::open(self.state.storage().sql())?;
+        let salt = storage.salt(|| {
+            format!(
+                "{:016x}{:016x}",
+                runtime::random_u64(),
+                runtime::random_u64()
+            )
+        })?;
+        let rows = storage.sessions()?;
+        let mut sockets = HashMap::new();
+        let mut specs = Vec::new();
+        for ws in self.state.get_websockets() {
+            // Their last pong is asked of the runtime by the alarm, for sockets near their
+            // deadline only, so a wake-up with thousands of sockets stays quick.
+            match Attachment::load(&ws).and_then(|a| a.spec(None)) {
+                Some(spec) => {
+                    sockets.insert(spec.id, ws);
+                    specs.push(spec);
+                }
+                None => {
+                    let _ = ws.close(Some(1011), Some("lost its state"));
+                }
+            }
+        }
+        let mut core = Presence::new(cfg);
+        core.restore(now, rows, specs);
+        let mut l = Loaded {
+            core,
+            storage,
+            salt,
+            sockets,
+            wake_at: None,
+            alarm_at: None,
+            #[cfg(feature = "test-hooks")]
+            fail_next_alarm: false,
+        };
+        let fx = l.core.poll(now);
+        l.carry_out(fx)?;
+        *self.loaded.borrow_mut() = Some(l);
+        Ok(())
+    }
+
+    fn socket_gone(&self, ws: &WebSocket, how: Closed) -> Result<()> {
+        let Some(id) = Attachment::load(ws).map(|a| a.id) else {
+            return Ok(());
+        };
+        self.step(|l, now| {
+            l.sockets.remove(&id);
+            l.core.socket_closed(now, id, how);
+        })
+    }
+
+    // ----- calls from the Worker -----
+
+    fn answer(&self, call: SiteCall) -> Result<Answer> {
+        match call {
+            SiteCall::Ping(p) => self.ping(p),
+            SiteCall::Count(q) => self.count(q),
+            SiteCall::Rooms(q) => self.rooms(q),
+            SiteCall::Status(q) => self.status(&q.entities),
+            SiteCall::Live(q) => self.live(q),
+            #[cfg(feature = "test-hooks")]
+            SiteCall::Test { hook } => self.test_hook(hook),
+        }
+    }
+
+    fn ping(&self, p: Ping) -> Result<Answer> {
+        self.step(|l, now| {
+            let visitor = visitor_key(&l.salt, p.visitor.as_deref(), &p.session);
+            let ping = crate::presence::Ping {
+                session: &p.session,
+                room: &p.room,
+                visitor,
+                event: Event::from(p.event),
+                entity: p.entity.as_deref(),
+            };
+            let cfg = l.core.config();
+            match l.core.ping(now, ping) {
+                Ok(snap) => Answer::Json(json!({
+                    "site": snap.site,
+                    "room": snap.room,
+                    "heartbeat_ms": cfg.heartbeat_ms,
+                    "ttl_ms": cfg.ttl_ms,
+                })),
+                Err(r) => Answer::Refused(r.into()),
+            }
+        })
+    }
+
+    fn count(&self, q: CountQuery) -> Result<Answer> {
+        self.step(|l, _| {
+            let snap = l.core.snapshot(q.room.as_deref());
+            Answer::Json(match snap.room {
+                Some(room) => json!({"site": snap.site, "room": room}),
+                None => json!({"site": snap.site}),
+            })
+        })
+    }
+
+    fn rooms(&self, q: RoomsQuery) -> Result<Answer> {
+        self.step(|l, _| {
+            Answer::Json(json!({"site": l.core.site_counts(), "rooms": l.core.top_rooms(q.limit)}))
+        })
+    }
+
+    fn status(&self, entities: &[String]) -> Result<Answer> {
+        self.step(|l, _| {
+            let storage = &l.storage;
+            let map: serde_json::Map<String, serde_json::Value> = l
+                .core
+                .statuses(entities, |e| storage.last_seen(e).ok().flatten())
+                .into_iter()
+                .map(|(e, s)| (e, json!(s)))
+                .collect();
+            Answer::Json(json!({ "entities": map }))
+        })
+    }
+
+    fn live(&self, q: LiveQuery) -> Result<Answer> {
+        let pair = WebSocketPair::new()?;
+        let server = pair.server;
+        // 52 bits: an exact number in JavaScript too.
+        let id = runtime::random_u64() & 0x000f_ffff_ffff_ffff;
+        let refused = self.step(|l, now| -> Result<Option<ApiError>> {
+            let session = q.session.as_ref().map(|s| SocketSession {
+                session: s.clone(),
+                visitor: visitor_key(&l.salt, q.visitor.as_deref(), s),
+                room: q.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned()),
+                entity: q.entity.clone(),
+            });
+            let spec = SocketSpec {
+                id,
+                session,
+                view: q.room.clone(),
+                watch: q.watch.clone(),
+                seen_at: now,
+            };
+            let attachment = Attachment::of(&spec);
+            let storage = &l.storage;
+            if let Err(r) = l
+                .core
+                .socket_open(now, spec, |e| storage.last_seen(e).ok().flatten())
+            {
+                return Ok(Some(r.into()));
+            }
+            self.state.accept_web_socket(&server);
+            attachment.save(&server)?;
+            l.sockets.insert(id, server.clone());
+            Ok(None)
+        })??;
+        Ok(match refused {
+            Some(e) => Answer::Refused(e),
+            None => Answer::Socket(pair.client),
+        })
+    }
+
+    #[cfg(feature = "test-hooks")]
+    fn test_hook(&self, hook: crate::api::call::TestHook) -> Result<Answer> {
+        use crate::api::call::TestHook;
+        match hook {
+            TestHook::Panic => panic!("test hook: a panic inside the Durable Object"),
+            TestHook::FailAlarm => self.step(|l, _| {
+                l.fail_next_alarm = true;
+                Answer::Json(json!({"hook": "fail-alarm"}))
+            }),
+            TestHook::Memory => self.step(|l, _| {
+                Answer::Json(json!({
+                    "object_wasm_bytes": runtime::wasm_memory_bytes(),
+                    "sessions": l.core.site_counts().sessions,
+                    "sockets": l.core.socket_count(),
+                    "rows_written": l.storage.rows_written(),
+                }))
+            }),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! What the object needs from the runtime beyond workers-rs: the clock, randomness, the time
+//! the runtime last auto-answered a socket's `ping`, and the size of our Wasm memory.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{State, WebSocket};
+
+use crate::presence::Millis;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The raw `DurableObjectState`, for what workers-rs 0.8.7 does not wrap.
+    type RawState;
+
+    /// `state.getWebSocketAutoResponseTimestamp(ws)`: when the runtime last answered this
+    /// socket's `ping` without waking us (a `Date`, or null).
+    #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
+    fn get_websocket_auto_response_timestamp(
+        this: &RawState,
+        ws: &worker::web_sys::WebSocket,
+    ) -> std::result::Result<JsValue, JsValue>;
+}
+
+pub fn now() -> Millis {
+    worker::Date::now().as_millis()
+}
+
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // getrandom reads crypto.getRandomValues; it does not fail in Workers. Fall back to the
+    // clock rather than panic.
+    if getrandom::fill(&mut b).is_err() {
+        return now() ^ 0x9e37_79b9_7f4a_7c15;
+    }
+    u64::from_le_bytes(b)
+}
+
+/// When the runtime last answered `ws`'s `ping` on our behalf.
+pub fn last_auto_pong(state: &State, ws: &WebSocket) -> Option<Millis> {
+    let v = state
+        .as_raw()
+        .unchecked_ref::<RawState>()
+        .get_websocket_auto_response_timestamp(ws.as_ref())
+        .ok()?;
+    v.dyn_ref::<worker::js_sys::Date>()
+        .map(|d| d.get_time() as Millis)
+}
+
+/// The size of this Wasm instance's linear memory (it grows, never shrinks): the soak run and
+/// the bench watch it to tell a leak in our code from the local runtime's own growth.
+#[cfg(feature = "test-hooks")]
+pub fn wasm_memory_bytes() -> usize {
+    core::arch::wasm32::memory_size::<0>() * 65_536
+}

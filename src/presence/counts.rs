@@ -1,0 +1,160 @@
+//! The tallies: live sessions and distinct visitors of the site and of each room, kept up to
+//! date on every join, move and end (never recounted on a read). A room is listed while it
+//! has a session; past `max_rooms` new rooms are counted in [`OVERFLOW_ROOM`].
+//!
+//! Room names are shared (`Rc<str>`) between the tallies, the sessions in them and the sockets
+//! viewing them: a site has few rooms and many sessions.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
+
+/// Sessions and distinct visitors of one scope (the site or a room).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tally {
+    sessions: u32,
+    visitors: HashMap<VisitorKey, u32>,
+}
+
+impl Tally {
+    pub fn add(&mut self, v: VisitorKey) {
+        self.sessions += 1;
+        *self.visitors.entry(v).or_insert(0) += 1;
+    }
+
+    pub fn remove(&mut self, v: VisitorKey) {
+        self.sessions = self.sessions.saturating_sub(1);
+        if let Some(n) = self.visitors.get_mut(&v) {
+            *n -= 1;
+            if *n == 0 {
+                self.visitors.remove(&v);
+            }
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            sessions: self.sessions,
+            visitors: self.visitors.len() as u32,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Tallies {
+    site: Tally,
+    rooms: HashMap<Rc<str>, Tally>,
+    max_rooms: usize,
+    /// Some count changed since the broadcast last looked.
+    changed: bool,
+}
+
+impl Tallies {
+    pub fn new(max_rooms: usize) -> Self {
+        Tallies {
+            site: Tally::default(),
+            rooms: HashMap::new(),
+            max_rooms,
+            changed: false,
+        }
+    }
+
+    /// The room a session naming `room` is counted in: its own, or the overflow group once the
+    /// site has `max_rooms` rooms. A session already in the group (`current`) stays there while
+    /// its room would still overflow, so its heartbeats never move it.
+    pub fn place(&self, room: &str, current: Option<&Rc<str>>) -> Rc<str> {
+        if let Some((name, _)) = self.rooms.get_key_value(room) {
+            return name.clone();
+        }
+        if self.rooms.len() < self.max_rooms {
+            return match current {
+                Some(c) if &**c == room => c.clone(),
+                _ => Rc::from(room),
+            };
+        }
+        match self.rooms.get_key_value(OVERFLOW_ROOM) {
+            Some((name, _)) => name.clone(),
+            None => match current {
+                Some(c) if &**c == OVERFLOW_ROOM => c.clone(),
+                _ => Rc::from(OVERFLOW_ROOM),
+            },
+        }
+    }
+
+    /// The shared name of `room` (no overflow rule: for rooms placed before).
+    pub fn intern(&self, room: &str) -> Rc<str> {
+        match self.rooms.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => Rc::from(room),
+        }
+    }
+
+    pub fn add(&mut self, room: &Rc<str>, v: VisitorKey) {
+        self.site.add(v);
+        self.rooms.entry(room.clone()).or_default().add(v);
+        self.changed = true;
+    }
+
+    pub fn remove(&mut self, room: &str, v: VisitorKey) {
+        self.site.remove(v);
+        if let Some(t) = self.rooms.get_mut(room) {
+            t.remove(v);
+            if t.counts().sessions == 0 {
+                self.rooms.remove(room);
+            }
+        }
+        self.changed = true;
+    }
+
+    /// Whether any count changed since the last call (for the broadcast).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    pub fn site(&self) -> Counts {
+        self.site.counts()
+    }
+
+    pub fn room(&self, room: &str) -> Counts {
+        self.rooms.get(room).map(Tally::counts).unwrap_or_default()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`.
+    pub fn top(&self, limit: usize) -> Vec<RoomCounts> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut all: Vec<(&str, Counts)> =
+            self.rooms.iter().map(|(r, t)| (&**r, t.counts())).collect();
+        let order = |a: &(&str, Counts), b: &(&str, Counts)| {
+            b.1.sessions
+                .cmp(&a.1.sessions)
+                .then(b.1.visitors.cmp(&a.1.visitors))
+                .then(a.0.cmp(b.0))
+        };
+        if all.len() > limit {
+            all.select_nth_unstable_by(limit - 1, order);
+            all.truncate(limit);
+        }
+        all.sort_unstable_by(order);
+        all.into_iter()
+            .map(|(r, c)| RoomCounts::new(r, c))
+            .collect()
+    }
+
+    /// Every room, by name.
+    pub fn list(&self) -> Vec<RoomCounts> {
+        let mut list: Vec<RoomCounts> = self
+            .rooms
+            .iter()
+            .map(|(r, t)| RoomCounts::new(r, t.counts()))
+            .collect();
+        list.sort_by(|a, b| a.room.cmp(&b.room));
+        list
+    }
+}

@@ -1,0 +1,86 @@
+//! Rebuilding a site's presence after its object restarted or woke from hibernation.
+//!
+//! Stored sessions count again for one `ttl` (unless they were already restored once without
+//! a sign of life since: they get no second `ttl`, so wake-ups cannot keep dead sessions alive
+//! forever), and open sockets come back from their attachments. What the sockets last received
+//! is unknown, so the next change goes to all of them; watchers learn statuses again from their
+//! first message when they reconnect.
+
+use std::rc::Rc;
+
+use super::sessions::Session;
+use super::types::{Millis, SocketSession, SocketSpec, StoredSession};
+use super::{Presence, Write};
+
+impl Presence {
+    /// Rebuilds the state at `now` from the stored session rows and the open sockets.
+    pub fn restore(&mut self, now: Millis, rows: Vec<StoredSession>, sockets: Vec<SocketSpec>) {
+        let ttl = self.cfg.ttl_ms;
+        let mut marked = Vec::new();
+        for row in rows {
+            let until = row.restored_at.unwrap_or(now).saturating_add(ttl);
+            if until <= now {
+                self.out.writes.push(Write::Delete {
+                    session: row.session,
+                });
+                continue;
+            }
+            if row.restored_at.is_none() {
+                marked.push(row.session.clone());
+            }
+            // stored rooms were placed when they were written: they come back as they are
+            let room = self.tallies.intern(&row.room);
+            self.tallies.add(&room, row.visitor);
+            let entity = row.entity.as_deref().map(|e| self.entities.name(e));
+            if let Some(e) = &entity {
+                let seen = row.entity_last_seen.unwrap_or(row.joined_at);
+                self.entities.session_restored(e, seen);
+            }
+            self.sessions.insert(
+                Rc::from(row.session.as_str()),
+                Session {
+                    room,
+                    visitor: row.visitor,
+                    entity,
+                    joined_at: row.joined_at,
+                    hold_until: Some(until),
+                    sockets: 0,
+                    restored: true,
+                },
+            );
+        }
+        for spec in sockets {
+            if let Some(ss) = &spec.session {
+                marked.retain(|m| *m != ss.session);
+            }
+            self.add_socket(now, spec, true);
+        }
+        if !marked.is_empty() {
+            self.out.writes.push(Write::MarkRestored {
+                at: now,
+                sessions: marked,
+            });
+        }
+        self.tallies.take_changed();
+        self.throttle.reset();
+        self.entities.take_changes();
+    }
+
+    /// A socket's session after a restart: the socket proves it is live, so it needs no HTTP
+    /// hold, and a session whose row storage lost is written again.
+    pub(super) fn restore_socket_session(&mut self, now: Millis, ss: &SocketSession) -> Rc<str> {
+        let entity = ss.entity.as_deref();
+        let Some(name) = self.sessions.name(&ss.session) else {
+            return self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity);
+        };
+        self.sessions.release(&name);
+        let differs = self.sessions.get_mut(&name).is_some_and(|s| {
+            s.restored = false;
+            *s.room != *ss.room || s.visitor != ss.visitor || s.entity.as_deref() != entity
+        });
+        if differs {
+            self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity);
+        }
+        name
+    }
+}

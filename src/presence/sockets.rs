@@ -1,0 +1,161 @@
+//! The open sockets of a site, indexed the ways the core asks for them: by the room they view
+//! (a count message is built once per view), by the entities they watch (status messages), and
+//! by when they fall silent (expiry).
+//!
+//! A socket either carries a session (`/v1/live?session=..`) or is a plain subscriber; both
+//! receive count messages for their view (the site, plus the room they named).
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use super::broadcast::Sent;
+use super::deadlines::Deadlines;
+use super::types::{Millis, SocketId};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Socket {
+    /// The session it carries, until that session ends.
+    pub session: Option<Rc<str>>,
+    /// The room whose counts it receives besides the site's.
+    pub view: Option<Rc<str>>,
+    /// The entities whose status it receives.
+    pub watch: Vec<Rc<str>>,
+    /// When it falls silent without a further sign of life.
+    pub silent_at: Millis,
+    /// What it was last sent, for the throttle.
+    pub sent: Option<Sent>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    all: HashMap<SocketId, Socket>,
+    /// Sockets by the room they view; `site_only` for those that named none.
+    by_room: HashMap<Rc<str>, HashSet<SocketId>>,
+    site_only: HashSet<SocketId>,
+    by_entity: HashMap<Rc<str>, HashSet<SocketId>>,
+    silence: Deadlines<SocketId>,
+}
+
+impl Sockets {
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn get(&self, id: SocketId) -> Option<&Socket> {
+        self.all.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: SocketId) -> Option<&mut Socket> {
+        self.all.get_mut(&id)
+    }
+
+    pub fn insert(&mut self, id: SocketId, socket: Socket) {
+        self.remove(id);
+        self.silence.insert(socket.silent_at, id);
+        match &socket.view {
+            Some(r) => {
+                self.by_room.entry(r.clone()).or_default().insert(id);
+            }
+            None => {
+                self.site_only.insert(id);
+            }
+        }
+        for e in &socket.watch {
+            self.by_entity.entry(e.clone()).or_default().insert(id);
+        }
+        self.all.insert(id, socket);
+    }
+
+    pub fn remove(&mut self, id: SocketId) -> Option<Socket> {
+        let sock = self.all.remove(&id)?;
+        self.silence.remove(sock.silent_at, &id);
+        match &sock.view {
+            Some(r) => {
+                if let Some(set) = self.by_room.get_mut(r) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.by_room.remove(r);
+                    }
+                }
+            }
+            None => {
+                self.site_only.remove(&id);
+            }
+        }
+        for e in &sock.watch {
+            if let Some(set) = self.by_entity.get_mut(e) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.by_entity.remove(e);
+                }
+            }
+        }
+        Some(sock)
+    }
+
+    /// Moves a socket's silence deadline later (never earlier: signs of life arrive out of order).
+    pub fn seen(&mut self, id: SocketId, silent_at: Millis) {
+        if let Some(s) = self.all.get_mut(&id) {
+            if silent_at > s.silent_at {
+                self.silence.reschedule(Some(s.silent_at), silent_at, id);
+                s.silent_at = silent_at;
+            }
+        }
+    }
+
+    /// Sockets carrying `session` become plain subscribers (the session ended without them).
+    pub fn detach_session(&mut self, session: &str) {
+        for s in self.all.values_mut() {
+            if s.session.as_deref() == Some(session) {
+                s.session = None;
+            }
+        }
+    }
+
+    /// The socket that fell silent earliest, if by `now`.
+    pub fn pop_silent(&mut self, now: Millis) -> Option<(Millis, SocketId)> {
+        let (at, id) = self.silence.pop_due(now)?;
+        // keep the socket's own record in step with the queue it just left
+        if let Some(s) = self.all.get_mut(&id) {
+            s.silent_at = Millis::MAX;
+        }
+        Some((at, id))
+    }
+
+    /// Sockets whose silence deadline falls before `t`.
+    pub fn silent_before(&self, t: Millis) -> Vec<SocketId> {
+        self.silence.due_before(t).copied().collect()
+    }
+
+    pub fn next_silence(&self) -> Option<Millis> {
+        self.silence.next()
+    }
+
+    /// The sockets that watch `entity`, in id order.
+    pub fn watchers(&self, entity: &str) -> Vec<SocketId> {
+        let mut ids: Vec<SocketId> = self
+            .by_entity
+            .get(entity)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The views (a room, or `None` for the site alone) and the sockets viewing each.
+    pub fn views(&self) -> impl Iterator<Item = (Option<&Rc<str>>, &HashSet<SocketId>)> {
+        let site = (!self.site_only.is_empty()).then_some((None, &self.site_only));
+        site.into_iter()
+            .chain(self.by_room.iter().map(|(r, ids)| (Some(r), ids)))
+    }
+
+    /// The shared name of a viewed room, if some socket views it.
+    pub fn view_name(&self, room: &str) -> Option<Rc<str>> {
+        self.by_room.get_key_value(room).map(|(k, _)| k.clone())
+    }
+
+    /// The shared name of a watched entity, if some socket watches it.
+    pub fn watched_name(&self, entity: &str) -> Option<Rc<str>> {
+        self.by_entity.get_key_value(entity).map(|(k, _)| k.clone())
+    }
+}

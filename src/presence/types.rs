@@ -1,0 +1,225 @@
+//! The words of the presence core: times, ids, counts, ceilings, settings, and the shapes in
+//! which sessions and sockets enter it.
+
+use serde::Serialize;
+
+/// Epoch milliseconds.
+pub type Millis = u64;
+
+/// Identifies one socket for the life of its connection; assigned by the edge.
+pub type SocketId = u64;
+
+/// A plain subscriber socket that never pings is closed after this long without a sign of
+/// life (or 20 `ttl`s, whichever is longer). It does not count, so this only frees its slot.
+pub const SUBSCRIBER_IDLE_MIN_MS: Millis = 10 * 60 * 1000;
+
+/// The largest message a socket may send (clients send `ping`); a larger one closes it (1009).
+pub const MAX_SOCKET_MESSAGE_BYTES: usize = 1024;
+
+/// Where sessions go once a site has `max_rooms` rooms: counted, listed, never dropped.
+pub const OVERFLOW_ROOM: &str = "~other";
+
+/// A visitor, hashed by the edge before it reaches the core (never the raw id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VisitorKey(pub u64);
+
+/// Live sessions and distinct visitors among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub sessions: u32,
+    pub visitors: u32,
+}
+
+/// Counts of one room, as the contract shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoomCounts {
+    pub room: String,
+    pub sessions: u32,
+    pub visitors: u32,
+    /// Set when the site had too many rooms and this one is counted in the overflow group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grouped_as: Option<String>,
+}
+
+impl RoomCounts {
+    pub fn new(room: &str, c: Counts) -> Self {
+        RoomCounts {
+            room: room.to_owned(),
+            sessions: c.sessions,
+            visitors: c.visitors,
+            grouped_as: None,
+        }
+    }
+}
+
+/// Site counts plus, when asked for, one room's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub site: Counts,
+    pub room: Option<RoomCounts>,
+}
+
+/// Hard ceilings per site, so no one can exhaust a site's object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Live sessions; a new one past this is refused (`site_full`).
+    pub max_sessions: usize,
+    /// Rooms; sessions in further rooms are counted in [`OVERFLOW_ROOM`].
+    pub max_rooms: usize,
+    /// Open sockets; the platform allows 32,768 per object (`too_many_sockets`).
+    pub max_sockets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 100_000,
+            max_rooms: 1_000,
+            max_sockets: 30_000,
+        }
+    }
+}
+
+/// The settings of one site's presence (from the Worker's vars, see `config.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How often clients heartbeat; told to every socket in its first message.
+    pub heartbeat_ms: Millis,
+    /// A session with no sign of life for this long is gone.
+    pub ttl_ms: Millis,
+    /// At most one count message per socket per interval.
+    pub broadcast_interval_ms: Millis,
+    /// How long an entity stays online after its last session ended.
+    pub leave_grace_ms: Millis,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    /// The contract's defaults.
+    fn default() -> Self {
+        Config {
+            heartbeat_ms: 15_000,
+            ttl_ms: 45_000,
+            broadcast_interval_ms: 500,
+            leave_grace_ms: 3_000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// How long a socket may stay silent: a session carrier one `ttl`, a plain subscriber
+    /// much longer (it counts nothing; this only frees its slot).
+    pub(crate) fn idle_ms(&self, carries_session: bool) -> Millis {
+        if carries_session {
+            self.ttl_ms
+        } else {
+            SUBSCRIBER_IDLE_MIN_MS.max(self.ttl_ms.saturating_mul(20))
+        }
+    }
+}
+
+/// Why the core refused a new session or socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    SiteFull,
+    TooManySockets,
+}
+
+/// What a client said in a ping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Join,
+    Heartbeat,
+    Leave,
+}
+
+/// One HTTP ping, validated by the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ping<'a> {
+    pub session: &'a str,
+    pub room: &'a str,
+    pub visitor: VisitorKey,
+    pub event: Event,
+    /// The entity the session carries from now on (its track token was checked by the edge).
+    /// `None` keeps the entity the session already carries.
+    pub entity: Option<&'a str>,
+}
+
+/// A message a socket sent (after the runtime's own `ping` -> `pong` auto-response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    Text(&'a str),
+    Binary(usize),
+}
+
+impl Incoming<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Incoming::Text(t) => t.len(),
+            Incoming::Binary(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a socket ended, from the close code the client sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// 1000 or 1001: the client meant it (a tab closed, a page left). Its session ends at once,
+    /// even if it also held an HTTP heartbeat.
+    Clean,
+    /// Anything else (1006, an error): the connection broke. An HTTP hold, if any, runs out.
+    Abnormal,
+}
+
+impl Closed {
+    pub fn from_code(code: u16) -> Closed {
+        match code {
+            1000 | 1001 => Closed::Clean,
+            _ => Closed::Abnormal,
+        }
+    }
+}
+
+/// A session row as storage keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    pub session: String,
+    pub room: String,
+    pub visitor: VisitorKey,
+    pub entity: Option<String>,
+    /// The entity's stored last sign of life.
+    pub entity_last_seen: Option<Millis>,
+    pub joined_at: Millis,
+    /// Set when the session was restored and has shown no sign of life since.
+    pub restored_at: Option<Millis>,
+}
+
+/// The session a socket carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketSession {
+    pub session: String,
+    pub visitor: VisitorKey,
+    pub room: String,
+    /// The entity the session carries (its track token was checked by the edge).
+    pub entity: Option<String>,
+}
+
+/// A socket as the edge knows it (from the upgrade request, or from its attachment after the
+/// object restarted or woke from hibernation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketSpec {
+    pub id: SocketId,
+    /// The session this socket carries, if any.
+    pub session: Option<SocketSession>,
+    /// The room whose counts this socket receives besides the site's, if it named one.
+    pub view: Option<String>,
+    /// Entities whose status this socket receives (its watch token was checked by the edge).
+    pub watch: Vec<String>,
+    /// The last sign of life known (connection time, or the last ping the runtime answered).
+    pub seen_at: Millis,
+}

@@ -1,0 +1,78 @@
+//! The checks a request passes before it reaches a site's object: the site and its origins,
+//! bots, entity tokens and the rate limit.
+
+use worker::Request;
+
+use super::Edge;
+use crate::api::ApiError;
+use crate::bots::is_bot;
+use crate::config::SiteConfig;
+use crate::token::{self, Claims, TokenError};
+
+impl Edge<'_> {
+    /// The site's config, or 403 `unknown_site` / `forbidden_origin`.
+    pub fn site(&self, site: &str) -> Result<&SiteConfig, ApiError> {
+        self.sites.check(site, self.origin)
+    }
+
+    /// 403 `bot` for an obvious bot's User-Agent. Headless browsers that say so are bots
+    /// unless `BLOCK_HEADLESS=false` (a site's own end-to-end tests).
+    pub fn not_a_bot(&self, req: &Request) -> Result<(), ApiError> {
+        let ua = req.headers().get("User-Agent").ok().flatten();
+        let block_headless = !self
+            .var("BLOCK_HEADLESS")
+            .is_some_and(|v| matches!(v.trim(), "false" | "0" | "no"));
+        if is_bot(ua.as_deref(), block_headless) {
+            return Err(ApiError::bot());
+        }
+        Ok(())
+    }
+
+    /// The secret that signs a site's entity tokens: 403 `entities_disabled` when the site
+    /// names none, or names one that is not set.
+    pub fn secret(&self, site: &SiteConfig) -> Result<Vec<u8>, ApiError> {
+        let name = site
+            .secret_env
+            .as_deref()
+            .ok_or_else(ApiError::entities_disabled)?;
+        let value = self
+            .env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
+            .unwrap_or_default();
+        if value.is_empty() {
+            worker::console_error!("the secret {name} named by SITES is not set");
+            return Err(ApiError::entities_disabled());
+        }
+        Ok(value.into_bytes())
+    }
+
+    /// The claims of a token signed with `secret`, or 401 `bad_token`.
+    pub fn verify(&self, token: Option<&str>, secret: &[u8]) -> Result<Claims, ApiError> {
+        let token = token.ok_or(TokenError::Missing)?;
+        Ok(token::verify(
+            token,
+            secret,
+            worker::Date::now().as_millis(),
+        )?)
+    }
+
+    /// The `PING_LIMITER` binding, keyed by client IP and site. Without the binding (or if it
+    /// fails) requests pass: a limiter outage must not take presence down.
+    pub async fn rate_limit(&self, req: &Request, kind: &str, site: &str) -> Result<(), ApiError> {
+        let Ok(limiter) = self.env.rate_limiter("PING_LIMITER") else {
+            return Ok(());
+        };
+        let ip = req
+            .headers()
+            .get("CF-Connecting-IP")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "unknown".to_owned());
+        match limiter.limit(format!("{kind}|{ip}|{site}")).await {
+            Ok(outcome) if !outcome.success => Err(ApiError::rate_limited()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The Worker: the thin edge in front of the sites' objects. It routes `/v1/*` (one function
+//! per route in `routes.rs`), validates every request with [`crate::api`], applies the origin,
+//! bot, token and rate checks (`guards.rs`), and hands the object one typed [`SiteCall`].
+//! Everything else is the static assets in `public/`.
+
+mod guards;
+mod routes;
+
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
+
+use crate::api::{Allow, ApiError, Query, SiteCall};
+use crate::config::{Sites, DEFAULT_SITES};
+use crate::http;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let origin = req.headers().get("Origin").ok().flatten();
+    let path = req.path();
+    if !(path == "/v1" || path.starts_with("/v1/")) {
+        // Assets are served before the Worker runs; what reaches here matched none.
+        return http::error(&ApiError::not_found(), None);
+    }
+    let answer = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
+        Ok(edge) => route(req, &edge, &path).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(resp) => Ok(resp),
+        // Errors carry the CORS header too, so a page can read why it was refused.
+        Err(e) => http::error(&e, origin.as_deref()),
+    }
+}
+
+/// One function per route; the method check and the preflight come first.
+async fn route(
+    req: Request,
+    edge: &Edge<'_>,
+    path: &str,
+) -> std::result::Result<Response, ApiError> {
+    if edge.method == Method::Options {
+        return routes::preflight(edge);
+    }
+    match path {
+        "/v1/ping" => {
+            edge.allow(Allow::Post)?;
+            routes::ping(req, edge).await
+        }
+        "/v1/count" => {
+            edge.allow(Allow::Get)?;
+            routes::count(edge).await
+        }
+        "/v1/rooms" => {
+            edge.allow(Allow::Get)?;
+            routes::rooms(edge).await
+        }
+        "/v1/status" => {
+            edge.allow(Allow::Get)?;
+            routes::status(&req, edge).await
+        }
+        "/v1/live" => {
+            if edge.method != Method::Get {
+                return Err(ApiError::method_not_allowed(Allow::Get));
+            }
+            routes::live(&req, edge).await
+        }
+        #[cfg(feature = "test-hooks")]
+        hook if hook.starts_with("/v1/_test/") && edge.flag("HERENOW_TEST_HOOKS") => {
+            routes::test_hook(edge, hook).await
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Sends `call` to the site's object (in the call header; `upgrade` forwards a WebSocket
+/// upgrade) and answers the object's response.
+async fn call_site(env: &Env, site: &str, call: &SiteCall, upgrade: bool) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set(crate::api::call::CALL_HEADER, &call.encode())?;
+    if upgrade {
+        headers.set("Upgrade", "websocket")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let req = Request::new_with_init("https://presence/", &init)?;
+    let stub = env
+        .durable_object("PRESENCE")?
+        .id_from_name(site)?
+        .get_stub()?;
+    stub.fetch_with_request(req).await
+}
+
+/// A `worker::Error` on a request path is ours, not the client's: logged, answered 500.
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        worker::console_error!("{e}");
+        ApiError::internal()
+    }
+}
+
+/// What every route reads: the environment, the configured sites, the method, the decoded
+/// query and the page's `Origin`.
+pub(crate) struct Edge<'a> {
+    env: &'a Env,
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    ctx: &'a Context,
+    sites: Sites,
+    method: Method,
+    query: Query,
+    origin: Option<&'a str>,
+}
+
+impl<'a> Edge<'a> {
+    fn new(
+        req: &Request,
+        env: &'a Env,
+        ctx: &'a Context,
+        origin: Option<&'a str>,
+    ) -> std::result::Result<Self, ApiError> {
+        let raw = env
+            .var("SITES")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| DEFAULT_SITES.to_owned());
+        let sites = Sites::parse(&raw).map_err(|e| {
+            worker::console_error!("{e}");
+            ApiError::internal()
+        })?;
+        let url = req.url().map_err(|_| ApiError::bad_request("Bad URL."))?;
+        let query = Query::parse(url.query().unwrap_or(""))?;
+        Ok(Edge {
+            env,
+            ctx,
+            sites,
+            method: req.method(),
+            query,
+            origin,
+        })
+    }
+
+    /// 405 unless the request's method is one the route answers (`HEAD` goes with `GET`).
+    fn allow(&self, allow: Allow) -> std::result::Result<(), ApiError> {
+        let ok = match allow {
+            Allow::Get => matches!(self.method, Method::Get | Method::Head),
+            Allow::Post => self.method == Method::Post,
+        };
+        ok.then_some(()).ok_or(ApiError::method_not_allowed(allow))
+    }
+
+    /// Whether a boolean var is set (`true`, `1` or `yes`).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    fn flag(&self, name: &str) -> bool {
+        self.var(name)
+            .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"))
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).ok().map(|v| v.to_string())
+    }
+
+    /// The site's object, with `call` in its header; `upgrade` forwards a WebSocket upgrade.
+    async fn call_object(
+        &self,
+        site: &str,
+        call: &SiteCall,
+        upgrade: bool,
+    ) -> std::result::Result<Response, ApiError> {
+        Ok(call_site(self.env, site, call, upgrade).await?)
+    }
+
+    /// Calls the site's object and re-sends its JSON answer (a success or a contract error
+    /// such as `site_full`) with the public headers; anything else is a server error.
+    async fn relay(&self, site: &str, call: SiteCall) -> std::result::Result<Response, ApiError> {
+        let mut resp = self.call_object(site, &call, false).await?;
+        let status = resp.status_code();
+        let text = resp.text().await?;
+        if status == 200 || (400..500).contains(&status) || status == 503 {
+            return Ok(http::json(status, text, self.origin)?);
+        }
+        worker::console_error!("object answered {status}: {text}");
+        Err(ApiError::internal())
+    }
+}

@@ -1,0 +1,193 @@
+//! One function per route: parse and validate, check, then hand the site's object one typed
+//! call (`Edge::relay` for JSON answers, `Edge::call_object` for a socket).
+
+use worker::{Headers, Request, Response};
+
+use super::Edge;
+use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
+use crate::api::{
+    parse_count, parse_live, parse_ping, parse_rooms, parse_status, ApiError, SiteCall,
+    MAX_PING_BYTES,
+};
+use crate::http::MAX_ORIGIN_ECHO;
+use crate::token;
+
+type Answer = Result<Response, ApiError>;
+
+/// `POST /v1/ping`
+pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
+    let headers = req.headers();
+    let length = headers.get("Content-Length").ok().flatten();
+    if declares_more_than(length.as_deref(), MAX_PING_BYTES) {
+        return Err(ApiError::too_large());
+    }
+    let content_type = headers.get("Content-Type").ok().flatten();
+    let body = read_capped(&mut req, MAX_PING_BYTES).await?;
+    if !ping_content_type_ok(content_type.as_deref()) {
+        return Err(ApiError::bad_request(
+            "Send the ping as application/json or text/plain.",
+        ));
+    }
+    let ping = parse_ping(&body)?;
+    let site = edge.site(&ping.site)?;
+    let secret = ping
+        .entity
+        .as_ref()
+        .map(|_| edge.secret(site))
+        .transpose()?;
+    edge.not_a_bot(&req)?;
+    if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
+        let claims = edge.verify(ping.token.as_deref(), secret)?;
+        token::check_track(&claims, &ping.site, entity)?;
+    }
+    edge.rate_limit(&req, "ping", &ping.site).await?;
+    let site = ping.site.clone();
+    edge.relay(&site, SiteCall::Ping(ping)).await
+}
+
+/// `GET /v1/count?site=S[&room=R]`
+pub async fn count(edge: &Edge<'_>) -> Answer {
+    let q = parse_count(&edge.query)?;
+    edge.site(&q.site)?;
+    let site = q.site.clone();
+    edge.relay(&site, SiteCall::Count(q)).await
+}
+
+/// `GET /v1/rooms?site=S[&limit=K]`
+pub async fn rooms(edge: &Edge<'_>) -> Answer {
+    let q = parse_rooms(&edge.query)?;
+    edge.site(&q.site)?;
+    let site = q.site.clone();
+    edge.relay(&site, SiteCall::Rooms(q)).await
+}
+
+/// `GET /v1/status?site=S&entity=A,B` with a watch token
+pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
+    let q = parse_status(&edge.query)?;
+    let site = edge.site(&q.site)?;
+    let secret = edge.secret(site)?;
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
+    token::check_watch(&claims, &q.site)?;
+    token::check_watchable(&claims, &q.entities)?;
+    let site = q.site.clone();
+    edge.relay(&site, SiteCall::Status(q)).await
+}
+
+/// `GET /v1/live?...` (WebSocket)
+pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
+    let upgrade = req.headers().get("Upgrade").ok().flatten();
+    if !is_websocket_upgrade(upgrade.as_deref()) {
+        return Err(ApiError::upgrade_required());
+    }
+    let q = parse_live(&edge.query)?;
+    let site = edge.site(&q.site)?;
+    let needs_secret = q.entity.is_some() || !q.watch.is_empty();
+    let secret = needs_secret.then(|| edge.secret(site)).transpose()?;
+    if q.session.is_some() {
+        edge.not_a_bot(req)?;
+    }
+    if let Some(secret) = &secret {
+        let claims = edge.verify(q.token.as_deref(), secret)?;
+        match &q.entity {
+            Some(entity) => token::check_track(&claims, &q.site, entity)?,
+            None => {
+                token::check_watch(&claims, &q.site)?;
+                token::check_watchable(&claims, &q.watch)?;
+            }
+        }
+    }
+    edge.rate_limit(req, "live", &q.site).await?;
+    let site = q.site.clone();
+    let resp = edge.call_object(&site, &SiteCall::Live(q), true).await?;
+    if resp.status_code() == 101 {
+        return Ok(resp);
+    }
+    // A refusal of the object (site_full, too_many_sockets): relayed as JSON with CORS.
+    let mut resp = resp;
+    let status = resp.status_code();
+    let text = resp.text().await?;
+    Ok(crate::http::json(status, text, edge.origin)?)
+}
+
+/// `OPTIONS`: allowed when the origin may use the site named in the query, or (for
+/// `/v1/ping`, whose site is in the body) any configured site.
+pub fn preflight(edge: &Edge<'_>) -> Answer {
+    let allowed = match edge.query.get("site") {
+        Some(site) => edge.site(site).is_ok(),
+        None => edge.sites.any_allows(edge.origin),
+    };
+    if !allowed {
+        return Err(ApiError::forbidden_origin());
+    }
+    let headers = Headers::new();
+    if let Some(o) = edge.origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
+        headers.set("Access-Control-Allow-Origin", o)?;
+    }
+    headers.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")?;
+    headers.set(
+        "Access-Control-Allow-Headers",
+        "Content-Type, Authorization",
+    )?;
+    headers.set("Access-Control-Max-Age", "86400")?;
+    headers.set("Vary", "Origin")?;
+    Ok(Response::empty()?.with_status(204).with_headers(headers))
+}
+
+/// Reads a request body, keeping no more than `max` bytes of it: past that, the rest is
+/// drained without being kept (so the client gets its answer) and the answer is 413
+/// `too_large`.
+async fn read_capped(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let unreadable = |_| ApiError::bad_request("The body could not be read.");
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Ok(body); // no body at all
+    };
+    let mut too_large = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if !too_large {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                too_large = true;
+                body = Vec::new();
+            }
+        }
+    }
+    if too_large {
+        return Err(ApiError::too_large());
+    }
+    Ok(body)
+}
+
+/// `/v1/_test/{panic,fail-alarm,memory}?site=S` (the `test-hooks` feature and the
+/// `HERENOW_TEST_HOOKS` var): fault injection and measurement.
+#[cfg(feature = "test-hooks")]
+pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
+    use crate::api::call::TestHook;
+    let site = edge.query.get("site").unwrap_or_default().to_owned();
+    edge.site(&site)?;
+    let name = path.trim_start_matches("/v1/_test");
+    let hook = match name {
+        "/panic" => TestHook::Panic,
+        "/fail-alarm" => TestHook::FailAlarm,
+        "/memory" => TestHook::Memory,
+        _ => return Err(ApiError::not_found()),
+    };
+    if hook == TestHook::Memory {
+        let mut resp = edge
+            .call_object(&site, &SiteCall::Test { hook }, false)
+            .await?;
+        let mut v: serde_json::Value = resp.json().await?;
+        v["worker_wasm_bytes"] = serde_json::json!(core::arch::wasm32::memory_size::<0>() * 65_536);
+        return Ok(crate::http::json(200, v.to_string(), edge.origin)?);
+    }
+    // Answer first: a panic resets the whole Wasm instance, this request included.
+    let env = edge.env.clone();
+    edge.ctx.wait_until(async move {
+        let _ = super::call_site(&env, &site, &SiteCall::Test { hook }, false).await;
+    });
+    let body = serde_json::json!({ "hook": name }).to_string();
+    Ok(crate::http::json(202, body, edge.origin)?)
+}
