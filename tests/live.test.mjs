@@ -188,3 +188,40 @@ test('a socket from a forbidden origin is refused with 403 forbidden_origin', T,
   const res = await w.refusedLive({ site: LOCKED_SITE, session: uid('s') }, { headers: { origin: 'https://evil.example' } });
   assertError(res, 403, 'forbidden_origin');
 });
+
+test('a clean close (1000, 1001) ends its session at once even while it also heartbeats over HTTP', T, async () => {
+  for (const code of [1000, 1001]) {
+    const site = w.site();
+    const fields = { room: '/', session: uid('s'), visitor: uid('v') };
+    await w.join(site, fields);
+    const live = await w.openLive({ site, ...fields });
+    await live.next(siteSessions(1), 2000);
+    await w.heartbeat(site, fields);
+    const closedAt = performance.now();
+    await live.close(code);
+    await waitFor(async () => (await w.count(site)).site.sessions === 0, {
+      timeoutMs: 5000,
+      intervalMs: 25,
+      what: `the session to end after a clean close ${code}`,
+    });
+    assertWithin(performance.now() - closedAt, w.intervalMs + 250, `count after a clean close ${code}`);
+  }
+});
+
+test('a dropped connection (no close frame) leaves the HTTP hold to run out', T, async () => {
+  const site = w.site();
+  const fields = { room: '/', session: uid('s'), visitor: uid('v') };
+  await w.join(site, fields);
+  const live = await w.openLive({ site, ...fields });
+  await live.next(siteSessions(1), 2000);
+  live.terminate();
+  // well after the object saw the connection end, the HTTP hold still counts the session
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await w.count(site)).site.sessions, 1, 'the HTTP hold keeps it');
+  const { elapsed } = await waitFor(async () => (await w.count(site)).site.sessions === 0, {
+    timeoutMs: w.ttlMs + 5000,
+    intervalMs: 100,
+    what: 'the HTTP hold to run out',
+  });
+  assertWithin(elapsed + 1500, w.ttlMs + 2000, 'end of the HTTP hold after a dropped socket');
+});
