@@ -7,8 +7,11 @@
 //
 // Options: --sub ID (required), --scope track|watch (required), --site KEY (default demo),
 // --watch LIST (watch scope: comma-separated ids or prefixes ending in *), --ttl SECONDS
-// (default 3600), --secret S (default: env HERENOW_DEMO_SECRET, else HERENOW_DEMO_SECRET in
-// .dev.vars, which `npm run dev` creates). Prints the token and nothing else.
+// (default 3600, at most 7 days), --aud AUD (default herenow; --aud '' for none).
+// The secret: the FIRST name in the site's `secret_env` (from $SITES, else SITES in .dev.vars),
+// read from the environment or .dev.vars, with that name as the header's `kid`, exactly as a
+// site signs during a rotation; else $HERENOW_DEMO_SECRET / .dev.vars. `--secret S [--kid K]`
+// overrides. Prints the token and nothing else.
 //
 // As a module: `import { mintToken } from './scripts/token.mjs'`.
 
@@ -27,20 +30,40 @@ const b64url = (data) => Buffer.from(data).toString('base64url');
  * `header.payload.signature`: claims as given, signed HS256 with `secret` (its UTF-8 bytes,
  * exactly as the Worker reads the secret variable).
  */
-export function mintToken({ secret, claims }) {
+export function mintToken({ secret, claims, kid }) {
   if (typeof secret !== 'string' || secret === '') throw new Error('mintToken: a secret is required');
-  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const header = { alg: 'HS256', typ: 'JWT' };
+  if (kid) header.kid = kid;
+  const head = b64url(JSON.stringify(header));
   const body = b64url(JSON.stringify(claims));
   const sig = createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
   return `${head}.${body}.${sig}`;
 }
 
 /** Claims of a track token (`watch` undefined) or a watch token, valid for `ttl` seconds. */
-export function tokenClaims({ site = 'demo', sub, scope, watch, ttl = 3600, now = Date.now() }) {
+export function tokenClaims({ site = 'demo', sub, scope, watch, ttl = 3600, aud = 'herenow', now = Date.now() }) {
   const claims = { site, sub, scope };
   if (scope === 'watch') claims.watch = watch;
+  if (aud) claims.aud = aud;
   claims.exp = Math.floor(now / 1000) + ttl;
   return claims;
+}
+
+/**
+ * The key a site signs with: the first name of its `secret_env` (a string or a list, newest
+ * first) and that secret's value, from `env` or `devVars`. Null when the site or value is unknown.
+ */
+export function siteKey(site, { env = process.env, devVars = readDevVars() } = {}) {
+  let sites;
+  try {
+    sites = JSON.parse(env.SITES || devVars.SITES || '{}');
+  } catch {
+    return null;
+  }
+  const names = [].concat(sites?.[site]?.secret_env ?? []);
+  const name = names[0];
+  const secret = name && (env[name] || devVars[name]);
+  return secret ? { kid: name, secret } : null;
 }
 
 /** KEY=VALUE lines (dotenv: optional quotes, # comments); {} when the file does not exist. */
@@ -82,13 +105,14 @@ function parseArgs(argv) {
 }
 
 const USAGE = `usage: npm run token -- --sub ID --scope track|watch [--site demo] [--watch 'user:*,customer:*']
-                       [--ttl 3600] [--secret S]
-Prints an HS256 JWT for herenow. The secret defaults to $${SECRET_VAR}, then to ${SECRET_VAR} in .dev.vars.`;
+                       [--ttl 3600] [--aud herenow] [--secret S [--kid NAME]]
+Prints an HS256 JWT for herenow, signed with the first secret of the site's secret_env (kid =
+its name), read from the environment or .dev.vars; else with $${SECRET_VAR}.`;
 
 function cli(argv) {
   const o = parseArgs(argv);
   if (o.help) return USAGE;
-  const known = ['sub', 'scope', 'site', 'watch', 'ttl', 'secret'];
+  const known = ['sub', 'scope', 'site', 'watch', 'ttl', 'secret', 'kid', 'aud'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
   if (!o.sub || !ENTITY.test(o.sub)) throw new Error('--sub must be an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)');
   if (o.scope !== 'track' && o.scope !== 'watch') throw new Error('--scope must be "track" or "watch"');
@@ -103,12 +127,18 @@ function cli(argv) {
     throw new Error('--watch goes with --scope watch');
   }
   const ttl = o.ttl === undefined ? 3600 : Number(o.ttl);
-  if (!Number.isInteger(ttl) || ttl <= 0) throw new Error('--ttl must be a positive number of seconds');
-  const secret = o.secret || process.env[SECRET_VAR] || readDevVars()[SECRET_VAR];
-  if (!secret) {
+  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400) throw new Error('--ttl must be a positive number of seconds, at most 7 days');
+  const site = o.site || 'demo';
+  const devVars = readDevVars();
+  let key;
+  if (o.secret) key = { secret: o.secret, kid: o.kid };
+  else if (o.kid) throw new Error('--kid goes with --secret');
+  else key = siteKey(site) ?? { secret: process.env[SECRET_VAR] || devVars[SECRET_VAR], kid: undefined };
+  if (!key.secret) {
     throw new Error(`no secret: pass --secret, set ${SECRET_VAR}, or run \`npm run dev\` once (it writes .dev.vars)`);
   }
-  return mintToken({ secret, claims: tokenClaims({ site: o.site || 'demo', sub: o.sub, scope: o.scope, watch, ttl }) });
+  const aud = o.aud === undefined ? 'herenow' : o.aud;
+  return mintToken({ secret: key.secret, kid: key.kid, claims: tokenClaims({ site, sub: o.sub, scope: o.scope, watch, ttl, aud }) });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

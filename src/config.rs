@@ -16,9 +16,31 @@ pub const DEFAULT_SITES: &str = r#"{"demo":{"origins":["*"]}}"#;
 pub struct SiteConfig {
     #[serde(default)]
     pub origins: Vec<String>,
-    /// The Worker secret that signs this site's entity tokens (a later feature).
-    #[serde(default)]
-    pub secret_env: Option<String>,
+    /// The Worker secrets that sign this site's tokens, newest first: `"NAME"` or
+    /// `["NEW", "OLD"]` while a secret is being rotated. Empty: entities are disabled.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub secret_env: Vec<String>,
+}
+
+/// `"NAME"` or `["NAME", ...]`; names are non-empty.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(n)) => vec![n],
+        Some(OneOrMany::Many(list)) => list,
+    };
+    if names.iter().any(|n| n.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "secret_env names must not be empty",
+        ));
+    }
+    Ok(names)
 }
 
 impl SiteConfig {
@@ -159,6 +181,20 @@ mod tests {
         assert_eq!(l.max_sessions, 50);
         assert_eq!(l.max_sockets, 32_000);
         assert_eq!(l.max_rooms, Limits::default().max_rooms);
+    }
+
+    #[test]
+    fn secret_env_is_one_name_or_a_list_newest_first() {
+        let sites = Sites::parse(
+            r#"{"a":{"secret_env":"S"},"b":{"secret_env":["NEW","OLD"]},"c":{},"d":{"secret_env":null}}"#,
+        )
+        .unwrap();
+        let names = |k: &str| sites.get(k).unwrap().secret_env.clone();
+        assert_eq!(names("a"), ["S"]);
+        assert_eq!(names("b"), ["NEW", "OLD"]);
+        assert!(names("c").is_empty() && names("d").is_empty());
+        assert!(Sites::parse(r#"{"a":{"secret_env":[""]}}"#).is_err());
+        assert!(Sites::parse(r#"{"a":{"secret_env":5}}"#).is_err());
     }
 
     #[test]

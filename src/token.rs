@@ -1,6 +1,12 @@
 //! Entity tokens: HS256 JWTs issued by a site's own back end and signed with the site's
 //! secret. A track token lets a session carry one entity; a watch token lets its holder read
 //! the entities its `watch` list names. No I/O: the time is an argument.
+//!
+//! Production rules, as mature verifiers apply them: a site may list several secrets (newest
+//! first) so that it can rotate without refusing tokens in flight, and a header `kid` picks one
+//! of them by name; `exp` and `nbf` get [`LEEWAY_SECS`] for clock skew between the site's back
+//! end and the edge; a token must expire, within [`MAX_LIFETIME_SECS`]; `aud`, when present,
+//! must name herenow.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,10 +19,42 @@ use crate::presence::pattern_allows;
 
 /// Longest token accepted (a watch token with a long list is still far below this).
 pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: f64 = 30.0;
+/// How far ahead `exp` may be: a week.
+pub const MAX_LIFETIME_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The only `aud` accepted.
+pub const AUDIENCE: &str = "herenow";
 
 #[derive(Debug, Deserialize)]
 struct Header {
     alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// One of a site's secrets, by the name of the Worker secret that holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct Key<'a> {
+    pub name: &'a str,
+    pub secret: &'a [u8],
+}
+
+/// `aud`: one audience or a list of them.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn names_herenow(&self) -> bool {
+        match self {
+            Audience::One(a) => a == AUDIENCE,
+            Audience::Many(list) => list.iter().any(|a| a == AUDIENCE),
+        }
+    }
 }
 
 /// The claims herenow reads.
@@ -32,6 +70,8 @@ pub struct Claims {
     pub nbf: Option<f64>,
     #[serde(default)]
     pub watch: Vec<String>,
+    #[serde(default)]
+    pub aud: Option<Audience>,
 }
 
 /// Why a token was refused. Every reason is 401 `bad_token` except [`TokenError::NotWatchable`]
@@ -44,6 +84,9 @@ pub enum TokenError {
     NotHs256,
     BadSignature,
     MissingClaims,
+    UnknownKid,
+    TooLongLived,
+    OtherAudience,
     Expired,
     NotYetValid,
     OtherSite,
@@ -61,6 +104,9 @@ impl From<TokenError> for ApiError {
             TokenError::NotHs256 => "The token must be signed with HS256.",
             TokenError::BadSignature => "The token's signature is not valid.",
             TokenError::MissingClaims => "The token lacks site, sub, scope or exp.",
+            TokenError::UnknownKid => "The token's kid names no secret of this site.",
+            TokenError::TooLongLived => "The token's exp is more than 7 days ahead.",
+            TokenError::OtherAudience => "The token's aud is not \"herenow\".",
             TokenError::Expired => "The token has expired.",
             TokenError::NotYetValid => "The token is not valid yet.",
             TokenError::OtherSite => "The token is for another site.",
@@ -79,9 +125,11 @@ fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed)
 }
 
-/// Checks the signature (in constant time), the algorithm and the time window, and answers
-/// the claims. `now_ms` is epoch milliseconds.
-pub fn verify(token: &str, secret: &[u8], now_ms: u64) -> Result<Claims, TokenError> {
+/// Checks the signature (in constant time) against the site's keys, the algorithm, the time
+/// window with its leeway, and the audience, and answers the claims. A header `kid` picks the
+/// key of that name (and only it); without one, any key may have signed the token.
+/// `now_ms` is epoch milliseconds.
+pub fn verify(token: &str, keys: &[Key<'_>], now_ms: u64) -> Result<Claims, TokenError> {
     if token.is_empty() {
         return Err(TokenError::Missing);
     }
@@ -99,19 +147,41 @@ pub fn verify(token: &str, secret: &[u8], now_ms: u64) -> Result<Claims, TokenEr
         return Err(TokenError::NotHs256);
     }
     let signature = b64(s)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| TokenError::BadSignature)?;
-    mac.update(h.as_bytes());
-    mac.update(b".");
-    mac.update(p.as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| TokenError::BadSignature)?;
+    let candidates: Vec<&Key<'_>> = match &header.kid {
+        Some(kid) => {
+            let key = keys.iter().find(|k| k.name == kid);
+            vec![key.ok_or(TokenError::UnknownKid)?]
+        }
+        None => keys.iter().collect(),
+    };
+    let signed = candidates.iter().any(|k| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(k.secret) else {
+            return false;
+        };
+        mac.update(h.as_bytes());
+        mac.update(b".");
+        mac.update(p.as_bytes());
+        mac.verify_slice(&signature).is_ok()
+    });
+    if !signed {
+        return Err(TokenError::BadSignature);
+    }
     let claims: Claims = serde_json::from_slice(&b64(p)?).map_err(|_| TokenError::MissingClaims)?;
     let now = now_ms as f64 / 1000.0;
-    if !claims.exp.is_finite() || claims.exp <= now {
+    if !claims.exp.is_finite() || claims.exp + LEEWAY_SECS <= now {
         return Err(TokenError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > now) {
+    if claims.exp > now + MAX_LIFETIME_SECS {
+        return Err(TokenError::TooLongLived);
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| !nbf.is_finite() || nbf > now + LEEWAY_SECS)
+    {
         return Err(TokenError::NotYetValid);
+    }
+    if claims.aud.as_ref().is_some_and(|a| !a.names_herenow()) {
+        return Err(TokenError::OtherAudience);
     }
     Ok(claims)
 }
@@ -153,7 +223,16 @@ pub fn check_watchable(claims: &Claims, entities: &[String]) -> Result<(), Token
 
 /// Signs claims (for tests and tools; sites issue tokens in their own back ends).
 pub fn sign(claims_json: &str, secret: &[u8]) -> String {
-    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    sign_with_kid(claims_json, secret, None)
+}
+
+/// Signs claims with `kid` in the header when given.
+pub fn sign_with_kid(claims_json: &str, secret: &[u8], kid: Option<&str>) -> String {
+    let header = match kid {
+        Some(kid) => serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid}).to_string(),
+        None => r#"{"alg":"HS256","typ":"JWT"}"#.to_owned(),
+    };
+    let h = URL_SAFE_NO_PAD.encode(header.as_bytes());
     let p = URL_SAFE_NO_PAD.encode(claims_json.as_bytes());
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
         Ok(m) => m,
@@ -171,7 +250,12 @@ mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"test-secret";
+    const KEYS: &[Key<'static>] = &[Key {
+        name: "S",
+        secret: SECRET,
+    }];
     const NOW: u64 = 1_763_800_000_000;
+    const NOW_S: u64 = NOW / 1000;
 
     fn track(exp: u64) -> String {
         sign(
@@ -182,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_good_track_token_passes() {
-        let c = verify(&track(NOW / 1000 + 60), SECRET, NOW).unwrap();
+        let c = verify(&track(NOW / 1000 + 60), KEYS, NOW).unwrap();
         check_track(&c, "shop", "user:42").unwrap();
     }
 
@@ -218,14 +302,14 @@ mod tests {
             ),
         ];
         for t in cases {
-            let e = ApiError::from(verify(&t, SECRET, NOW).expect_err(&t));
+            let e = ApiError::from(verify(&t, KEYS, NOW).expect_err(&t));
             assert_eq!((e.status(), e.code.as_str()), (401, "bad_token"), "{t}");
         }
     }
 
     #[test]
     fn site_scope_and_entity_must_match() {
-        let c = verify(&track(NOW / 1000 + 60), SECRET, NOW).unwrap();
+        let c = verify(&track(NOW / 1000 + 60), KEYS, NOW).unwrap();
         let code = |e: TokenError| ApiError::from(e).code.as_str();
         assert_eq!(
             code(check_track(&c, "other", "user:42").unwrap_err()),
@@ -241,14 +325,103 @@ mod tests {
     #[test]
     fn watch_lists_allow_exact_ids_and_prefixes() {
         let t = sign(
-            r#"{"site":"shop","sub":"agent:7","scope":"watch","watch":["user:42","customer:*"],"exp":9999999999}"#,
+            &format!(
+                r#"{{"site":"shop","sub":"agent:7","scope":"watch","watch":["user:42","customer:*"],"exp":{}}}"#,
+                NOW_S + 3600
+            ),
             SECRET,
         );
-        let c = verify(&t, SECRET, NOW).unwrap();
+        let c = verify(&t, KEYS, NOW).unwrap();
         check_watch(&c, "shop").unwrap();
         let ok = vec!["user:42".to_string(), "customer:conv_1".to_string()];
         check_watchable(&c, &ok).unwrap();
         let e = ApiError::from(check_watchable(&c, &["user:7".to_string()]).unwrap_err());
         assert_eq!((e.status(), e.code.as_str()), (403, "not_watchable"));
+    }
+
+    fn claims(extra: &str) -> String {
+        format!(r#"{{"site":"shop","sub":"user:42","scope":"track"{extra}}}"#)
+    }
+
+    #[test]
+    fn during_a_rotation_tokens_of_every_listed_secret_verify_and_kid_picks_one() {
+        let keys = [
+            Key {
+                name: "NEW",
+                secret: b"new-secret",
+            },
+            Key {
+                name: "OLD",
+                secret: b"old-secret",
+            },
+        ];
+        let c = claims(&format!(r#","exp":{}"#, NOW_S + 600));
+        for secret in [&b"new-secret"[..], b"old-secret"] {
+            assert!(verify(&sign(&c, secret), &keys, NOW).is_ok());
+        }
+        assert!(verify(&sign_with_kid(&c, b"old-secret", Some("OLD")), &keys, NOW).is_ok());
+        assert_eq!(
+            verify(&sign_with_kid(&c, b"old-secret", Some("NEW")), &keys, NOW).unwrap_err(),
+            TokenError::BadSignature,
+            "a kid is checked against that secret only"
+        );
+        assert_eq!(
+            verify(&sign_with_kid(&c, b"new-secret", Some("GONE")), &keys, NOW).unwrap_err(),
+            TokenError::UnknownKid
+        );
+        // the old secret removed: its tokens are refused
+        assert_eq!(
+            verify(&sign(&c, b"old-secret"), &keys[..1], NOW).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn exp_and_nbf_have_thirty_seconds_of_leeway_and_exp_is_at_most_a_week_ahead() {
+        let at = |extra: String| verify(&sign(&claims(&extra), SECRET), KEYS, NOW);
+        assert!(at(format!(r#","exp":{}"#, NOW_S - 29)).is_ok());
+        assert_eq!(
+            at(format!(r#","exp":{}"#, NOW_S - 31)).unwrap_err(),
+            TokenError::Expired
+        );
+        let exp = NOW_S + 600;
+        assert!(at(format!(r#","exp":{exp},"nbf":{}"#, NOW_S + 29)).is_ok());
+        assert_eq!(
+            at(format!(r#","exp":{exp},"nbf":{}"#, NOW_S + 31)).unwrap_err(),
+            TokenError::NotYetValid
+        );
+        assert!(at(format!(r#","exp":{}"#, NOW_S + 7 * 86_400 - 1)).is_ok());
+        assert_eq!(
+            at(format!(r#","exp":{}"#, NOW_S + 7 * 86_400 + 1)).unwrap_err(),
+            TokenError::TooLongLived
+        );
+        assert_eq!(at(String::new()).unwrap_err(), TokenError::MissingClaims);
+    }
+
+    #[test]
+    fn aud_when_present_must_name_herenow() {
+        let at = |aud: &str| {
+            verify(
+                &sign(
+                    &claims(&format!(r#","exp":{},"aud":{aud}"#, NOW_S + 60)),
+                    SECRET,
+                ),
+                KEYS,
+                NOW,
+            )
+        };
+        assert!(at(r#""herenow""#).is_ok());
+        assert!(at(r#"["other","herenow"]"#).is_ok());
+        assert!(at("null").is_ok(), "a null aud is no aud");
+        for bad in [r#""other""#, r#""HERENOW""#, "[]", r#"["other"]"#, "5"] {
+            let e = at(bad);
+            assert!(
+                matches!(
+                    e,
+                    Err(TokenError::OtherAudience | TokenError::MissingClaims)
+                ),
+                "{bad}: {e:?}"
+            );
+        }
     }
 }

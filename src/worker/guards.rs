@@ -7,7 +7,7 @@ use super::Edge;
 use crate::api::ApiError;
 use crate::bots::is_bot;
 use crate::config::SiteConfig;
-use crate::token::{self, Claims, TokenError};
+use crate::token::{self, Claims, Key, TokenError};
 
 impl Edge<'_> {
     /// The site's config, or 403 `unknown_site` / `forbidden_origin`.
@@ -28,32 +28,44 @@ impl Edge<'_> {
         Ok(())
     }
 
-    /// The secret that signs a site's entity tokens: 403 `entities_disabled` when the site
-    /// names none, or names one that is not set.
-    pub fn secret(&self, site: &SiteConfig) -> Result<Vec<u8>, ApiError> {
-        let name = site
-            .secret_env
-            .as_deref()
-            .ok_or_else(ApiError::entities_disabled)?;
-        let value = self
-            .env
-            .secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
-            .unwrap_or_default();
-        if value.is_empty() {
-            worker::console_error!("the secret {name} named by SITES is not set");
+    /// The secrets that sign a site's tokens, newest first, by name: 403 `entities_disabled`
+    /// when the site names none, or none of those it names is set. A listed secret that is not
+    /// set is logged and skipped (a rotation half done must not refuse the other's tokens).
+    pub fn secrets(&self, site: &SiteConfig) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let mut keys = Vec::new();
+        for name in &site.secret_env {
+            let value = self
+                .env
+                .secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| self.env.var(name).map(|v| v.to_string()))
+                .unwrap_or_default();
+            if value.is_empty() {
+                worker::console_error!("the secret {name} named by SITES is not set");
+                continue;
+            }
+            keys.push((name.clone(), value.into_bytes()));
+        }
+        if keys.is_empty() {
             return Err(ApiError::entities_disabled());
         }
-        Ok(value.into_bytes())
+        Ok(keys)
     }
 
-    /// The claims of a token signed with `secret`, or 401 `bad_token`.
-    pub fn verify(&self, token: Option<&str>, secret: &[u8]) -> Result<Claims, ApiError> {
+    /// The claims of a token signed with one of `secrets`, or 401 `bad_token`.
+    pub fn verify(
+        &self,
+        token: Option<&str>,
+        secrets: &[(String, Vec<u8>)],
+    ) -> Result<Claims, ApiError> {
         let token = token.ok_or(TokenError::Missing)?;
+        let keys: Vec<Key<'_>> = secrets
+            .iter()
+            .map(|(name, secret)| Key { name, secret })
+            .collect();
         Ok(token::verify(
             token,
-            secret,
+            &keys,
             worker::Date::now().as_millis(),
         )?)
     }

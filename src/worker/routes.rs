@@ -33,7 +33,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
     let secret = ping
         .entity
         .as_ref()
-        .map(|_| edge.secret(site))
+        .map(|_| edge.secrets(site))
         .transpose()?;
     edge.not_a_bot(&req)?;
     if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
@@ -65,7 +65,7 @@ pub async fn rooms(edge: &Edge<'_>) -> Answer {
 pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
     let q = parse_status(&edge.query)?;
     let site = edge.site(&q.site)?;
-    let secret = edge.secret(site)?;
+    let secret = edge.secrets(site)?;
     let authorization = req.headers().get("Authorization").ok().flatten();
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
@@ -83,7 +83,7 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     let q = parse_live(&edge.query)?;
     let site = edge.site(&q.site)?;
     let needs_secret = q.entity.is_some() || !q.watch.is_empty();
-    let secret = needs_secret.then(|| edge.secret(site)).transpose()?;
+    let secret = needs_secret.then(|| edge.secrets(site)).transpose()?;
     if q.session.is_some() {
         edge.not_a_bot(req)?;
     }
