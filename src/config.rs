@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::api::ApiError;
-use crate::presence::{Config, Limits};
+use crate::presence::{Config, Limits, WebhookEvents};
 
 /// The contract's default for `SITES`.
 pub const DEFAULT_SITES: &str = r#"{"demo":{"origins":["*"]}}"#;
@@ -20,6 +20,60 @@ pub struct SiteConfig {
     /// `["NEW", "OLD"]` while a secret is being rotated. Empty: entities are disabled.
     #[serde(default, deserialize_with = "one_or_many")]
     pub secret_env: Vec<String>,
+    /// Entity events POSTed to the site's back end (needs `secret_env`, which signs them).
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `"webhook":{"url":"https://...","events":["entity.online","entity.away","entity.offline"]}`
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Default: all three.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+impl WebhookConfig {
+    pub fn events(&self) -> WebhookEvents {
+        let wants = |name: &str| {
+            self.events
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|e| e == name))
+        };
+        WebhookEvents {
+            online: wants("entity.online"),
+            away: wants("entity.away"),
+            offline: wants("entity.offline"),
+        }
+    }
+
+    /// Only `https://`, except `http://127.0.0.1` and `http://localhost` for local testing.
+    fn check(&self) -> Result<(), String> {
+        let url = self.url.as_str();
+        let local = ["http://127.0.0.1", "http://localhost"].iter().any(|p| {
+            url.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+        let https = url
+            .strip_prefix("https://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if !(https || local) {
+            return Err(format!(
+                "webhook url {url:?} must be https:// (or http://127.0.0.1, http://localhost)"
+            ));
+        }
+        for e in self.events.iter().flatten() {
+            if !matches!(
+                e.as_str(),
+                "entity.online" | "entity.away" | "entity.offline"
+            ) {
+                return Err(format!("unknown webhook event {e:?}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `"NAME"` or `["NAME", ...]`; names are non-empty.
@@ -64,11 +118,20 @@ pub struct Sites(HashMap<String, SiteConfig>);
 impl Sites {
     /// Parses the `SITES` var. A broken value is a deployment mistake: the error names it.
     pub fn parse(json: &str) -> Result<Sites, String> {
-        serde_json::from_str::<HashMap<String, SiteConfig>>(json)
-            .map(Sites)
-            .map_err(|e| {
-                format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
-            })
+        let sites = serde_json::from_str::<HashMap<String, SiteConfig>>(json).map_err(|e| {
+            format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
+        })?;
+        for (key, site) in &sites {
+            if let Some(w) = &site.webhook {
+                w.check().map_err(|e| format!("SITES, site {key:?}: {e}"))?;
+                if site.secret_env.is_empty() {
+                    return Err(format!(
+                        "SITES, site {key:?}: a webhook needs secret_env (it signs the events)"
+                    ));
+                }
+            }
+        }
+        Ok(Sites(sites))
     }
 
     pub fn get(&self, site: &str) -> Option<&SiteConfig> {
@@ -121,6 +184,7 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
         ttl_ms: secs("PRESENCE_TTL_SECONDS", d.ttl_ms),
         broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
         leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
+        away_ttl_ms: secs("AWAY_TTL_SECONDS", d.away_ttl_ms),
         limits: Limits {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
             max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),
@@ -195,6 +259,37 @@ mod tests {
         assert!(names("c").is_empty() && names("d").is_empty());
         assert!(Sites::parse(r#"{"a":{"secret_env":[""]}}"#).is_err());
         assert!(Sites::parse(r#"{"a":{"secret_env":5}}"#).is_err());
+    }
+
+    #[test]
+    fn webhooks_need_a_secret_and_an_https_or_local_url() {
+        let ok = |w: &str| Sites::parse(&format!(r#"{{"a":{{"secret_env":"S","webhook":{w}}}}}"#));
+        let s = ok(r#"{"url":"https://example.com/hooks/herenow"}"#).unwrap();
+        let events = s.get("a").unwrap().webhook.as_ref().unwrap().events();
+        assert!(
+            events.online && events.away && events.offline,
+            "all three by default"
+        );
+        let s = ok(r#"{"url":"http://127.0.0.1:9999/h","events":["entity.offline"]}"#).unwrap();
+        let events = s.get("a").unwrap().webhook.as_ref().unwrap().events();
+        assert!(!events.online && !events.away && events.offline);
+        assert!(ok(r#"{"url":"http://localhost/h"}"#).is_ok());
+        for bad in [
+            r#"{"url":"http://example.com/h"}"#,
+            r#"{"url":"http://127.0.0.1.evil.example/h"}"#,
+            r#"{"url":"http://localhostx/h"}"#,
+            r#"{"url":"ftp://example.com"}"#,
+            r#"{"url":"https://"}"#,
+            r#"{"url":"https://x.example","events":["entity.gone"]}"#,
+            r#"{"url":"https://x.example","extra":1}"#,
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+        assert!(
+            Sites::parse(r#"{"a":{"webhook":{"url":"https://x.example"}}}"#)
+                .unwrap_err()
+                .contains("secret_env")
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 pub const LEEWAY_SECS: f64 = 30.0;
 /// How far ahead `exp` may be: a week.
 pub const MAX_LIFETIME_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The largest member info, serialized.
+pub const MAX_INFO_BYTES: usize = 512;
 /// The only `aud` accepted.
 pub const AUDIENCE: &str = "herenow";
 
@@ -72,6 +74,12 @@ pub struct Claims {
     pub watch: Vec<String>,
     #[serde(default)]
     pub aud: Option<Audience>,
+    /// Member info carried by a track token: a JSON object of at most [`MAX_INFO_BYTES`].
+    #[serde(default)]
+    pub info: Option<serde_json::Value>,
+    /// Rooms whose members a watch token may read (exact rooms, or prefixes ending in `*`).
+    #[serde(default)]
+    pub rooms: Vec<String>,
 }
 
 /// Why a token was refused. Every reason is 401 `bad_token` except [`TokenError::NotWatchable`]
@@ -85,6 +93,7 @@ pub enum TokenError {
     BadSignature,
     MissingClaims,
     UnknownKid,
+    BadInfo,
     TooLongLived,
     OtherAudience,
     Expired,
@@ -105,12 +114,14 @@ impl From<TokenError> for ApiError {
             TokenError::BadSignature => "The token's signature is not valid.",
             TokenError::MissingClaims => "The token lacks site, sub, scope or exp.",
             TokenError::UnknownKid => "The token's kid names no secret of this site.",
+            TokenError::BadInfo => "The token's info must be a JSON object of at most 512 bytes.",
             TokenError::TooLongLived => "The token's exp is more than 7 days ahead.",
             TokenError::OtherAudience => "The token's aud is not \"herenow\".",
             TokenError::Expired => "The token has expired.",
             TokenError::NotYetValid => "The token is not valid yet.",
             TokenError::OtherSite => "The token is for another site.",
             TokenError::NeedsScope("track") => "A track token is required.",
+            TokenError::NeedsScope("stats") => "A stats token is required.",
             TokenError::NeedsScope(_) => "A watch token is required.",
             TokenError::OtherEntity => "The token is for another entity.",
             TokenError::NotWatchable(entity) => return ApiError::not_watchable(&entity),
@@ -217,6 +228,42 @@ pub fn check_watchable(claims: &Claims, entities: &[String]) -> Result<(), Token
         if !claims.watch.iter().any(|p| pattern_allows(p, e)) {
             return Err(TokenError::NotWatchable(e.clone()));
         }
+    }
+    Ok(())
+}
+
+/// The member info of a track token, serialized: `None` when it carries none; 401 when it is
+/// not an object or is larger than [`MAX_INFO_BYTES`].
+pub fn track_info(claims: &Claims) -> Result<Option<String>, TokenError> {
+    match &claims.info {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => {
+            let text = v.to_string();
+            if text.len() > MAX_INFO_BYTES {
+                return Err(TokenError::BadInfo);
+            }
+            Ok(Some(text))
+        }
+        Some(_) => Err(TokenError::BadInfo),
+    }
+}
+
+/// 403 `not_watchable` unless the token's `rooms` allow `room`.
+pub fn check_room(claims: &Claims, room: &str) -> Result<(), TokenError> {
+    if claims.rooms.iter().any(|p| pattern_allows(p, room)) {
+        Ok(())
+    } else {
+        Err(TokenError::NotWatchable(room.to_owned()))
+    }
+}
+
+/// A stats token for `site` (scope `stats`), for private stats.
+pub fn check_stats(claims: &Claims, site: &str) -> Result<(), TokenError> {
+    if claims.site != site {
+        return Err(TokenError::OtherSite);
+    }
+    if claims.scope != "stats" {
+        return Err(TokenError::NeedsScope("stats"));
     }
     Ok(())
 }
@@ -423,5 +470,35 @@ mod tests {
                 "{bad}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn info_must_be_a_small_object_and_rooms_allow_exact_rooms_and_prefixes() {
+        let with = |extra: &str| {
+            verify(
+                &sign(&claims(&format!(r#","exp":{}{extra}"#, NOW_S + 60)), SECRET),
+                KEYS,
+                NOW,
+            )
+            .unwrap()
+        };
+        assert_eq!(track_info(&with("")).unwrap(), None);
+        assert_eq!(
+            track_info(&with(r#","info":{"name":"Ada"}"#))
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"name":"Ada"}"#)
+        );
+        let big = format!(r#","info":{{"name":"{}"}}"#, "a".repeat(510));
+        assert_eq!(track_info(&with(&big)), Err(TokenError::BadInfo));
+        for bad in [r#","info":"Ada""#, r#","info":[1]"#, r#","info":5"#] {
+            assert_eq!(track_info(&with(bad)), Err(TokenError::BadInfo), "{bad}");
+        }
+        let c = with(r#","rooms":["/docs/*","support"]"#);
+        assert!(check_room(&c, "/docs/intro").is_ok());
+        assert!(check_room(&c, "support").is_ok());
+        assert!(check_room(&c, "support2").is_err());
+        assert!(check_room(&c, "/api").is_err());
+        assert!(check_room(&with(""), "/").is_err(), "no rooms: no members");
     }
 }

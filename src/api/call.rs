@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{CountQuery, LiveQuery, Ping, RoomsQuery, StatusQuery};
+use super::{CountQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
 
 /// The request header that carries a [`SiteCall`].
 pub const CALL_HEADER: &str = "herenow-call";
@@ -19,6 +19,7 @@ pub enum SiteCall {
     Count(CountQuery),
     Rooms(RoomsQuery),
     Status(StatusQuery),
+    Members(MembersQuery),
     /// A WebSocket upgrade (the request carries the upgrade headers).
     Live(LiveQuery),
     /// Test hooks (the `test-hooks` feature, routed only with `HERENOW_TEST_HOOKS`).
@@ -42,6 +43,20 @@ pub enum TestHook {
 }
 
 impl SiteCall {
+    /// The site the call is for (test hooks name none).
+    pub fn site(&self) -> Option<&str> {
+        match self {
+            SiteCall::Ping(p) => Some(&p.site),
+            SiteCall::Count(q) => Some(&q.site),
+            SiteCall::Rooms(q) => Some(&q.site),
+            SiteCall::Status(q) => Some(&q.site),
+            SiteCall::Members(q) => Some(&q.site),
+            SiteCall::Live(q) => Some(&q.site),
+            #[cfg(feature = "test-hooks")]
+            SiteCall::Test { .. } => None,
+        }
+    }
+
     pub fn encode(&self) -> String {
         // Serializing these plain structs cannot fail.
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
@@ -69,6 +84,7 @@ mod tests {
                 event: PingEvent::Join,
                 entity: Some("user:1".into()),
                 token: Some("secret.jwt.value".into()),
+                info: Some(r#"{"name":"Ada"}"#.into()),
             }),
             SiteCall::Live(LiveQuery {
                 site: "s".into(),
@@ -77,7 +93,9 @@ mod tests {
                 visitor: Some("vvvvvvvv".into()),
                 entity: None,
                 watch: vec!["user:1".into(), "user:2".into()],
+                members: Some("/docs".into()),
                 token: Some("secret.jwt.value".into()),
+                info: None,
             }),
             SiteCall::Rooms(RoomsQuery {
                 site: "s".into(),
@@ -93,10 +111,16 @@ mod tests {
                 .contains("secret"));
             match (&call, &back) {
                 (SiteCall::Ping(a), SiteCall::Ping(b)) => {
-                    assert_eq!((&a.room, &a.entity, &b.token), (&b.room, &b.entity, &None))
+                    assert_eq!(
+                        (&a.room, &a.entity, &a.info, &b.token),
+                        (&b.room, &b.entity, &b.info, &None)
+                    )
                 }
                 (SiteCall::Live(a), SiteCall::Live(b)) => {
-                    assert_eq!((&a.watch, &b.token), (&b.watch, &None))
+                    assert_eq!(
+                        (&a.watch, &a.members, &b.token),
+                        (&b.watch, &b.members, &None)
+                    )
                 }
                 _ => assert_eq!(call, back),
             }

@@ -138,6 +138,10 @@ pub struct Ping {
     pub entity: Option<String>,
     #[serde(default, skip_serializing)]
     pub token: Option<String>,
+    /// The entity's member info, a JSON object taken from the checked token by the Worker
+    /// (never from the body: a browser cannot forge it).
+    #[serde(default)]
+    pub info: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +150,7 @@ pub enum PingEvent {
     Join,
     Heartbeat,
     Leave,
+    Away,
 }
 
 impl From<PingEvent> for Event {
@@ -154,6 +159,7 @@ impl From<PingEvent> for Event {
             PingEvent::Join => Event::Join,
             PingEvent::Heartbeat => Event::Heartbeat,
             PingEvent::Leave => Event::Leave,
+            PingEvent::Away => Event::Away,
         }
     }
 }
@@ -223,9 +229,10 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         Some("join") => PingEvent::Join,
         Some("heartbeat") => PingEvent::Heartbeat,
         Some("leave") => PingEvent::Leave,
+        Some("away") => PingEvent::Away,
         Some(_) => {
             return Err(ApiError::bad_request(
-                "\"event\" must be \"join\", \"heartbeat\" or \"leave\".",
+                "\"event\" must be \"join\", \"heartbeat\", \"leave\" or \"away\".",
             ))
         }
         None => return Err(ApiError::bad_request("The field \"event\" is required.")),
@@ -243,6 +250,7 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         event,
         entity,
         token,
+        info: None,
     })
 }
 
@@ -299,9 +307,15 @@ pub struct LiveQuery {
     /// Entities whose status the socket receives (with a watch `token`).
     #[serde(default)]
     pub watch: Vec<String>,
+    /// The room whose members the socket receives (with a watch `token` whose `rooms` allow it).
+    #[serde(default)]
+    pub members: Option<String>,
     /// Checked by the Worker; never forwarded.
     #[serde(default, skip_serializing)]
     pub token: Option<String>,
+    /// The member info of `entity`, from its checked track token (set by the Worker).
+    #[serde(default)]
+    pub info: Option<String>,
 }
 
 pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
@@ -322,15 +336,19 @@ pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
         Some(_) => parse_entity_list("watch", q.get("watch"))?,
         None => Vec::new(),
     };
-    if entity.is_some() && !watch.is_empty() {
+    let members = match q.get("members") {
+        Some(r) => Some(parse_room(Some(r))?.unwrap_or_default()),
+        None => None,
+    };
+    if entity.is_some() && (!watch.is_empty() || members.is_some()) {
         return Err(ApiError::bad_request(
-            "Carry an entity and watch entities on separate sockets.",
+            "Carry an entity and watch entities or members on separate sockets.",
         ));
     }
     let token = q.get("token").map(str::to_owned);
-    if token.is_some() && entity.is_none() && watch.is_empty() {
+    if token.is_some() && entity.is_none() && watch.is_empty() && members.is_none() {
         return Err(ApiError::bad_request(
-            "\"token\" goes with \"entity\" or \"watch\".",
+            "\"token\" goes with \"entity\", \"watch\" or \"members\".",
         ));
     }
     Ok(LiveQuery {
@@ -340,7 +358,9 @@ pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
         visitor,
         entity,
         watch,
+        members,
         token,
+        info: None,
     })
 }
 
@@ -355,6 +375,21 @@ pub fn parse_status(q: &Query) -> Result<StatusQuery, ApiError> {
     Ok(StatusQuery {
         site: parse_site(q.get("site"))?,
         entities: parse_entity_list("entity", q.get("entity"))?,
+    })
+}
+
+/// `GET /v1/members?site=S&room=R`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersQuery {
+    pub site: String,
+    pub room: String,
+}
+
+pub fn parse_members(q: &Query) -> Result<MembersQuery, ApiError> {
+    Ok(MembersQuery {
+        site: parse_site(q.get("site"))?,
+        room: parse_room(q.get("room"))?
+            .ok_or_else(|| ApiError::bad_request("The parameter \"room\" is required."))?,
     })
 }
 

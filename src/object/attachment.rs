@@ -20,6 +20,9 @@ pub struct Attachment {
     /// The entities whose status it receives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watch: Vec<String>,
+    /// The room whose members it receives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<String>,
     pub opened_at: Millis,
 }
 
@@ -30,6 +33,11 @@ pub struct AttachedSession {
     pub room: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    /// Its page is hidden (an entity's session, away).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub away: bool,
 }
 
 impl Attachment {
@@ -41,9 +49,12 @@ impl Attachment {
                 visitor: to_hex(s.visitor),
                 room: s.room.clone(),
                 entity: s.entity.clone(),
+                info: s.info.clone(),
+                away: s.away,
             }),
             view: spec.view.clone(),
             watch: spec.watch.clone(),
+            members: spec.members.clone(),
             opened_at: spec.seen_at,
         }
     }
@@ -56,6 +67,8 @@ impl Attachment {
                 session: s.id,
                 room: s.room,
                 entity: s.entity,
+                info: s.info,
+                away: s.away,
             }),
             None => None,
         };
@@ -64,6 +77,7 @@ impl Attachment {
             session,
             view: self.view,
             watch: self.watch,
+            members: self.members,
             seen_at: seen_at.unwrap_or(0).max(self.opened_at),
         })
     }

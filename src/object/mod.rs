@@ -14,6 +14,7 @@
 mod attachment;
 mod runtime;
 mod storage;
+mod webhooks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,15 +27,19 @@ use worker::{
 };
 
 use crate::api::call::CALL_HEADER;
-use crate::api::{ApiError, CountQuery, LiveQuery, Ping, RoomsQuery, SiteCall, DEFAULT_ROOM};
+use crate::api::{
+    ApiError, CountQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, SiteCall, DEFAULT_ROOM,
+};
 use crate::config::presence_config;
 use crate::http;
+use crate::presence::effects::members_json;
 use crate::presence::{
     Closed, Effects, Event, Incoming, Millis, Presence, SocketId, SocketSession, SocketSpec,
 };
 use crate::visitor::visitor_key;
 use attachment::Attachment;
 use storage::Storage;
+use webhooks::WebhookTarget;
 
 /// The object's state once loaded (after construction, a restart or a wake from hibernation).
 struct Loaded {
@@ -46,6 +51,10 @@ struct Loaded {
     wake_at: Option<Millis>,
     /// The alarm we set and that has not fired yet.
     alarm_at: Option<Millis>,
+    /// The site this object holds (learned from the first call, kept in storage).
+    site: Option<String>,
+    /// Where and how this site's webhooks go, if it has them.
+    webhook: Option<WebhookTarget>,
     /// Test hook: the next alarm fails (so that the runtime retries it).
     #[cfg(feature = "test-hooks")]
     fail_next_alarm: bool,
@@ -67,6 +76,16 @@ impl Loaded {
         for close in fx.closes {
             if let Some(ws) = self.sockets.remove(&close.socket) {
                 let _ = ws.close(Some(close.code), Some(close.reason));
+            }
+        }
+        for (id, away) in fx.marks {
+            if let Some(ws) = self.sockets.get(&id) {
+                if let Some(mut a) = Attachment::load(ws) {
+                    if let Some(s) = a.session.as_mut() {
+                        s.away = away;
+                    }
+                    a.save(ws)?;
+                }
             }
         }
         self.wake_at = fx.wake_at;
@@ -146,6 +165,7 @@ impl DurableObject for SitePresence {
             });
         })?;
         self.arm_alarm().await?;
+        self.deliver_webhooks().await?;
         Response::ok("ok")
     }
 
@@ -266,6 +286,7 @@ impl SitePresence {
                 }
             }
         }
+        let site = storage.meta("site")?;
         let mut core = Presence::new(cfg);
         core.restore(now, rows, specs);
         let mut l = Loaded {
@@ -275,13 +296,65 @@ impl SitePresence {
             sockets,
             wake_at: None,
             alarm_at: None,
+            site: None,
+            webhook: None,
             #[cfg(feature = "test-hooks")]
             fail_next_alarm: false,
         };
+        if let Some(site) = site {
+            self.configure(&mut l, site)?;
+        }
         let fx = l.core.poll(now);
         l.carry_out(fx)?;
         *self.loaded.borrow_mut() = Some(l);
         Ok(())
+    }
+
+    /// Learns which site this object holds (the first call says; storage keeps it for the
+    /// alarms that come with no call), and sets up that site's webhooks.
+    fn know_site(&self, site: &str) -> Result<()> {
+        self.ensure_loaded()?;
+        let mut guard = self.loaded.borrow_mut();
+        let Some(l) = guard.as_mut() else {
+            return Ok(());
+        };
+        if l.site.as_deref() == Some(site) {
+            return Ok(());
+        }
+        l.storage.set_meta("site", site)?;
+        self.configure(l, site.to_owned())
+    }
+
+    fn configure(&self, l: &mut Loaded, site: String) -> Result<()> {
+        l.webhook = WebhookTarget::for_site(&self.env, &site);
+        if let Some(target) = &l.webhook {
+            let prefix = format!("{:x}", runtime::random_u64() & 0xffff_ffff);
+            let stored = l.storage.webhooks()?;
+            l.core
+                .enable_webhooks(&site, target.events, &prefix, stored);
+        }
+        l.site = Some(site);
+        Ok(())
+    }
+
+    /// Tries the webhook deliveries that are due (after the alarm), each entity's in order,
+    /// different entities at once; their outcomes go back to the core's queue.
+    async fn deliver_webhooks(&self) -> Result<()> {
+        let (due, target) = self.step(|l, now| (l.core.due_webhooks(now), l.webhook.clone()))?;
+        let Some(target) = target else {
+            return Ok(());
+        };
+        if due.is_empty() {
+            return Ok(());
+        }
+        let tries = due.iter().map(|d| target.post(d));
+        let outcomes = futures_util::future::join_all(tries).await;
+        self.step(|l, now| {
+            for (d, outcome) in due.iter().zip(outcomes) {
+                l.core.webhook_answered(&d.id, outcome, now);
+            }
+        })?;
+        self.arm_alarm().await
     }
 
     fn socket_gone(&self, ws: &WebSocket, how: Closed) -> Result<()> {
@@ -297,11 +370,15 @@ impl SitePresence {
     // ----- calls from the Worker -----
 
     fn answer(&self, call: SiteCall) -> Result<Answer> {
+        if let Some(site) = call.site() {
+            self.know_site(site)?;
+        }
         match call {
             SiteCall::Ping(p) => self.ping(p),
             SiteCall::Count(q) => self.count(q),
             SiteCall::Rooms(q) => self.rooms(q),
             SiteCall::Status(q) => self.status(&q.entities),
+            SiteCall::Members(q) => self.members(q),
             SiteCall::Live(q) => self.live(q),
             #[cfg(feature = "test-hooks")]
             SiteCall::Test { hook } => self.test_hook(hook),
@@ -317,6 +394,7 @@ impl SitePresence {
                 visitor,
                 event: Event::from(p.event),
                 entity: p.entity.as_deref(),
+                info: p.info.as_deref(),
             };
             let cfg = l.core.config();
             match l.core.ping(now, ping) {
@@ -352,11 +430,18 @@ impl SitePresence {
             let storage = &l.storage;
             let map: serde_json::Map<String, serde_json::Value> = l
                 .core
-                .statuses(entities, |e| storage.last_seen(e).ok().flatten())
+                .statuses(entities, |e| storage.entity(e).unwrap_or_default())
                 .into_iter()
                 .map(|(e, s)| (e, json!(s)))
                 .collect();
             Answer::Json(json!({ "entities": map }))
+        })
+    }
+
+    fn members(&self, q: MembersQuery) -> Result<Answer> {
+        self.step(|l, _| {
+            let (members, truncated, anonymous) = l.core.members(&q.room);
+            Answer::Json(members_json(&q.room, &members, anonymous, truncated))
         })
     }
 
@@ -371,19 +456,22 @@ impl SitePresence {
                 visitor: visitor_key(&l.salt, q.visitor.as_deref(), s),
                 room: q.room.clone().unwrap_or_else(|| DEFAULT_ROOM.to_owned()),
                 entity: q.entity.clone(),
+                info: q.info.clone(),
+                away: false,
             });
             let spec = SocketSpec {
                 id,
                 session,
                 view: q.room.clone(),
                 watch: q.watch.clone(),
+                members: q.members.clone(),
                 seen_at: now,
             };
             let attachment = Attachment::of(&spec);
             let storage = &l.storage;
             if let Err(r) = l
                 .core
-                .socket_open(now, spec, |e| storage.last_seen(e).ok().flatten())
+                .socket_open(now, spec, |e| storage.entity(e).unwrap_or_default())
             {
                 return Ok(Some(r.into()));
             }

@@ -1,14 +1,15 @@
 //! The object's SQLite storage: the schema, what a restart reads back, and the core's writes.
 //!
-//! Only what must survive is stored: session rows (written on joins, room moves and ends;
-//! heartbeats write nothing), entities' last-seen times, and the visitor-hash salt.
+//! Only what must survive is stored: session rows (written on joins, room moves, away and back,
+//! and ends; heartbeats write nothing), entities' last-seen times, online periods and info, the
+//! webhook queue, the site's key and the visitor-hash salt.
 
 use std::cell::Cell;
 
 use serde::Deserialize;
 use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
 
-use crate::presence::{Millis, StoredSession, Write};
+use crate::presence::{Delivery, Millis, QueueChange, StoredEntity, StoredSession, Write};
 use crate::visitor::{from_hex, to_hex};
 
 pub struct Storage {
@@ -23,14 +24,29 @@ struct SessionRow {
     room: String,
     visitor: String,
     entity: Option<String>,
+    info: Option<String>,
+    away: Option<f64>,
     entity_last_seen: Option<f64>,
+    entity_online_since: Option<f64>,
     joined_at: f64,
     restored_at: Option<f64>,
 }
 
 #[derive(Deserialize)]
-struct LastSeenRow {
+struct EntityRow {
     last_seen: f64,
+    info: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WebhookRow {
+    id: String,
+    entity: String,
+    seq: f64,
+    body: String,
+    attempts: f64,
+    created_at: f64,
+    next_at: f64,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +58,10 @@ fn millis(t: Millis) -> SqlStorageValue {
     SqlStorageValue::Float(t as f64)
 }
 
+fn text_or_null(v: Option<String>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
+}
+
 impl Storage {
     /// Opens the storage and brings its schema up to date.
     pub fn open(sql: SqlStorage) -> Result<Storage> {
@@ -49,28 +69,38 @@ impl Storage {
             sql,
             rows_written: Cell::new(0),
         };
-        s.exec(
-            "CREATE TABLE IF NOT EXISTS sessions (
+        for table in [
+            "sessions (
                 id TEXT PRIMARY KEY,
                 room TEXT NOT NULL,
                 visitor TEXT NOT NULL,
                 joined_at INTEGER NOT NULL,
                 restored_at INTEGER
             )",
-            vec![],
-        )?;
-        // Sessions stored before entities existed get the column (an error means it is there).
-        let _ = s
-            .sql
-            .exec("ALTER TABLE sessions ADD COLUMN entity TEXT", None);
-        s.exec(
-            "CREATE TABLE IF NOT EXISTS entities (id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL)",
-            vec![],
-        )?;
-        s.exec(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            vec![],
-        )?;
+            "entities (id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL)",
+            "meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "webhooks (
+                id TEXT PRIMARY KEY,
+                entity TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                body TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                next_at INTEGER NOT NULL
+            )",
+        ] {
+            s.exec(&format!("CREATE TABLE IF NOT EXISTS {table}"), vec![])?;
+        }
+        // Columns added since the first schema (an error means the column is there).
+        for column in [
+            "sessions ADD COLUMN entity TEXT",
+            "sessions ADD COLUMN info TEXT",
+            "sessions ADD COLUMN away INTEGER",
+            "entities ADD COLUMN online_since INTEGER",
+            "entities ADD COLUMN info TEXT",
+        ] {
+            let _ = s.sql.exec(&format!("ALTER TABLE {column}"), None);
+        }
         Ok(s)
     }
 
@@ -84,6 +114,22 @@ impl Storage {
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn rows_written(&self) -> u64 {
         self.rows_written.get()
+    }
+
+    /// A value of the meta table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let rows: Vec<MetaRow> = self
+            .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.value))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            vec![key.into(), value.into()],
+        )?;
+        Ok(())
     }
 
     /// The site's salt for visitor hashes, made once (from `fresh`) and kept.
@@ -106,8 +152,9 @@ impl Storage {
     pub fn sessions(&self) -> Result<Vec<StoredSession>> {
         let rows: Vec<SessionRow> = self
             .exec(
-                "SELECT s.id, s.room, s.visitor, s.entity, s.joined_at, s.restored_at,
-                        e.last_seen AS entity_last_seen
+                "SELECT s.id, s.room, s.visitor, s.entity, s.info, s.away, s.joined_at,
+                        s.restored_at, e.last_seen AS entity_last_seen,
+                        e.online_since AS entity_online_since
                  FROM sessions s LEFT JOIN entities e ON e.id = s.entity",
                 vec![],
             )?
@@ -123,20 +170,52 @@ impl Storage {
                     room: r.room,
                     joined_at: r.joined_at as Millis,
                     restored_at: r.restored_at.map(|t| t as Millis),
+                    away: r.away.is_some_and(|a| a != 0.0),
+                    info: r.info,
+                    entity_online_since: r.entity_online_since.map(|t| t as Millis),
                 })
             })
             .collect())
     }
 
-    /// An entity's stored last sign of life (for entities not online).
-    pub fn last_seen(&self, entity: &str) -> Result<Option<Millis>> {
-        let rows: Vec<LastSeenRow> = self
+    /// What storage keeps of an entity (for entities not online).
+    pub fn entity(&self, entity: &str) -> Result<StoredEntity> {
+        let rows: Vec<EntityRow> = self
             .exec(
-                "SELECT last_seen FROM entities WHERE id = ?",
+                "SELECT last_seen, info FROM entities WHERE id = ?",
                 vec![entity.into()],
             )?
             .to_array()?;
-        Ok(rows.first().map(|r| r.last_seen as Millis))
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| StoredEntity {
+                last_seen: Some(r.last_seen as Millis),
+                info: r.info,
+            })
+            .unwrap_or_default())
+    }
+
+    /// The webhook deliveries not yet done.
+    pub fn webhooks(&self) -> Result<Vec<Delivery>> {
+        let rows: Vec<WebhookRow> = self
+            .exec(
+                "SELECT id, entity, seq, body, attempts, created_at, next_at FROM webhooks",
+                vec![],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Delivery {
+                id: r.id,
+                entity: r.entity,
+                seq: r.seq as u64,
+                body: r.body,
+                attempts: r.attempts as u32,
+                created_at: r.created_at as Millis,
+                next_at: r.next_at as Millis,
+            })
+            .collect())
     }
 
     /// Carries out the core's writes, in order.
@@ -148,17 +227,21 @@ impl Storage {
                     room,
                     visitor,
                     entity,
+                    info,
                     joined_at,
+                    away,
                 } => {
                     self.exec(
                         "INSERT OR REPLACE INTO sessions
-                           (id, room, visitor, entity, joined_at, restored_at)
-                         VALUES (?, ?, ?, ?, ?, NULL)",
+                           (id, room, visitor, entity, info, away, joined_at, restored_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                         vec![
                             session.into(),
                             room.into(),
                             to_hex(visitor).into(),
-                            entity.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                            text_or_null(entity),
+                            text_or_null(info),
+                            SqlStorageValue::Integer(i64::from(away)),
                             millis(joined_at),
                         ],
                     )?;
@@ -180,12 +263,59 @@ impl Storage {
                         )?;
                     }
                 }
-                Write::EntitySeen { entity, last_seen } => {
+                Write::Entity(r) => {
                     self.exec(
-                        "INSERT INTO entities (id, last_seen) VALUES (?, ?)
-                         ON CONFLICT (id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
-                        vec![entity.into(), millis(last_seen)],
+                        "INSERT INTO entities (id, last_seen, online_since, info) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET
+                           last_seen = max(last_seen, excluded.last_seen),
+                           online_since = excluded.online_since,
+                           info = coalesce(excluded.info, info)",
+                        vec![
+                            r.entity.into(),
+                            millis(r.last_seen),
+                            millis(r.online_since),
+                            text_or_null(r.info),
+                        ],
                     )?;
+                }
+                Write::Webhook(QueueChange::Added(d)) => {
+                    self.exec(
+                        "INSERT OR REPLACE INTO webhooks
+                           (id, entity, seq, body, attempts, created_at, next_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        vec![
+                            d.id.into(),
+                            d.entity.into(),
+                            SqlStorageValue::Float(d.seq as f64),
+                            d.body.into(),
+                            SqlStorageValue::Float(f64::from(d.attempts)),
+                            millis(d.created_at),
+                            millis(d.next_at),
+                        ],
+                    )?;
+                }
+                Write::Webhook(QueueChange::Retry {
+                    id,
+                    attempts,
+                    next_at,
+                }) => {
+                    self.exec(
+                        "UPDATE webhooks SET attempts = ?, next_at = ? WHERE id = ?",
+                        vec![
+                            SqlStorageValue::Float(f64::from(attempts)),
+                            millis(next_at),
+                            id.into(),
+                        ],
+                    )?;
+                }
+                Write::Webhook(QueueChange::Removed { id, given_up }) => {
+                    if given_up {
+                        worker::console_error!(
+                            "{}",
+                            serde_json::json!({"event": "webhook_given_up", "id": id})
+                        );
+                    }
+                    self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
                 }
             }
         }

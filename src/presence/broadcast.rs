@@ -6,6 +6,8 @@
 //! then). A message is built once per view (the site, or the site plus one room) and sent to
 //! every socket of that view that is due.
 
+use std::rc::Rc;
+
 use super::effects::{Message, Send};
 use super::sockets::Sockets;
 use super::types::{Counts, Millis, RoomCounts, SocketId};
@@ -119,6 +121,79 @@ impl Throttle {
             (None, true) => now + interval,
             (None, false) => 0,
         };
+        out
+    }
+}
+
+/// The members throttle: a socket receiving a room's members gets at most one members message
+/// per interval, the last state, and none when its room's members did not change.
+#[derive(Debug, Default)]
+pub(crate) struct MembersThrottle {
+    /// When a pending members message falls due.
+    next_at: Option<Millis>,
+}
+
+impl MembersThrottle {
+    /// The members of `rooms` changed: their sockets have news.
+    pub fn mark(&mut self, sockets: &mut Sockets, rooms: &[Rc<str>]) {
+        for room in rooms {
+            for id in sockets.members_of(room) {
+                if let Some(s) = sockets.get_mut(id) {
+                    s.members_pending = true;
+                }
+            }
+            if sockets.has_members_feed(room) {
+                self.next_at = Some(0);
+            }
+        }
+    }
+
+    pub fn wake(&self) -> Option<Millis> {
+        self.next_at
+    }
+
+    /// The members messages due at `now`; `message_of(room)` builds a room's message (once).
+    pub fn flush(
+        &mut self,
+        now: Millis,
+        interval: Millis,
+        sockets: &mut Sockets,
+        message_of: impl Fn(&str) -> Message,
+    ) -> Vec<Send> {
+        if self.next_at.is_none_or(|t| now < t) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut pending: Option<Millis> = None;
+        for room in sockets.members_rooms() {
+            let mut due = Vec::new();
+            for id in sockets.members_of(&room) {
+                let Some(s) = sockets.get_mut(id) else {
+                    continue;
+                };
+                if !s.members_pending {
+                    continue;
+                }
+                match s.members_sent_at {
+                    Some(at) if now < at + interval => {
+                        let ready = at + interval;
+                        pending = Some(pending.map_or(ready, |p| p.min(ready)));
+                    }
+                    _ => {
+                        s.members_pending = false;
+                        s.members_sent_at = Some(now);
+                        due.push(id);
+                    }
+                }
+            }
+            if !due.is_empty() {
+                out.push(Send {
+                    to: due,
+                    message: message_of(&room),
+                });
+            }
+        }
+        self.next_at = pending;
         out
     }
 }

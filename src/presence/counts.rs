@@ -5,7 +5,7 @@
 //! Room names are shared (`Rc<str>`) between the tallies, the sessions in them and the sockets
 //! viewing them: a site has few rooms and many sessions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
@@ -45,9 +45,13 @@ impl Tally {
 pub(crate) struct Tallies {
     site: Tally,
     rooms: HashMap<Rc<str>, Tally>,
+    /// Per room, the sessions without an entity (the `anonymous` of a members answer).
+    anonymous: HashMap<Rc<str>, Tally>,
     max_rooms: usize,
     /// Some count changed since the broadcast last looked.
     changed: bool,
+    /// Rooms whose anonymous counts changed since the members feed last looked.
+    anonymous_changed: HashSet<Rc<str>>,
 }
 
 impl Tallies {
@@ -55,8 +59,10 @@ impl Tallies {
         Tallies {
             site: Tally::default(),
             rooms: HashMap::new(),
+            anonymous: HashMap::new(),
             max_rooms,
             changed: false,
+            anonymous_changed: HashSet::new(),
         }
     }
 
@@ -90,21 +96,47 @@ impl Tallies {
         }
     }
 
-    pub fn add(&mut self, room: &Rc<str>, v: VisitorKey) {
+    /// Counts a visible session in `room`; `anonymous` when it carries no entity.
+    pub fn add(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
         self.site.add(v);
         self.rooms.entry(room.clone()).or_default().add(v);
+        if anonymous {
+            self.anonymous.entry(room.clone()).or_default().add(v);
+            self.anonymous_changed.insert(room.clone());
+        }
         self.changed = true;
     }
 
-    pub fn remove(&mut self, room: &str, v: VisitorKey) {
+    pub fn remove(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
         self.site.remove(v);
-        if let Some(t) = self.rooms.get_mut(room) {
-            t.remove(v);
-            if t.counts().sessions == 0 {
-                self.rooms.remove(room);
-            }
+        Self::take_from(&mut self.rooms, room, v);
+        if anonymous {
+            Self::take_from(&mut self.anonymous, room, v);
+            self.anonymous_changed.insert(room.clone());
         }
         self.changed = true;
+    }
+
+    fn take_from(map: &mut HashMap<Rc<str>, Tally>, room: &str, v: VisitorKey) {
+        if let Some(t) = map.get_mut(room) {
+            t.remove(v);
+            if t.counts().sessions == 0 {
+                map.remove(room);
+            }
+        }
+    }
+
+    /// The sessions without an entity in `room`.
+    pub fn anonymous(&self, room: &str) -> Counts {
+        self.anonymous
+            .get(room)
+            .map(Tally::counts)
+            .unwrap_or_default()
+    }
+
+    /// Rooms whose anonymous counts changed since the last call.
+    pub fn take_anonymous_changed(&mut self) -> Vec<Rc<str>> {
+        self.anonymous_changed.drain().collect()
     }
 
     /// Whether any count changed since the last call (for the broadcast).

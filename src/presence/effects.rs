@@ -5,8 +5,9 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::entities::EntityStatus;
+use super::entities::{EntityRecord, EntityStatus, Member};
 use super::types::{Counts, Millis, RoomCounts, SocketId, VisitorKey};
+use super::webhooks::QueueChange;
 
 /// Everything the edge must do after an input, in order: writes first (so that what a
 /// message announces is stored), then sends, then closes.
@@ -15,6 +16,9 @@ pub struct Effects {
     pub writes: Vec<Write>,
     pub sends: Vec<Send>,
     pub closes: Vec<Close>,
+    /// Sockets whose session went away (`true`) or came back: their attachments keep it
+    /// through hibernation.
+    pub marks: Vec<(SocketId, bool)>,
     /// When the core must be called again ([`super::Presence::alarm`]), if ever.
     pub wake_at: Option<Millis>,
 }
@@ -29,7 +33,9 @@ pub enum Write {
         room: String,
         visitor: VisitorKey,
         entity: Option<String>,
+        info: Option<String>,
         joined_at: Millis,
+        away: bool,
     },
     /// A session ended.
     Delete { session: String },
@@ -38,8 +44,11 @@ pub enum Write {
     /// These restored sessions were given one `ttl` from `at`; if the object restarts again
     /// before they show a sign of life, they get no second `ttl`.
     MarkRestored { at: Millis, sessions: Vec<String> },
-    /// An entity's last sign of life, kept across restarts (written on joins and ends).
-    EntitySeen { entity: String, last_seen: Millis },
+    /// An entity's last sign of life, online period and info, kept across restarts (written
+    /// when one of its sessions starts or ends).
+    Entity(EntityRecord),
+    /// A change of the webhook queue.
+    Webhook(QueueChange),
 }
 
 /// One message to some sockets.
@@ -59,10 +68,17 @@ pub enum Message {
         room: Option<RoomCounts>,
         timing: Option<Timing>,
     },
-    /// `{"type":"status","entity":..,"online":..,"sessions":..,"last_seen":..}`
+    /// `{"type":"status","entity":..,` and the fields of [`EntityStatus`]`}`
     Status {
         entity: String,
         status: EntityStatus,
+    },
+    /// `{"type":"members","room":..,"members":[..],"anonymous":{..}}` (+ `"truncated":true`)
+    Members {
+        room: String,
+        members: Vec<Member>,
+        anonymous: Counts,
+        truncated: bool,
     },
     /// The text `pong`, for a `ping` the runtime did not answer itself (other spelling).
     Pong,
@@ -90,17 +106,39 @@ impl Message {
                 }
                 v.to_string()
             }
-            Message::Status { entity, status } => json!({
-                "type": "status",
-                "entity": entity,
-                "online": status.online,
-                "sessions": status.sessions,
-                "last_seen": status.last_seen,
-            })
-            .to_string(),
+            Message::Status { entity, status } => {
+                let mut v = json!(status);
+                v["type"] = json!("status");
+                v["entity"] = json!(entity);
+                v.to_string()
+            }
+            Message::Members {
+                room,
+                members,
+                anonymous,
+                truncated,
+            } => {
+                let mut v = members_json(room, members, *anonymous, *truncated);
+                v["type"] = json!("members");
+                v.to_string()
+            }
             Message::Pong => "pong".to_owned(),
         }
     }
+}
+
+/// The members of a room as `/v1/members` answers them.
+pub fn members_json(
+    room: &str,
+    members: &[Member],
+    anonymous: Counts,
+    truncated: bool,
+) -> serde_json::Value {
+    let mut v = json!({"room": room, "members": members, "anonymous": anonymous});
+    if truncated {
+        v["truncated"] = json!(true);
+    }
+    v
 }
 
 /// A socket the core has let go; the edge closes it with this code and reason.
@@ -151,15 +189,21 @@ mod tests {
         );
         let status = Message::Status {
             entity: "user:42".into(),
-            status: EntityStatus {
-                online: false,
-                sessions: 0,
-                last_seen: None,
-            },
+            status: EntityStatus::offline(None, None),
         };
         assert_eq!(
             status.text(),
-            r#"{"entity":"user:42","last_seen":null,"online":false,"sessions":0,"type":"status"}"#
+            r#"{"entity":"user:42","info":null,"last_seen":null,"online":false,"online_since":null,"sessions":0,"state":"offline","type":"status"}"#
+        );
+        let members = Message::Members {
+            room: "/docs".into(),
+            members: vec![],
+            anonymous: site,
+            truncated: false,
+        };
+        assert_eq!(
+            members.text(),
+            r#"{"anonymous":{"sessions":3,"visitors":2},"members":[],"room":"/docs","type":"members"}"#
         );
         assert_eq!(Message::Pong.text(), "pong");
     }

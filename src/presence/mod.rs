@@ -11,7 +11,7 @@
 //! - `sockets`: open sockets by view, by watched entity and by silence deadline;
 //! - `counts`: the site and room tallies (sessions, distinct visitors, the overflow room);
 //! - `broadcast`: the throttle (where a count goes out);
-//! - `entities`: entity status, the leave grace and last-seen times;
+//! - `entities`: entity status (online, away, offline), the grace, last-seen times, members;
 //! - `restore`: rebuilding all of it after a restart;
 //! - `deadlines`: the one timer queue they all use; `effects`: what the edge must do.
 //!
@@ -29,24 +29,38 @@ mod restore;
 mod sessions;
 mod sockets;
 pub mod types;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
 
 use std::rc::Rc;
 
-use broadcast::{Sent, Throttle, View};
+use broadcast::{MembersThrottle, Sent, Throttle, View};
 use counts::Tallies;
 use entities::Entities;
 use sessions::{Session, Sessions};
 use sockets::{Socket, Sockets};
 
 pub use effects::{Close, Effects, Message, Send, Timing, Write};
-pub use entities::{pattern_allows, EntitySeen, EntityStatus};
+pub use entities::{pattern_allows, EntityRecord, EntityStatus, Member, State, Transition};
 pub use types::*;
+pub use webhooks::{Delivery, Events as WebhookEvents, Outcome, QueueChange, Webhooks};
 
 /// Why the core closes a socket that fell silent.
 const SILENT_REASON: &str = "silent for longer than the ttl";
+
+/// What a session should become, from a ping or a socket.
+#[derive(Clone, Copy, Debug)]
+struct Want<'a> {
+    room: &'a str,
+    visitor: VisitorKey,
+    /// `None` keeps the entity the session carries.
+    entity: Option<&'a str>,
+    /// `None` keeps the info the session carries.
+    info: Option<&'a str>,
+    visibility: Visibility,
+}
 
 /// The presence of one site.
 #[derive(Debug)]
@@ -56,7 +70,9 @@ pub struct Presence {
     tallies: Tallies,
     sockets: Sockets,
     throttle: Throttle,
+    members: MembersThrottle,
     entities: Entities,
+    webhooks: Webhooks,
     /// What inputs asked for since the last [`Presence::poll`].
     out: Effects,
 }
@@ -69,7 +85,9 @@ impl Presence {
             tallies: Tallies::new(cfg.limits.max_rooms),
             sockets: Sockets::default(),
             throttle: Throttle::new(cfg.broadcast_interval_ms),
+            members: MembersThrottle::default(),
             entities: Entities::new(cfg.leave_grace_ms),
+            webhooks: Webhooks::default(),
             out: Effects::default(),
         }
     }
@@ -100,7 +118,7 @@ impl Presence {
         self.tallies.top(limit)
     }
 
-    /// Number of rooms with at least one live session.
+    /// Number of rooms with at least one counted session.
     pub fn room_count(&self) -> usize {
         self.tallies.room_count()
     }
@@ -108,6 +126,11 @@ impl Presence {
     /// Number of open sockets (carriers and subscribers).
     pub fn socket_count(&self) -> usize {
         self.sockets.len()
+    }
+
+    /// Number of live sessions, away ones included.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     pub fn is_live(&self, session: &str) -> bool {
@@ -119,29 +142,45 @@ impl Presence {
         self.sessions.get(session).map(|s| &*s.room)
     }
 
-    /// The status of an entity online or in its grace; `None` when offline (its last-seen
-    /// time is then in storage).
+    /// Whether a live session is away.
+    pub fn is_away(&self, session: &str) -> bool {
+        self.sessions.get(session).is_some_and(|s| s.away)
+    }
+
+    /// The status of an entity online, away or in its grace; `None` when offline (the rest
+    /// is then in storage).
     pub fn entity_status(&self, entity: &str) -> Option<EntityStatus> {
         self.entities.status(entity)
     }
 
-    /// The status of each entity: from memory when online or in its grace, else offline with
-    /// the last-seen time storage holds (`stored_last_seen`).
+    /// The status of each entity: from memory when online, away or in its grace, else offline
+    /// with what storage holds (`stored`).
     pub fn statuses(
         &self,
         entities: &[String],
-        mut stored_last_seen: impl FnMut(&str) -> Option<Millis>,
+        mut stored: impl FnMut(&str) -> StoredEntity,
     ) -> Vec<(String, EntityStatus)> {
         entities
             .iter()
             .map(|e| {
-                let status = self
-                    .entities
-                    .status(e)
-                    .unwrap_or_else(|| EntityStatus::offline(stored_last_seen(e)));
+                let status = self.entities.status(e).unwrap_or_else(|| {
+                    let s = stored(e);
+                    EntityStatus::offline(s.last_seen, s.info.map(Rc::from))
+                });
                 (e.clone(), status)
             })
             .collect()
+    }
+
+    /// The members of `room` (at most [`MAX_MEMBERS`], earliest online first), whether the
+    /// list was cut, and the sessions in it without an entity.
+    pub fn members(&self, room: &str) -> (Vec<Member>, bool, Counts) {
+        let (members, truncated) = self.entities.members(room, MAX_MEMBERS);
+        (members, truncated, self.tallies.anonymous(room))
+    }
+
+    fn members_message(&self, room: &str) -> Message {
+        members_message(&self.entities, &self.tallies, room)
     }
 
     // ----- inputs: HTTP pings -----
@@ -149,21 +188,43 @@ impl Presence {
     /// Applies a ping and answers the counts of the site and of the ping's room (or of the
     /// overflow group the session is counted in, with `grouped_as`).
     pub fn ping(&mut self, now: Millis, p: Ping<'_>) -> Result<Snapshot, Refusal> {
+        let want = |visibility| Want {
+            room: p.room,
+            visitor: p.visitor,
+            entity: p.entity,
+            info: p.info,
+            visibility,
+        };
         match p.event {
             Event::Join | Event::Heartbeat => {
                 self.admit(p.session)?;
-                let name = self.upsert_session(now, p.session, p.room, p.visitor, p.entity);
+                let name = self.upsert_session(now, p.session, want(Visibility::Visible));
                 self.sessions.hold(&name, now + self.cfg.ttl_ms);
             }
             Event::Leave => self.end_session(p.session, now, now),
+            Event::Away => {
+                let has_entity = p.entity.is_some()
+                    || self
+                        .sessions
+                        .get(p.session)
+                        .is_some_and(|s| s.entity.is_some());
+                if has_entity {
+                    self.admit(p.session)?;
+                    let name = self.upsert_session(now, p.session, want(Visibility::Away));
+                    self.sessions
+                        .hold(&name, now + self.cfg.hold_ms(Visibility::Away));
+                } else {
+                    self.end_session(p.session, now, now);
+                }
+            }
         }
         let mut snap = self.snapshot(Some(p.room));
-        if let (Some(r), Some(placed)) = (snap.room.as_mut(), self.session_room(p.session)) {
-            if placed != p.room {
-                let c = self.tallies.room(placed);
+        if let (Some(r), Some(s)) = (snap.room.as_mut(), self.sessions.get(p.session)) {
+            if &*s.room != p.room && !s.away {
+                let c = self.tallies.room(&s.room);
                 r.sessions = c.sessions;
                 r.visitors = c.visitors;
-                r.grouped_as = Some(placed.to_owned());
+                r.grouped_as = Some(s.room.to_string());
             }
         }
         Ok(snap)
@@ -171,14 +232,14 @@ impl Presence {
 
     // ----- inputs: sockets -----
 
-    /// A socket was accepted. Its first message (the current counts with the timing, and the
-    /// status of each entity it watches) is in the next [`Presence::poll`]; it counts as the
-    /// socket's message for this broadcast interval.
+    /// A socket was accepted. Its first messages (the current counts with the timing, the
+    /// status of each entity it watches, the members of its room) are in the next
+    /// [`Presence::poll`]; they count as the socket's messages for this broadcast interval.
     pub fn socket_open(
         &mut self,
         now: Millis,
         spec: SocketSpec,
-        stored_last_seen: impl FnMut(&str) -> Option<Millis>,
+        stored: impl FnMut(&str) -> StoredEntity,
     ) -> Result<(), Refusal> {
         if self.sockets.len() >= self.cfg.limits.max_sockets {
             return Err(Refusal::TooManySockets);
@@ -189,6 +250,7 @@ impl Presence {
         let id = spec.id;
         let view = spec.view.clone();
         let watch = spec.watch.clone();
+        let members = spec.members.clone();
         self.add_socket(now, spec, false);
         let snap = self.snapshot(view.as_deref());
         if let Some(s) = self.sockets.get_mut(id) {
@@ -214,17 +276,28 @@ impl Presence {
                 }),
             },
         });
-        for (entity, status) in self.statuses(&watch, stored_last_seen) {
+        for (entity, status) in self.statuses(&watch, stored) {
             self.out.sends.push(Send {
                 to: vec![id],
                 message: Message::Status { entity, status },
             });
         }
+        if let Some(room) = members {
+            let message = self.members_message(&room);
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.members_sent_at = Some(now);
+            }
+            self.out.sends.push(Send {
+                to: vec![id],
+                message,
+            });
+        }
         Ok(())
     }
 
-    /// A message arrived on a socket: a sign of life; a `ping` the runtime did not answer
-    /// itself is answered; a message over [`MAX_SOCKET_MESSAGE_BYTES`] closes the socket.
+    /// A message arrived on a socket: a sign of life; `away` and `back` hide and show its
+    /// session; a `ping` the runtime did not answer itself is answered; a message over
+    /// [`MAX_SOCKET_MESSAGE_BYTES`] closes the socket.
     pub fn socket_message(&mut self, now: Millis, id: SocketId, message: Incoming<'_>) {
         if self.sockets.get(id).is_none() {
             return;
@@ -238,14 +311,60 @@ impl Presence {
             });
             return;
         }
+        let Incoming::Text(text) = message else {
+            self.socket_seen(id, now);
+            return;
+        };
+        let word = text.trim();
+        if word.eq_ignore_ascii_case("away") {
+            self.socket_visibility(now, id, Visibility::Away);
+        } else if word.eq_ignore_ascii_case("back") {
+            self.socket_visibility(now, id, Visibility::Visible);
+        } else if word.eq_ignore_ascii_case("ping") {
+            self.out.sends.push(Send {
+                to: vec![id],
+                message: Message::Pong,
+            });
+        }
         self.socket_seen(id, now);
-        if let Incoming::Text(text) = message {
-            if text.trim().eq_ignore_ascii_case("ping") {
-                self.out.sends.push(Send {
-                    to: vec![id],
-                    message: Message::Pong,
-                });
-            }
+    }
+
+    /// A socket's session goes away or comes back (a session without an entity that goes away
+    /// ends, as with `leave`; its socket stays as a subscriber).
+    fn socket_visibility(&mut self, now: Millis, id: SocketId, visibility: Visibility) {
+        let Some(name) = self.sockets.get(id).and_then(|s| s.session.clone()) else {
+            return;
+        };
+        let Some(s) = self.sessions.get(&name) else {
+            return;
+        };
+        if s.entity.is_none() && visibility == Visibility::Away {
+            self.end_session(&name, now, now);
+            return;
+        }
+        if s.visibility() == visibility {
+            return;
+        }
+        let (room, visitor) = (s.room.clone(), s.visitor);
+        let want = Want {
+            room: &room,
+            visitor,
+            entity: None,
+            info: None,
+            visibility,
+        };
+        self.upsert_session(now, &name, want);
+        if self
+            .sessions
+            .get(&name)
+            .is_some_and(|s| s.hold_until.is_some())
+        {
+            self.sessions
+                .hold(&name, now + self.cfg.hold_ms(visibility));
+        }
+        // every socket carrying it keeps the flag through hibernation
+        for sid in self.sockets.carrying(&name) {
+            self.out.marks.push((sid, visibility == Visibility::Away));
         }
     }
 
@@ -254,12 +373,9 @@ impl Presence {
         let Some(s) = self.sockets.get(id) else {
             return;
         };
-        let silent_at = at.saturating_add(self.cfg.idle_ms(s.session.is_some()));
-        let entity = s
-            .session
-            .as_ref()
-            .and_then(|name| self.sessions.get(name))
-            .and_then(|sess| sess.entity.clone());
+        let session = s.session.as_ref().and_then(|name| self.sessions.get(name));
+        let silent_at = at.saturating_add(self.cfg.idle_ms(session.map(Session::visibility)));
+        let entity = session.and_then(|sess| sess.entity.clone());
         self.sockets.seen(id, silent_at);
         if let Some(e) = entity {
             self.entities.seen(&e, at);
@@ -315,17 +431,54 @@ impl Presence {
                 });
             }
         }
-        fx.writes.extend(
-            self.entities
-                .take_seen_writes()
-                .into_iter()
-                .map(|s| Write::EntitySeen {
-                    entity: s.entity,
-                    last_seen: s.last_seen,
-                }),
-        );
+        let mut rooms = self.entities.take_dirty_rooms();
+        rooms.extend(self.tallies.take_anonymous_changed());
+        self.members.mark(&mut self.sockets, &rooms);
+        let interval = self.cfg.broadcast_interval_ms;
+        let (entities, tallies) = (&self.entities, &self.tallies);
+        let members = self
+            .members
+            .flush(now, interval, &mut self.sockets, |room| {
+                members_message(entities, tallies, room)
+            });
+        fx.sends.extend(members);
+        let transitions = self.entities.take_transitions();
+        if self.webhooks.is_enabled() {
+            let queued = self.webhooks.enqueue(transitions);
+            fx.writes.extend(queued.into_iter().map(Write::Webhook));
+        }
+        fx.writes
+            .extend(self.entities.take_records().into_iter().map(Write::Entity));
         fx.wake_at = self.next_wake();
         fx
+    }
+
+    // ----- webhooks -----
+
+    /// Sends the site's entity events (those `events` names) as webhooks from now on; ids
+    /// start with `id_prefix` (random per instance); `stored` is the queue storage kept.
+    pub fn enable_webhooks(
+        &mut self,
+        site: &str,
+        events: WebhookEvents,
+        id_prefix: &str,
+        stored: Vec<Delivery>,
+    ) {
+        self.webhooks = Webhooks::new(site, events, id_prefix);
+        self.webhooks.restore(stored);
+    }
+
+    /// The webhook deliveries to try now (in flight until [`Presence::webhook_answered`]).
+    pub fn due_webhooks(&mut self, now: Millis) -> Vec<Delivery> {
+        self.webhooks.due(now)
+    }
+
+    /// A try of delivery `id` ended at `now`.
+    pub fn webhook_answered(&mut self, id: &str, outcome: Outcome, now: Millis) {
+        let changes = self.webhooks.answered(id, outcome, now);
+        self.out
+            .writes
+            .extend(changes.into_iter().map(Write::Webhook));
     }
 
     /// When the core must be woken next: the earliest expiry or pending broadcast.
@@ -334,7 +487,9 @@ impl Presence {
             self.sessions.next_expiry(),
             self.sockets.next_silence(),
             self.throttle.wake(),
+            self.members.wake(),
             self.entities.next_wake(),
+            self.webhooks.next_wake(),
         ]
         .into_iter()
         .flatten()
@@ -347,7 +502,7 @@ impl Presence {
     pub fn recount(&self) -> (Counts, Vec<RoomCounts>) {
         let mut site = counts::Tally::default();
         let mut rooms: std::collections::HashMap<&str, counts::Tally> = Default::default();
-        for (_, s) in self.sessions.iter() {
+        for (_, s) in self.sessions.iter().filter(|(_, s)| !s.away) {
             site.add(s.visitor);
             rooms.entry(&s.room).or_default().add(s.visitor);
         }
@@ -357,6 +512,24 @@ impl Presence {
             .collect();
         list.sort_by(|a, b| a.room.cmp(&b.room));
         (site.counts(), list)
+    }
+
+    /// Whether the anonymous tallies of every room equal a recount from the sessions.
+    pub fn anonymous_consistent(&self) -> bool {
+        let mut rooms: std::collections::HashMap<&str, counts::Tally> = Default::default();
+        for (_, s) in self.sessions.iter() {
+            if !s.away && s.entity.is_none() {
+                rooms.entry(&s.room).or_default().add(s.visitor);
+            }
+        }
+        let listed = self.tallies.list();
+        rooms
+            .iter()
+            .all(|(r, t)| self.tallies.anonymous(r) == t.counts())
+            && listed.iter().all(|r| {
+                self.tallies.anonymous(&r.room)
+                    == rooms.get(&*r.room).map(|t| t.counts()).unwrap_or_default()
+            })
     }
 
     /// The current tallies in the same shape as [`Presence::recount`].
@@ -374,56 +547,53 @@ impl Presence {
         Ok(())
     }
 
-    /// Makes `session` live in `room` with `visitor` (and `entity`, when given): a join when
-    /// it is new, a move when the room, visitor or entity changed, a confirmation when it was
+    /// Makes `session` live as `want` says: a join when it is new, a change (room, visitor,
+    /// entity, info, away or back) when something differs, a confirmation when it was
     /// restored, and a mere sign of life otherwise. Answers the session's shared name.
-    fn upsert_session(
-        &mut self,
-        now: Millis,
-        session: &str,
-        room: &str,
-        visitor: VisitorKey,
-        entity: Option<&str>,
-    ) -> Rc<str> {
+    fn upsert_session(&mut self, now: Millis, session: &str, want: Want<'_>) -> Rc<str> {
+        let away = want.visibility == Visibility::Away;
         let room = self
             .tallies
-            .place(room, self.sessions.get(session).map(|s| &s.room));
+            .place(want.room, self.sessions.get(session).map(|s| &s.room));
+        let new_entity = want.entity.map(|e| self.entities.name(e));
+        let new_info: Option<Rc<str>> = want.info.map(Rc::from);
         let Some(name) = self.sessions.name(session) else {
             let name: Rc<str> = Rc::from(session);
-            let entity = entity.map(|e| self.entities.name(e));
-            if let Some(e) = &entity {
-                self.entities.session_started(e, now);
+            if let Some(e) = &new_entity {
+                self.entities
+                    .session_started(e, &name, &room, !away, new_info.clone(), now);
             }
-            self.tallies.add(&room, visitor);
-            self.out.writes.push(Write::Upsert {
-                session: session.to_owned(),
-                room: room.to_string(),
-                visitor,
-                entity: entity.as_deref().map(str::to_owned),
+            if !away {
+                self.tallies.add(&room, want.visitor, new_entity.is_none());
+            }
+            let s = Session {
+                room,
+                visitor: want.visitor,
+                entity: new_entity,
+                info: new_info,
                 joined_at: now,
-            });
-            self.sessions.insert(
-                name.clone(),
-                Session {
-                    room,
-                    visitor,
-                    entity,
-                    joined_at: now,
-                    hold_until: None,
-                    sockets: 0,
-                    restored: false,
-                },
-            );
+                hold_until: None,
+                sockets: 0,
+                restored: false,
+                away,
+            };
+            self.out.writes.push(upsert(&name, &s));
+            self.sessions.insert(name.clone(), s);
             return name;
         };
-        let new_entity = entity.map(|e| self.entities.name(e));
         let Some(s) = self.sessions.get_mut(&name) else {
             return name;
         };
         let entity_changed = new_entity
             .as_ref()
             .is_some_and(|e| s.entity.as_deref() != Some(&**e));
-        if s.room == room && s.visitor == visitor && !entity_changed {
+        let info_changed = new_info.is_some() && s.info != new_info;
+        if s.room == room
+            && s.visitor == want.visitor
+            && s.away == away
+            && !entity_changed
+            && !info_changed
+        {
             if std::mem::take(&mut s.restored) {
                 self.out.writes.push(Write::Confirm {
                     session: session.to_owned(),
@@ -434,31 +604,33 @@ impl Presence {
             }
             return name;
         }
-        let old_room = std::mem::replace(&mut s.room, room.clone());
-        let old_visitor = std::mem::replace(&mut s.visitor, visitor);
+        // uncount it as it was, change it, count it as it is
+        if !s.away {
+            self.tallies.remove(&s.room, s.visitor, s.entity.is_none());
+        }
+        let old_entity = if entity_changed {
+            std::mem::replace(&mut s.entity, new_entity)
+        } else {
+            None
+        };
+        s.room = room;
+        s.visitor = want.visitor;
+        s.away = away;
         s.restored = false;
-        if entity_changed {
-            let old = std::mem::replace(&mut s.entity, new_entity.clone());
-            if let Some(old) = old {
-                self.entities.session_ended(&old, now, now);
-            }
-            if let Some(e) = &new_entity {
-                self.entities.session_started(e, now);
-            }
-        } else if let Some(e) = &s.entity {
-            self.entities.seen(e, now);
+        if new_info.is_some() {
+            s.info = new_info;
         }
-        self.out.writes.push(Write::Upsert {
-            session: session.to_owned(),
-            room: room.to_string(),
-            visitor,
-            entity: s.entity.as_deref().map(str::to_owned),
-            joined_at: s.joined_at,
-        });
-        if old_room != room || old_visitor != visitor {
-            self.tallies.remove(&old_room, old_visitor);
-            self.tallies.add(&room, visitor);
+        if !s.away {
+            self.tallies.add(&s.room, s.visitor, s.entity.is_none());
         }
+        if let Some(old) = old_entity {
+            self.entities.session_ended(&old, &name, now, now);
+        }
+        if let Some(e) = &s.entity {
+            self.entities
+                .session_started(e, &name, &s.room, !s.away, s.info.clone(), now);
+        }
+        self.out.writes.push(upsert(&name, s));
         name
     }
 
@@ -469,12 +641,14 @@ impl Presence {
             return;
         };
         if let Some(e) = &s.entity {
-            self.entities.session_ended(e, now, last_seen);
+            self.entities.session_ended(e, &name, now, last_seen);
         }
         if s.sockets > 0 {
             self.sockets.detach_session(&name);
         }
-        self.tallies.remove(&s.room, s.visitor);
+        if !s.away {
+            self.tallies.remove(&s.room, s.visitor, s.entity.is_none());
+        }
         self.out.writes.push(Write::Delete {
             session: name.to_string(),
         });
@@ -489,17 +663,25 @@ impl Presence {
             let name = if restoring {
                 self.restore_socket_session(now, &ss)
             } else {
-                let entity = ss.entity.as_deref();
-                self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity)
+                let want = Want {
+                    room: &ss.room,
+                    visitor: ss.visitor,
+                    entity: ss.entity.as_deref(),
+                    info: ss.info.as_deref(),
+                    visibility: Visibility::Visible,
+                };
+                self.upsert_session(now, &ss.session, want)
             };
             if let Some(s) = self.sessions.get_mut(&name) {
                 s.sockets += 1;
             }
             name
         });
-        let silent_at = spec
-            .seen_at
-            .saturating_add(self.cfg.idle_ms(session.is_some()));
+        let visibility = session
+            .as_ref()
+            .and_then(|n| self.sessions.get(n))
+            .map(Session::visibility);
+        let silent_at = spec.seen_at.saturating_add(self.cfg.idle_ms(visibility));
         let view = spec
             .view
             .map(|r| self.sockets.view_name(&r).unwrap_or_else(|| Rc::from(r)));
@@ -518,6 +700,9 @@ impl Presence {
                 session,
                 view,
                 watch,
+                members: spec.members.map(Rc::from),
+                members_sent_at: None,
+                members_pending: false,
                 silent_at,
                 sent: None,
             },
@@ -549,22 +734,33 @@ impl Presence {
                 .sessions
                 .get(&name)
                 .filter(|s| s.sockets == 0)
-                .map(|s| s.restored);
-            if let Some(restored) = ended {
+                .map(|s| (s.restored, s.visibility()));
+            if let Some((restored, visibility)) = ended {
                 // It ended when its hold ran out, however late the sweep runs; its last sign
-                // of life was a ttl before that, unless the hold only came from a restart
+                // of life was a hold before that, unless the hold only came from a restart
                 // (then the stored last-seen time stands).
                 let last_seen = if restored {
                     0
                 } else {
-                    until.saturating_sub(self.cfg.ttl_ms)
+                    until.saturating_sub(self.cfg.hold_ms(visibility))
                 };
                 self.end_session(&name, until, last_seen);
             }
         }
         while let Some((deadline, id)) = self.sockets.pop_silent(now) {
-            let last_seen = deadline.saturating_sub(self.cfg.ttl_ms);
-            self.remove_socket(id, deadline, last_seen, Closed::Abnormal);
+            let visibility = self
+                .sockets
+                .get(id)
+                .and_then(|s| s.session.as_ref())
+                .and_then(|n| self.sessions.get(n))
+                .map(Session::visibility);
+            let idle = self.cfg.idle_ms(visibility.or(Some(Visibility::Visible)));
+            self.remove_socket(
+                id,
+                deadline,
+                deadline.saturating_sub(idle),
+                Closed::Abnormal,
+            );
             self.out.closes.push(Close {
                 socket: id,
                 code: 1001,
@@ -572,5 +768,29 @@ impl Presence {
             });
         }
         self.entities.expire(now);
+    }
+}
+
+/// The members message of `room`.
+fn members_message(entities: &Entities, tallies: &Tallies, room: &str) -> Message {
+    let (members, truncated) = entities.members(room, MAX_MEMBERS);
+    Message::Members {
+        room: room.to_owned(),
+        members,
+        anonymous: tallies.anonymous(room),
+        truncated,
+    }
+}
+
+/// The row of a session as it is now.
+fn upsert(name: &str, s: &Session) -> Write {
+    Write::Upsert {
+        session: name.to_owned(),
+        room: s.room.to_string(),
+        visitor: s.visitor,
+        entity: s.entity.as_deref().map(str::to_owned),
+        info: s.info.as_deref().map(str::to_owned),
+        joined_at: s.joined_at,
+        away: s.away,
     }
 }

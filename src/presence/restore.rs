@@ -9,16 +9,23 @@
 use std::rc::Rc;
 
 use super::sessions::Session;
-use super::types::{Millis, SocketSession, SocketSpec, StoredSession};
-use super::{Presence, Write};
+use super::types::{Millis, SocketSession, SocketSpec, StoredSession, Visibility};
+use super::{Presence, Want, Write};
 
 impl Presence {
     /// Rebuilds the state at `now` from the stored session rows and the open sockets.
     pub fn restore(&mut self, now: Millis, rows: Vec<StoredSession>, sockets: Vec<SocketSpec>) {
-        let ttl = self.cfg.ttl_ms;
         let mut marked = Vec::new();
         for row in rows {
-            let until = row.restored_at.unwrap_or(now).saturating_add(ttl);
+            let visibility = if row.away && row.entity.is_some() {
+                Visibility::Away
+            } else {
+                Visibility::Visible
+            };
+            let until = row
+                .restored_at
+                .unwrap_or(now)
+                .saturating_add(self.cfg.hold_ms(visibility));
             if until <= now {
                 self.out.writes.push(Write::Delete {
                     session: row.session,
@@ -30,22 +37,39 @@ impl Presence {
             }
             // stored rooms were placed when they were written: they come back as they are
             let room = self.tallies.intern(&row.room);
-            self.tallies.add(&room, row.visitor);
+            let away = visibility == Visibility::Away;
             let entity = row.entity.as_deref().map(|e| self.entities.name(e));
+            if !away {
+                self.tallies.add(&room, row.visitor, entity.is_none());
+            }
+            let name: Rc<str> = Rc::from(row.session.as_str());
+            let info: Option<Rc<str>> = row.info.as_deref().map(Rc::from);
             if let Some(e) = &entity {
                 let seen = row.entity_last_seen.unwrap_or(row.joined_at);
-                self.entities.session_restored(e, seen);
+                let since = row.entity_online_since.unwrap_or(row.joined_at);
+                self.entities.session_restored(
+                    e,
+                    &name,
+                    &room,
+                    !away,
+                    info.clone(),
+                    seen,
+                    since,
+                    now,
+                );
             }
             self.sessions.insert(
-                Rc::from(row.session.as_str()),
+                name,
                 Session {
                     room,
                     visitor: row.visitor,
                     entity,
+                    info,
                     joined_at: row.joined_at,
                     hold_until: Some(until),
                     sockets: 0,
                     restored: true,
+                    away,
                 },
             );
         }
@@ -62,24 +86,40 @@ impl Presence {
             });
         }
         self.tallies.take_changed();
+        self.tallies.take_anonymous_changed();
         self.throttle.reset();
         self.entities.take_changes();
+        self.entities.take_transitions();
+        self.entities.take_dirty_rooms();
     }
 
     /// A socket's session after a restart: the socket proves it is live, so it needs no HTTP
     /// hold, and a session whose row storage lost is written again.
     pub(super) fn restore_socket_session(&mut self, now: Millis, ss: &SocketSession) -> Rc<str> {
-        let entity = ss.entity.as_deref();
+        let want = Want {
+            room: &ss.room,
+            visitor: ss.visitor,
+            entity: ss.entity.as_deref(),
+            info: ss.info.as_deref(),
+            visibility: if ss.away && ss.entity.is_some() {
+                Visibility::Away
+            } else {
+                Visibility::Visible
+            },
+        };
         let Some(name) = self.sessions.name(&ss.session) else {
-            return self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity);
+            return self.upsert_session(now, &ss.session, want);
         };
         self.sessions.release(&name);
         let differs = self.sessions.get_mut(&name).is_some_and(|s| {
             s.restored = false;
-            *s.room != *ss.room || s.visitor != ss.visitor || s.entity.as_deref() != entity
+            *s.room != *ss.room
+                || s.visitor != ss.visitor
+                || s.entity.as_deref() != want.entity
+                || s.away != (want.visibility == Visibility::Away)
         });
         if differs {
-            self.upsert_session(now, &ss.session, &ss.room, ss.visitor, entity);
+            self.upsert_session(now, &ss.session, want);
         }
         name
     }

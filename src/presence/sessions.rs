@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::deadlines::Deadlines;
-use super::types::{Millis, VisitorKey};
+use super::types::{Millis, Visibility, VisitorKey};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Session {
@@ -16,13 +16,27 @@ pub(crate) struct Session {
     pub room: Rc<str>,
     pub visitor: VisitorKey,
     pub entity: Option<Rc<str>>,
+    /// The member info from the entity's track token.
+    pub info: Option<Rc<str>>,
     pub joined_at: Millis,
+    /// Hidden: counted nowhere, held by the away ttl (only sessions with an entity).
+    pub away: bool,
     /// The HTTP hold: live until then without a heartbeat.
     pub hold_until: Option<Millis>,
     /// How many open sockets carry this session.
     pub sockets: u32,
     /// Restored from storage and not yet confirmed by a sign of life.
     pub restored: bool,
+}
+
+impl Session {
+    pub fn visibility(&self) -> Visibility {
+        if self.away {
+            Visibility::Away
+        } else {
+            Visibility::Visible
+        }
+    }
 }
 
 #[derive(Debug, Default)]

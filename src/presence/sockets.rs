@@ -20,6 +20,11 @@ pub(crate) struct Socket {
     pub view: Option<Rc<str>>,
     /// The entities whose status it receives.
     pub watch: Vec<Rc<str>>,
+    /// The room whose members it receives.
+    pub members: Option<Rc<str>>,
+    /// When it was last sent the members, and whether they changed since.
+    pub members_sent_at: Option<Millis>,
+    pub members_pending: bool,
     /// When it falls silent without a further sign of life.
     pub silent_at: Millis,
     /// What it was last sent, for the throttle.
@@ -33,6 +38,7 @@ pub(crate) struct Sockets {
     by_room: HashMap<Rc<str>, HashSet<SocketId>>,
     site_only: HashSet<SocketId>,
     by_entity: HashMap<Rc<str>, HashSet<SocketId>>,
+    by_members: HashMap<Rc<str>, HashSet<SocketId>>,
     silence: Deadlines<SocketId>,
 }
 
@@ -63,6 +69,9 @@ impl Sockets {
         for e in &socket.watch {
             self.by_entity.entry(e.clone()).or_default().insert(id);
         }
+        if let Some(r) = &socket.members {
+            self.by_members.entry(r.clone()).or_default().insert(id);
+        }
         self.all.insert(id, socket);
     }
 
@@ -90,6 +99,14 @@ impl Sockets {
                 }
             }
         }
+        if let Some(r) = &sock.members {
+            if let Some(set) = self.by_members.get_mut(r) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.by_members.remove(r);
+                }
+            }
+        }
         Some(sock)
     }
 
@@ -110,6 +127,18 @@ impl Sockets {
                 s.session = None;
             }
         }
+    }
+
+    /// The sockets carrying `session`.
+    pub fn carrying(&self, session: &str) -> Vec<SocketId> {
+        let mut ids: Vec<SocketId> = self
+            .all
+            .iter()
+            .filter(|(_, s)| s.session.as_deref() == Some(session))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The socket that fell silent earliest, if by `now`.
@@ -152,6 +181,27 @@ impl Sockets {
     /// The shared name of a viewed room, if some socket views it.
     pub fn view_name(&self, room: &str) -> Option<Rc<str>> {
         self.by_room.get_key_value(room).map(|(k, _)| k.clone())
+    }
+
+    /// The sockets that receive the members of `room`.
+    pub fn members_of(&self, room: &str) -> Vec<SocketId> {
+        let mut ids: Vec<SocketId> = self
+            .by_members
+            .get(room)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Whether some socket receives the members of `room`.
+    pub fn has_members_feed(&self, room: &str) -> bool {
+        self.by_members.contains_key(room)
+    }
+
+    /// Rooms whose members some socket receives.
+    pub fn members_rooms(&self) -> Vec<Rc<str>> {
+        self.by_members.keys().cloned().collect()
     }
 
     /// The shared name of a watched entity, if some socket watches it.

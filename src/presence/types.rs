@@ -16,6 +16,9 @@ pub const SUBSCRIBER_IDLE_MIN_MS: Millis = 10 * 60 * 1000;
 /// The largest message a socket may send (clients send `ping`); a larger one closes it (1009).
 pub const MAX_SOCKET_MESSAGE_BYTES: usize = 1024;
 
+/// The most members one members answer lists (then `"truncated": true`).
+pub const MAX_MEMBERS: usize = 1_000;
+
 /// Where sessions go once a site has `max_rooms` rooms: counted, listed, never dropped.
 pub const OVERFLOW_ROOM: &str = "~other";
 
@@ -91,6 +94,9 @@ pub struct Config {
     pub broadcast_interval_ms: Millis,
     /// How long an entity stays online after its last session ended.
     pub leave_grace_ms: Millis,
+    /// How long a hidden (away) session of an entity lives without a sign of life (background
+    /// tabs are throttled to about one timer a minute).
+    pub away_ttl_ms: Millis,
     pub limits: Limits,
 }
 
@@ -102,19 +108,29 @@ impl Default for Config {
             ttl_ms: 45_000,
             broadcast_interval_ms: 500,
             leave_grace_ms: 3_000,
+            away_ttl_ms: 300_000,
             limits: Limits::default(),
         }
     }
 }
 
 impl Config {
-    /// How long a socket may stay silent: a session carrier one `ttl`, a plain subscriber
-    /// much longer (it counts nothing; this only frees its slot).
-    pub(crate) fn idle_ms(&self, carries_session: bool) -> Millis {
-        if carries_session {
-            self.ttl_ms
-        } else {
-            SUBSCRIBER_IDLE_MIN_MS.max(self.ttl_ms.saturating_mul(20))
+    /// How long a socket may stay silent: a session carrier one `ttl` (or the away ttl while
+    /// its session is away), a plain subscriber much longer (it counts nothing; this only frees
+    /// its slot).
+    pub(crate) fn idle_ms(&self, session: Option<Visibility>) -> Millis {
+        match session {
+            Some(Visibility::Visible) => self.ttl_ms,
+            Some(Visibility::Away) => self.away_ttl_ms.max(self.ttl_ms),
+            None => SUBSCRIBER_IDLE_MIN_MS.max(self.ttl_ms.saturating_mul(20)),
+        }
+    }
+
+    /// How long an HTTP hold lasts for a session that is visible or away.
+    pub(crate) fn hold_ms(&self, v: Visibility) -> Millis {
+        match v {
+            Visibility::Visible => self.ttl_ms,
+            Visibility::Away => self.away_ttl_ms.max(self.ttl_ms),
         }
     }
 }
@@ -132,6 +148,16 @@ pub enum Event {
     Join,
     Heartbeat,
     Leave,
+    /// The page was hidden: a session carrying an entity stays as away; any other ends.
+    Away,
+}
+
+/// Whether a session's page is shown. Away sessions count in no site or room count; they keep
+/// their entity away (not offline) until they come back, end, or fall silent for the away ttl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    Visible,
+    Away,
 }
 
 /// One HTTP ping, validated by the edge.
@@ -144,6 +170,8 @@ pub struct Ping<'a> {
     /// The entity the session carries from now on (its track token was checked by the edge).
     /// `None` keeps the entity the session already carries.
     pub entity: Option<&'a str>,
+    /// The member info of that entity, from its track token (a JSON object).
+    pub info: Option<&'a str>,
 }
 
 /// A message a socket sent (after the runtime's own `ping` -> `pong` auto-response).
@@ -185,6 +213,13 @@ impl Closed {
     }
 }
 
+/// What storage keeps of an entity that is not online.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredEntity {
+    pub last_seen: Option<Millis>,
+    pub info: Option<String>,
+}
+
 /// A session row as storage keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredSession {
@@ -197,6 +232,12 @@ pub struct StoredSession {
     pub joined_at: Millis,
     /// Set when the session was restored and has shown no sign of life since.
     pub restored_at: Option<Millis>,
+    /// The session's page was hidden (only sessions with an entity stay away).
+    pub away: bool,
+    /// The member info the session's token carried.
+    pub info: Option<String>,
+    /// When the entity's current online period began, as stored.
+    pub entity_online_since: Option<Millis>,
 }
 
 /// The session a socket carries.
@@ -207,6 +248,10 @@ pub struct SocketSession {
     pub room: String,
     /// The entity the session carries (its track token was checked by the edge).
     pub entity: Option<String>,
+    /// The member info of that entity, from its track token.
+    pub info: Option<String>,
+    /// Away since its page was hidden (remembered through hibernation).
+    pub away: bool,
 }
 
 /// A socket as the edge knows it (from the upgrade request, or from its attachment after the
@@ -220,6 +265,8 @@ pub struct SocketSpec {
     pub view: Option<String>,
     /// Entities whose status this socket receives (its watch token was checked by the edge).
     pub watch: Vec<String>,
+    /// The room whose members this socket receives (its watch token allows it).
+    pub members: Option<String>,
     /// The last sign of life known (connection time, or the last ping the runtime answered).
     pub seen_at: Millis,
 }

@@ -62,6 +62,10 @@ async fn route(
             edge.allow(Allow::Get)?;
             routes::status(&req, edge).await
         }
+        "/v1/members" => {
+            edge.allow(Allow::Get)?;
+            routes::members(&req, edge).await
+        }
         "/v1/live" => {
             if edge.method != Method::Get {
                 return Err(ApiError::method_not_allowed(Allow::Get));

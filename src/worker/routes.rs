@@ -6,8 +6,8 @@ use worker::{Headers, Request, Response};
 use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
 use crate::api::{
-    parse_count, parse_live, parse_ping, parse_rooms, parse_status, ApiError, SiteCall,
-    MAX_PING_BYTES,
+    parse_count, parse_live, parse_members, parse_ping, parse_rooms, parse_status, ApiError,
+    SiteCall, MAX_PING_BYTES,
 };
 use crate::http::MAX_ORIGIN_ECHO;
 use crate::token;
@@ -74,15 +74,28 @@ pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
     edge.relay(&site, SiteCall::Status(q)).await
 }
 
+/// `GET /v1/members?site=S&room=R` with a watch token whose `rooms` allow R
+pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
+    let q = parse_members(&edge.query)?;
+    let site = edge.site(&q.site)?;
+    let secret = edge.secrets(site)?;
+    let authorization = req.headers().get("Authorization").ok().flatten();
+    let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
+    token::check_watch(&claims, &q.site)?;
+    token::check_room(&claims, &q.room)?;
+    let site = q.site.clone();
+    edge.relay(&site, SiteCall::Members(q)).await
+}
+
 /// `GET /v1/live?...` (WebSocket)
 pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     let upgrade = req.headers().get("Upgrade").ok().flatten();
     if !is_websocket_upgrade(upgrade.as_deref()) {
         return Err(ApiError::upgrade_required());
     }
-    let q = parse_live(&edge.query)?;
+    let mut q = parse_live(&edge.query)?;
     let site = edge.site(&q.site)?;
-    let needs_secret = q.entity.is_some() || !q.watch.is_empty();
+    let needs_secret = q.entity.is_some() || !q.watch.is_empty() || q.members.is_some();
     let secret = needs_secret.then(|| edge.secrets(site)).transpose()?;
     if q.session.is_some() {
         edge.not_a_bot(req)?;
@@ -90,10 +103,16 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     if let Some(secret) = &secret {
         let claims = edge.verify(q.token.as_deref(), secret)?;
         match &q.entity {
-            Some(entity) => token::check_track(&claims, &q.site, entity)?,
+            Some(entity) => {
+                token::check_track(&claims, &q.site, entity)?;
+                q.info = token::track_info(&claims)?;
+            }
             None => {
                 token::check_watch(&claims, &q.site)?;
                 token::check_watchable(&claims, &q.watch)?;
+                if let Some(room) = &q.members {
+                    token::check_room(&claims, room)?;
+                }
             }
         }
     }

@@ -1,0 +1,112 @@
+//! Sending webhooks: the site's URL and signing secret, and one signed POST per try. The
+//! queue, its order and its retry policy are the core's (`presence/webhooks.rs`).
+
+use futures_util::future::{select, Either};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use wasm_bindgen::JsValue;
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::config::Sites;
+use crate::presence::{Delivery, Outcome, WebhookEvents};
+
+/// How long one try may take before it counts as failed.
+const TRY_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Clone, Debug)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub events: WebhookEvents,
+    /// The first of the site's secrets (the newest): it signs every event.
+    secret: Vec<u8>,
+}
+
+impl WebhookTarget {
+    /// The webhook of `site` from `SITES`, if it has one and its first secret is set.
+    pub fn for_site(env: &Env, site: &str) -> Option<WebhookTarget> {
+        let raw = env.var("SITES").ok()?.to_string();
+        let sites = Sites::parse(&raw).ok()?;
+        let cfg = sites.get(site)?;
+        let hook = cfg.webhook.as_ref()?;
+        let name = cfg.secret_env.first()?;
+        let secret = env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .ok()
+            .filter(|s| !s.is_empty());
+        let Some(secret) = secret else {
+            worker::console_error!("the secret {name} named by SITES is not set: no webhooks");
+            return None;
+        };
+        Some(WebhookTarget {
+            url: hook.url.clone(),
+            events: hook.events(),
+            secret: secret.into_bytes(),
+        })
+    }
+
+    /// `Herenow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+    pub fn signature(&self, unix_seconds: u64, body: &str) -> String {
+        signature(&self.secret, unix_seconds, body)
+    }
+
+    /// One try: a 2xx answer within the timeout is delivered; anything else failed.
+    pub async fn post(&self, d: &Delivery) -> Outcome {
+        let t = worker::Date::now().as_millis() / 1000;
+        let headers = Headers::new();
+        let set = [
+            ("Content-Type", "application/json"),
+            ("User-Agent", "herenow-webhooks"),
+        ];
+        for (k, v) in set {
+            if headers.set(k, v).is_err() {
+                return Outcome::Failed;
+            }
+        }
+        if headers
+            .set("Herenow-Signature", &self.signature(t, &d.body))
+            .is_err()
+        {
+            return Outcome::Failed;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&d.body)));
+        let Ok(req) = Request::new_with_init(&self.url, &init) else {
+            return Outcome::Failed;
+        };
+        let fetch = Fetch::Request(req);
+        let send = Box::pin(fetch.send());
+        let timeout = Box::pin(Delay::from(std::time::Duration::from_millis(
+            TRY_TIMEOUT_MS,
+        )));
+        // bound first: the race's loser still borrows `fetch`, which must outlive it
+        #[allow(clippy::let_and_return)]
+        let outcome = match select(send, timeout).await {
+            Either::Left((Ok(resp), _)) if (200..300).contains(&resp.status_code()) => {
+                Outcome::Delivered
+            }
+            _ => Outcome::Failed,
+        };
+        outcome
+    }
+}
+
+/// The hex HMAC-SHA256 of `"<t>.<body>"` under `secret`, as `t=..,v1=..`.
+pub fn signature(secret: &[u8], unix_seconds: u64, body: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(unix_seconds.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={unix_seconds},v1={hex}")
+}

@@ -1,0 +1,382 @@
+//! Webhooks: where an entity's state changes become signed POSTs to the site's back end.
+//!
+//! Each shown state change (`entity.online`, `entity.away`, `entity.offline`) the site asked for
+//! becomes a delivery with a unique id and a fixed body, queued in storage before anything is
+//! sent. Deliveries of one entity go out one at a time, in order; a failure (a non-2xx answer
+//! or a network error) is retried with growing delays ([`retry_delay`]) until a day has passed.
+//! So delivery is at least once and in order per entity; a receiver deduplicates by `id`.
+//! The queue survives restarts: the edge stores every change and reloads it.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use serde_json::json;
+
+use super::entities::{State, Transition};
+use super::types::Millis;
+
+/// How long a delivery is retried before it is given up.
+pub const GIVE_UP_AFTER_MS: Millis = 24 * 3600 * 1000;
+/// The longest wait between two tries.
+pub const MAX_RETRY_DELAY_MS: Millis = 10 * 60 * 1000;
+
+/// The wait before try number `attempt + 1` (after `attempt` failures): 1 s, 2 s, 4 s, ...
+/// up to 10 minutes.
+pub fn retry_delay(attempt: u32) -> Millis {
+    1_000u64
+        .saturating_mul(1u64 << attempt.min(20))
+        .min(MAX_RETRY_DELAY_MS)
+}
+
+/// The events a site subscribes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events {
+    pub online: bool,
+    pub away: bool,
+    pub offline: bool,
+}
+
+impl Events {
+    pub fn wants(&self, state: State) -> bool {
+        match state {
+            State::Online => self.online,
+            State::Away => self.away,
+            State::Offline => self.offline,
+        }
+    }
+
+    /// The contract's name of the event of a change to `state`.
+    pub fn name(state: State) -> &'static str {
+        match state {
+            State::Online => "entity.online",
+            State::Away => "entity.away",
+            State::Offline => "entity.offline",
+        }
+    }
+}
+
+/// One event to deliver: its id and body never change across tries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub entity: String,
+    /// Order among the deliveries of one entity.
+    pub seq: u64,
+    pub body: String,
+    pub attempts: u32,
+    pub created_at: Millis,
+    pub next_at: Millis,
+}
+
+/// What became of a try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Failed,
+}
+
+/// A change of the stored queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueChange {
+    Added(Delivery),
+    Retry {
+        id: String,
+        attempts: u32,
+        next_at: Millis,
+    },
+    /// Delivered, or given up after a day of tries.
+    Removed {
+        id: String,
+        given_up: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Webhooks {
+    site: String,
+    events: Events,
+    /// A per-instance prefix that keeps ids unique across restarts.
+    id_prefix: String,
+    next_id: u64,
+    next_seq: u64,
+    /// Per entity, its deliveries in order.
+    queues: BTreeMap<String, VecDeque<Delivery>>,
+    /// Deliveries handed to the edge and not yet answered.
+    in_flight: HashSet<String>,
+}
+
+impl Webhooks {
+    /// Webhooks for `site`, with ids starting with `id_prefix` (random per instance).
+    pub fn new(site: &str, events: Events, id_prefix: &str) -> Self {
+        Webhooks {
+            site: site.to_owned(),
+            events,
+            id_prefix: id_prefix.to_owned(),
+            ..Webhooks::default()
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.events.online || self.events.away || self.events.offline
+    }
+
+    /// Deliveries stored before a restart, back in their queues.
+    pub fn restore(&mut self, mut stored: Vec<Delivery>) {
+        stored.sort_by_key(|d| d.seq);
+        for d in stored {
+            self.next_seq = self.next_seq.max(d.seq + 1);
+            self.queues
+                .entry(d.entity.clone())
+                .or_default()
+                .push_back(d);
+        }
+    }
+
+    /// Queues the changes the site asked for; answers what to store.
+    pub fn enqueue(&mut self, transitions: Vec<Transition>) -> Vec<QueueChange> {
+        let mut out = Vec::new();
+        for t in transitions {
+            let to = t.status.state;
+            if !self.events.wants(to) {
+                continue;
+            }
+            self.next_id += 1;
+            let id = format!("evt_{}{:x}", self.id_prefix, self.next_id);
+            let body = json!({
+                "id": id,
+                "type": Events::name(to),
+                "site": self.site,
+                "at": t.at,
+                "entity": &*t.entity,
+                "status": t.status,
+            })
+            .to_string();
+            let d = Delivery {
+                id,
+                entity: t.entity.to_string(),
+                seq: self.next_seq,
+                body,
+                attempts: 0,
+                created_at: t.at,
+                next_at: t.at,
+            };
+            self.next_seq += 1;
+            self.queues
+                .entry(d.entity.clone())
+                .or_default()
+                .push_back(d.clone());
+            out.push(QueueChange::Added(d));
+        }
+        out
+    }
+
+    /// The deliveries to try now: the head of each entity's queue, when due and not already
+    /// in flight. They are in flight until [`Webhooks::answered`].
+    pub fn due(&mut self, now: Millis) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for q in self.queues.values() {
+            if let Some(head) = q.front() {
+                if head.next_at <= now && !self.in_flight.contains(&head.id) {
+                    out.push(head.clone());
+                }
+            }
+        }
+        for d in &out {
+            self.in_flight.insert(d.id.clone());
+        }
+        out
+    }
+
+    /// A try of delivery `id` ended at `now`; answers what to store.
+    pub fn answered(&mut self, id: &str, outcome: Outcome, now: Millis) -> Vec<QueueChange> {
+        self.in_flight.remove(id);
+        let Some((entity, q)) = self
+            .queues
+            .iter_mut()
+            .find(|(_, q)| q.front().is_some_and(|d| d.id == id))
+        else {
+            return Vec::new();
+        };
+        let entity = entity.clone();
+        let Some(head) = q.front_mut() else {
+            return Vec::new();
+        };
+        let change = match outcome {
+            Outcome::Failed if now < head.created_at + GIVE_UP_AFTER_MS => {
+                head.attempts += 1;
+                head.next_at = now + retry_delay(head.attempts - 1);
+                return vec![QueueChange::Retry {
+                    id: id.to_owned(),
+                    attempts: head.attempts,
+                    next_at: head.next_at,
+                }];
+            }
+            Outcome::Failed => QueueChange::Removed {
+                id: id.to_owned(),
+                given_up: true,
+            },
+            Outcome::Delivered => QueueChange::Removed {
+                id: id.to_owned(),
+                given_up: false,
+            },
+        };
+        q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(&entity);
+        }
+        vec![change]
+    }
+
+    /// When the next delivery falls due (heads in flight wait for their answer).
+    pub fn next_wake(&self) -> Option<Millis> {
+        self.queues
+            .values()
+            .filter_map(|q| q.front())
+            .filter(|d| !self.in_flight.contains(&d.id))
+            .map(|d| d.next_at)
+            .min()
+    }
+
+    /// Deliveries waiting (for tests and diagnostics).
+    pub fn pending(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presence::entities::EntityStatus;
+    use std::rc::Rc;
+
+    fn t(entity: &str, from: State, to: State, at: Millis) -> Transition {
+        Transition {
+            entity: Rc::from(entity),
+            from,
+            at,
+            status: EntityStatus {
+                state: to,
+                sessions: u32::from(to != State::Offline),
+                last_seen: Some(at),
+                online_since: (to != State::Offline).then_some(at),
+                info: None,
+            },
+        }
+    }
+
+    fn all() -> Events {
+        Events {
+            online: true,
+            away: true,
+            offline: true,
+        }
+    }
+
+    #[test]
+    fn only_the_events_asked_for_are_queued_with_the_contract_body() {
+        let mut w = Webhooks::new(
+            "shop",
+            Events {
+                online: false,
+                away: false,
+                offline: true,
+            },
+            "ab",
+        );
+        let out = w.enqueue(vec![
+            t("user:1", State::Offline, State::Online, 10),
+            t("user:1", State::Online, State::Offline, 20),
+        ]);
+        assert_eq!(out.len(), 1);
+        let QueueChange::Added(d) = &out[0] else {
+            panic!("{out:?}")
+        };
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(body["type"], "entity.offline");
+        assert_eq!(body["site"], "shop");
+        assert_eq!(body["entity"], "user:1");
+        assert_eq!(body["at"], 20);
+        assert_eq!(body["id"], d.id.as_str());
+        assert_eq!(body["status"]["state"], "offline");
+        assert_eq!(body["status"]["online"], false);
+    }
+
+    #[test]
+    fn one_entity_is_delivered_in_order_others_in_parallel() {
+        let mut w = Webhooks::new("s", all(), "x");
+        w.enqueue(vec![
+            t("a", State::Offline, State::Online, 0),
+            t("a", State::Online, State::Offline, 5),
+            t("b", State::Offline, State::Online, 6),
+        ]);
+        let due = w.due(10);
+        let ids: Vec<&str> = due.iter().map(|d| d.entity.as_str()).collect();
+        assert_eq!(ids, ["a", "b"], "the head of each entity");
+        assert!(w.due(10).is_empty(), "in flight until answered");
+        assert_eq!(w.next_wake(), None);
+        let first = due[0].id.clone();
+        w.answered(&first, Outcome::Delivered, 11);
+        let next = w.due(11);
+        assert_eq!(next.len(), 1);
+        assert!(
+            next[0].body.contains("entity.offline"),
+            "a's second event after its first"
+        );
+    }
+
+    #[test]
+    fn failures_are_retried_with_growing_delays_for_a_day_then_given_up() {
+        let mut w = Webhooks::new("s", all(), "x");
+        w.enqueue(vec![t("a", State::Offline, State::Online, 0)]);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        loop {
+            let due = w.due(now);
+            assert_eq!(due.len(), 1);
+            let change = w.answered(&due[0].id, Outcome::Failed, now);
+            match &change[0] {
+                QueueChange::Retry { next_at, .. } => {
+                    waits.push(next_at - now);
+                    now = *next_at;
+                }
+                QueueChange::Removed { given_up, .. } => {
+                    assert!(given_up);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(&waits[..4], [1_000, 2_000, 4_000, 8_000]);
+        assert!(waits.iter().all(|w| *w <= MAX_RETRY_DELAY_MS));
+        assert!(waits.windows(2).all(|p| p[1] >= p[0]), "never shorter");
+        assert!(now >= GIVE_UP_AFTER_MS, "tried for at least a day");
+        assert!(now < GIVE_UP_AFTER_MS + MAX_RETRY_DELAY_MS + 1);
+        assert_eq!(w.pending(), 0);
+    }
+
+    #[test]
+    fn a_restored_queue_keeps_order_and_new_events_follow() {
+        let mut w = Webhooks::new("s", all(), "x");
+        let out = w.enqueue(vec![
+            t("a", State::Offline, State::Online, 0),
+            t("a", State::Online, State::Away, 1),
+        ]);
+        let stored: Vec<Delivery> = out
+            .into_iter()
+            .filter_map(|c| match c {
+                QueueChange::Added(d) => Some(d),
+                _ => None,
+            })
+            .rev()
+            .collect();
+        let mut again = Webhooks::new("s", all(), "y");
+        again.restore(stored);
+        again.enqueue(vec![t("a", State::Away, State::Offline, 2)]);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let d = again.due(100).remove(0);
+            seen.push(serde_json::from_str::<serde_json::Value>(&d.body).unwrap()["type"].clone());
+            again.answered(&d.id, Outcome::Delivered, 100);
+        }
+        assert_eq!(seen, ["entity.online", "entity.away", "entity.offline"]);
+    }
+}
