@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds the Worker (Rust -> wasm + JS shim in build/) with worker-build, using the pinned tools
-# that scripts/setup.sh installed, so nothing is downloaded at build time.
+# Builds the browser client (src/browser/ -> public/herenow.js, esbuild) and the Worker (Rust ->
+# wasm + JS shim in build/) with worker-build, using the pinned tools that scripts/setup.sh
+# installed, so nothing is downloaded at build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Always, even when the Worker build is skipped: it takes milliseconds, and the served client
+# must match its sources (public/herenow.js is a build output, not committed).
+node scripts/build-browser.mjs
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
   exit 0
 fi
