@@ -21,6 +21,8 @@ import { TEXT_BODY, httpError, isFinalRefusal, nop, reportError, safe, timeoutAf
 
 /** Count-only feeds poll GET /v1/count this often in the HTTP fallback. */
 const COUNT_POLL_MS = 15000;
+/** An HTTP exchange of the fallback that has no answer by then failed (as status feeds' do). */
+const EXCHANGE_TIMEOUT_MS = 10000;
 /** The server's limit on a ping body: a longer one would be refused whole. */
 const MAX_PING_BYTES = 1024;
 /** Refusals that concern the identity, not whether this page may be counted. */
@@ -172,8 +174,8 @@ class CountFeed {
       const response = await fetch(
         this.isTracker ? this.endpoint + '/v1/ping' : this.endpoint + '/v1/count?' + this.query(null),
         this.isTracker
-          ? { method: 'POST', body: this.pingBody(event, id), credentials: 'omit', headers: TEXT_BODY }
-          : { credentials: 'omit', cache: 'no-store' },
+          ? { method: 'POST', body: this.pingBody(event, id), credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) }
+          : { credentials: 'omit', cache: 'no-store', ...timeoutAfter(EXCHANGE_TIMEOUT_MS) },
       );
       const body = await response.json().catch(() => null);
       if (!current()) return 'stale';
