@@ -14,7 +14,9 @@ const OUT = path.join(ROOT, 'public', 'herenow.js');
 
 const BANNER =
   '/*! herenow.js: live presence ("42 online now", "Online", "Last seen 5 min ago"), no dependencies.\n' +
-  ' * API: README.md "Browser API"; built from src/browser/ by scripts/build-browser.mjs. */';
+  ' * API: README.md "Browser API"; built from src/browser/ by scripts/build-browser.mjs. */\n' +
+  // The sources are ES modules, strict by nature; the bundle is a classic script, so it says so.
+  '"use strict";';
 
 // Browsers with ?? and ?. (2020); the sources use nothing newer, so esbuild transforms nothing.
 const TARGET = ['chrome80', 'edge80', 'firefox78', 'safari13.1'];
@@ -27,7 +29,7 @@ const result = await build({
   target: TARGET,
   banner: { js: BANNER },
   legalComments: 'none',
-  charset: 'utf8',
+  // ASCII only (the default): a page in another encoding still reads "\u2026" right.
   write: false,
   logLevel: 'warning',
 });

@@ -170,7 +170,13 @@ export class Link {
 
   connect() {
     this.closeSockets();
-    for (const url of this.hooks.urls()) this.open(url);
+    let urls;
+    try {
+      urls = this.hooks.urls();
+    } catch (e) {
+      urls = [null]; // no URL to be had (a bad endpoint): it fails as a socket that cannot open
+    }
+    for (const url of urls) this.open(url);
   }
 
   open(url) {
@@ -178,6 +184,7 @@ export class Link {
     this.sockets.push(socket);
     let ws;
     try {
+      if (url == null) throw new TypeError('no socket URL');
       ws = socket.ws = new WebSocket(url);
     } catch (e) {
       socket.ws = null;
