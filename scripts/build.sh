@@ -4,9 +4,13 @@
 # installed, so nothing is downloaded at build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Always, even when the Worker build is skipped: it takes milliseconds, and the served client
-# must match its sources (public/herenow.js is a build output, not committed).
-node scripts/build-browser.mjs
+# The browser client, even when the Worker build is skipped: the served client must match its
+# sources (public/herenow.js is a build output, not committed). Only when an input is newer than
+# it: wrangler dev runs this script twice before it binds its port, so it must stay instant.
+if [ ! -f public/herenow.js ] || [ -n "$(find src/browser scripts/build-browser.mjs \
+    node_modules/esbuild/package.json -newer public/herenow.js -print -quit 2>/dev/null)" ]; then
+  node scripts/build-browser.mjs
+fi
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
   exit 0
 fi
