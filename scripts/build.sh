@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Worker (Rust -> wasm + JS shim in build/) with worker-build, using the pinned tools
-# that scripts/setup.sh installed, so nothing is downloaded at build time.
+# Builds the browser client (src/browser/ -> public/herenow.js, esbuild) and the Worker (Rust ->
+# wasm + JS shim in build/) with worker-build, using the pinned tools that scripts/setup.sh
+# installed, so nothing is downloaded at build time.
 #   bash scripts/build.sh               the production build (what `wrangler deploy` ships)
 #   bash scripts/build.sh --test-hooks  with the /v1/_test/* routes, for the tests, soak and bench
 set -euo pipefail
@@ -10,6 +11,13 @@ stamp=production
 if [ "${1:-}" = "--test-hooks" ]; then
   features=(-- --features test-hooks)
   stamp=test-hooks
+fi
+# The browser client, even when the Worker build is skipped: the served client must match its
+# sources (public/herenow.js is a build output, not committed). Only when an input is newer than
+# it: wrangler dev runs this script twice before it binds its port, so it must stay instant.
+if [ ! -f public/herenow.js ] || [ -n "$(find src/browser scripts/build-browser.mjs \
+    node_modules/esbuild/package.json -newer public/herenow.js -print -quit 2>/dev/null)" ]; then
+  node scripts/build-browser.mjs
 fi
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
   exit 0

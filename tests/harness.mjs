@@ -146,24 +146,31 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_0
   const ownsDir = !persistDir;
   const dir = persistDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-test-'));
   const allVars = { SITES: JSON.stringify(sitesConfig()), ...DEFAULT_VARS, ...vars };
-  const port = await freePort();
-  const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', dir];
-  for (const [name, value] of Object.entries(allVars)) args.push('--var', `${name}:${value}`);
+  // The port is free when chosen but bound only later (after two runs of the build script), and
+  // on a busy machine another process can take it meanwhile: then wrangler exits with "Address
+  // already in use", and a new port is tried.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', dir];
+    for (const [name, value] of Object.entries(allVars)) args.push('--var', `${name}:${value}`);
 
-  const child = spawn(WRANGLER, args, {
-    cwd: ROOT,
-    detached: true, // own process group: stop() kills wrangler and its workerd children together
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HERENOW_SKIP_BUILD: '1', WRANGLER_SEND_METRICS: 'false', CI: '1' },
-  });
-  const worker = new TestWorker({ child, port, dir, ownsDir, vars: allVars });
-  try {
-    await worker.waitUntilReady(readyTimeoutMs);
-  } catch (err) {
-    await worker.stop();
-    throw err;
+    const child = spawn(WRANGLER, args, {
+      cwd: ROOT,
+      detached: true, // own process group: stop() kills wrangler and its workerd children together
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HERENOW_SKIP_BUILD: '1', WRANGLER_SEND_METRICS: 'false', CI: '1' },
+    });
+    const worker = new TestWorker({ child, port, dir, ownsDir, vars: allVars });
+    try {
+      await worker.waitUntilReady(readyTimeoutMs);
+      return worker;
+    } catch (err) {
+      const portTaken = /Address already in use/.test(worker.logs());
+      await worker.stop({ keepState: portTaken && attempt < 3 });
+      if (!portTaken || attempt >= 3) throw err;
+      console.log(`# port ${port} was taken before wrangler bound it; trying another`);
+    }
   }
-  return worker;
 }
 
 const liveWorkers = new Set();

@@ -1,0 +1,280 @@
+// Entity status feeds: herenow.watch() and <here-now-status>.
+//
+// - One StatusFeed per endpoint + site + watch token, shared by every watch() with those three.
+//   Its link holds one socket per 100 entities (GET /v1/live?site&watch=a,b&token), or in the
+//   HTTP fallback polls GET /v1/status every 15 s with the token as a Bearer.
+// - Subscribers get each entity's status at once when it is known and again on every change;
+//   `{online: null, sessions: null, error}` while it cannot be known: "unreachable" (it retries)
+//   or the server's code ("bad_token", "not_watchable", ...: final, with one warning).
+// - A socket that never opened, or was closed on purpose, is followed by one GET /v1/status: a
+//   refused token says why there, and the page shows what that answers while sockets are retried.
+// - Status feeds live while the page does (hidden tabs too: an agent's console in the
+//   background still sees its customers), and close on pagehide.
+
+import { endpointOf, defaultSite } from './config.js';
+import { ENTITY_ID } from './ids.js';
+import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { trackedEndpoint, trackedSite } from './tracker.js';
+import { httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
+
+/** Status feeds poll GET /v1/status this often in the HTTP fallback. */
+const STATUS_POLL_MS = 15000;
+/** Entities per socket and per GET /v1/status, to keep URLs short. */
+const ENTITIES_PER_REQUEST = 100;
+
+const feeds = new Map(); // JSON [endpoint, site, token] -> StatusFeed
+let pageGone = false; // between pagehide and a pageshow from the back/forward cache
+
+/** The claims of a JWT, unverified: enough to tell which entities it lists. */
+function claimsOf(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0))));
+  } catch (e) {
+    return null;
+  }
+}
+
+/** The token lists the entity (exactly, or by a prefix ending in "*"); true when unknowable. */
+const lists = (claims, entity) =>
+  !claims ||
+  !Array.isArray(claims.watch) ||
+  claims.watch.some((p) => typeof p === 'string' && (p.endsWith('*') ? entity.startsWith(p.slice(0, -1)) : p === entity));
+
+const sameStatus = (a, b) => a.online === b.online && a.sessions === b.sessions && a.last_seen === b.last_seen && a.error === b.error;
+
+function inGroups(list) {
+  const groups = [];
+  for (let i = 0; i < list.length; i += ENTITIES_PER_REQUEST) groups.push(list.slice(i, i + ENTITIES_PER_REQUEST));
+  return groups;
+}
+
+class StatusFeed {
+  constructor(key, endpoint, site, token) {
+    this.key = key;
+    this.endpoint = endpoint;
+    this.site = site;
+    this.token = token;
+    this.claims = claimsOf(token);
+    this.subscribers = new Set();
+    this.statuses = new Map(); // entity -> the last status told
+    this.refused = new Map(); // entity -> error code: never asked for
+    this.list = []; // the entities the link asks about now, sorted
+    this.active = false; // has subscribers and the page is there: the link should run
+    this.dead = null; // the error code that stopped the feed for good
+    this.syncTimer = 0;
+    this.link = new Link(
+      {
+        urls: () => {
+          this.list = this.wantedEntities();
+          return inGroups(this.list).map((group) => liveUrl(this.endpoint, { site: this.site, watch: group.join(','), token: this.token }));
+        },
+        message: (msg) => {
+          if (msg.type === 'status' && typeof msg.entity === 'string') this.set(msg);
+        },
+        poll: (fresh, current) => {
+          if (fresh) this.list = this.wantedEntities();
+          return this.ask(current);
+        },
+        diagnose: async ({ opened, code, fallback }, current) => {
+          if (fallback || (opened && !closedOnPurpose(code))) return 'failed';
+          // Refused or closed on purpose: ask over HTTP why (a bad token says so), and show what it answers meanwhile.
+          return (await this.ask(current)) === 'stop' ? 'stop' : 'failed';
+        },
+      },
+      { pollInterval: STATUS_POLL_MS },
+    );
+  }
+
+  add(sub) {
+    this.subscribers.add(sub);
+    for (const e of sub.entities) {
+      if (!this.dead && !this.refused.has(e) && !lists(this.claims, e)) {
+        this.refused.set(e, 'not_watchable');
+        warnOnce('nw ' + e + this.token, `the watch token does not list "${e}"`);
+      }
+      const error = this.dead || this.refused.get(e);
+      if (error) this.statuses.set(e, { entity: e, online: null, sessions: null, last_seen: null, error });
+      const known = this.statuses.get(e);
+      if (known) {
+        queueMicrotask(() => {
+          if (this.subscribers.has(sub) && this.statuses.get(e) === known) sub.push(known);
+        });
+      }
+    }
+    this.sync();
+  }
+
+  remove(sub) {
+    if (this.subscribers.delete(sub)) this.sync();
+  }
+
+  /** Every entity some subscriber wants and the token may read, sorted. */
+  wantedEntities() {
+    const entities = new Set();
+    for (const sub of this.subscribers) for (const e of sub.entities) if (!this.refused.has(e)) entities.add(e);
+    return [...entities].sort();
+  }
+
+  /** Batched: one (re)connect for all the elements a page adds in one task. */
+  sync() {
+    clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(safe(() => {
+      if (!this.subscribers.size) return this.end();
+      if (this.dead || pageGone) return;
+      const want = this.wantedEntities();
+      const have = new Set(this.list);
+      if (!want.length || (this.active && want.every((e) => have.has(e)))) return; // fewer is fine: no reconnect
+      this.active = true;
+      this.restart();
+    }), 0);
+  }
+
+  restart() {
+    this.list = this.wantedEntities();
+    if (!this.active || this.dead || !this.list.length) return this.link.stop();
+    this.link.start();
+  }
+
+  end() {
+    this.active = false;
+    this.link.stop();
+    feeds.delete(this.key);
+  }
+
+  /**
+   * One round of GET /v1/status for the whole list -> 'ok' | 'failed' | 'stop' (refused for
+   * good) | 'stale'; the answer is shown (statuses, or "unreachable") unless `current()` says it
+   * came too late.
+   */
+  async ask(current) {
+    try {
+      for (const group of inGroups(this.list)) {
+        const q = new URLSearchParams({ site: this.site, entity: group.join(',') });
+        const response = await fetch(this.endpoint + '/v1/status?' + q, {
+          credentials: 'omit',
+          cache: 'no-store',
+          headers: { Authorization: 'Bearer ' + this.token },
+          ...timeoutAfter(10000),
+        });
+        const body = await response.json().catch(() => null);
+        if (!current()) return 'stale';
+        if (response.ok && body && body.entities) {
+          for (const e of group) if (body.entities[e]) this.set({ ...body.entities[e], entity: e });
+        } else if (isFinalRefusal(response.status)) {
+          this.fatal(httpError(response, body));
+          return 'stop';
+        } else {
+          this.unreachable();
+          return 'failed';
+        }
+      }
+      return 'ok';
+    } catch (e) {
+      if (!current()) return 'stale';
+      this.unreachable();
+      return 'failed';
+    }
+  }
+
+  /** A status message or answer, or an error for that entity; subscribers hear of changes only. */
+  set(msg, error) {
+    const entity = String(msg.entity);
+    const was = this.statuses.get(entity);
+    const status = error
+      ? { entity, online: null, sessions: null, last_seen: was ? was.last_seen : null, error }
+      : {
+          entity,
+          online: !!msg.online,
+          sessions: Math.max(0, +msg.sessions || 0),
+          last_seen: msg.last_seen == null || !isFinite(msg.last_seen) ? null : +msg.last_seen,
+        };
+    if (was && sameStatus(was, status)) return;
+    this.statuses.set(entity, status);
+    for (const sub of this.subscribers) if (sub.entities.has(entity)) sub.push(status);
+  }
+
+  unreachable() {
+    for (const e of this.list) this.set({ entity: e }, 'unreachable');
+  }
+
+  fatal(error) {
+    this.dead = error.code;
+    this.link.stop();
+    warnOnce('w ' + this.endpoint + this.site + this.token, `status of ${this.list.join(', ')} stopped: ${error.text}`);
+    for (const e of this.wantedEntities()) this.set({ entity: e }, error.code);
+  }
+}
+
+/** herenow.watch({site, endpoint, token, entities}, callback) -> unsubscribe() */
+export function watch(options, callback) {
+  try {
+    if (typeof callback !== 'function' || !options) return nop;
+    const endpoint = endpointOf(options.endpoint || trackedEndpoint());
+    const site = String(options.site || trackedSite() || defaultSite() || '');
+    const token = options.token == null ? '' : String(options.token);
+    let entities = options.entities ?? options.entity ?? [];
+    if (typeof entities === 'string') entities = entities.split(',');
+    entities = [...new Set(Array.from(entities, (e) => String(e ?? '').trim()))];
+    const sub = {
+      entities: new Set(entities),
+      live: true,
+      push: (status) => {
+        if (!sub.live) return;
+        try {
+          callback({ ...status });
+        } catch (e) {
+          reportError(e);
+        }
+      },
+    };
+    const fail = (list, code, message) => {
+      if (!list.length) return;
+      warnOnce(code + ' ' + list.join(','), message);
+      queueMicrotask(() => list.forEach((e) => sub.push({ entity: e, online: null, sessions: null, last_seen: null, error: code })));
+    };
+    const badIds = entities.filter((e) => !ENTITY_ID.test(e));
+    fail(badIds, 'bad_request', `watch: ${badIds.map((e) => JSON.stringify(e)).join(', ')} is not an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)`);
+    badIds.forEach((e) => sub.entities.delete(e));
+    if (!site) {
+      fail([...sub.entities], 'unknown_site', 'watch: no site (set data-site on the script, or site on <here-now-status>)');
+      sub.entities.clear();
+    }
+    if (!token) {
+      fail([...sub.entities], 'bad_token', `watch: ${[...sub.entities].join(', ')} needs a watch token (token attribute or option)`);
+      sub.entities.clear();
+    }
+    if (!sub.entities.size) return () => {
+      sub.live = false;
+    };
+    const key = JSON.stringify([endpoint, site, token]);
+    let feed = feeds.get(key);
+    if (!feed) feeds.set(key, (feed = new StatusFeed(key, endpoint, site, token)));
+    feed.add(sub);
+    return () =>
+      safe(() => {
+        sub.live = false;
+        feed.remove(sub);
+      })();
+  } catch (e) {
+    return nop;
+  }
+}
+
+/** pagehide: close every status feed (a page in the back/forward cache holds no socket). */
+export function closeStatusFeeds() {
+  pageGone = true;
+  feeds.forEach(safe((feed) => {
+    feed.active = false;
+    feed.link.stop();
+  }));
+}
+
+/** pageshow from the back/forward cache: open them again. */
+export function reopenStatusFeeds() {
+  pageGone = false;
+  feeds.forEach(safe((feed) => {
+    feed.active = true;
+    feed.restart();
+  }));
+}
