@@ -153,10 +153,8 @@ export async function mustStatus(w, site, entities, token) {
   const ids = Array.isArray(entities) ? entities : entities.split(',');
   assert.deepEqual(Object.keys(res.body.entities).sort(), [...new Set(ids)].sort(), `GET ${res.path}: one entry per id`);
   for (const [id, s] of Object.entries(res.body.entities)) {
-    assert.deepEqual(Object.keys(s).sort(), ['last_seen', 'online', 'sessions'], `${id}: fields (${res.text})`);
-    assert.equal(typeof s.online, 'boolean', `${id}: online`);
-    assert.ok(Number.isInteger(s.sessions) && s.sessions >= 0, `${id}: sessions (${res.text})`);
-    assert.ok(s.last_seen === null || Number.isInteger(s.last_seen), `${id}: last_seen (${res.text})`);
+    assert.deepEqual(Object.keys(s).sort(), STATUS_FIELDS, `${id}: fields (${res.text})`);
+    assertStatusFields(s, `${id} (${res.text})`);
   }
   return res.body.entities;
 }
@@ -185,10 +183,23 @@ export function statusesSince(client, since, entity) {
   return client.received.filter((e) => e.at >= since && isStatus(entity)(e.msg));
 }
 
+/** The fields of an entity's status (contract: "Entities" and "away, online since, member info"). */
+export const STATUS_FIELDS = ['info', 'last_seen', 'online', 'online_since', 'sessions', 'state'];
+
+/** Asserts the types of a status's fields and how they agree with each other. */
+export function assertStatusFields(s, where = JSON.stringify(s)) {
+  assert.equal(typeof s.online, 'boolean', `${where}: online`);
+  assert.ok(['online', 'away', 'offline'].includes(s.state), `${where}: state`);
+  assert.equal(s.online, s.state !== 'offline', `${where}: online is true for online and away`);
+  assert.ok(Number.isInteger(s.sessions) && s.sessions >= 0, `${where}: sessions`);
+  assert.ok(s.last_seen === null || Number.isInteger(s.last_seen), `${where}: last_seen`);
+  if (s.state === 'offline') assert.equal(s.online_since, null, `${where}: online_since when offline`);
+  else assert.ok(Number.isInteger(s.online_since), `${where}: online_since`);
+  assert.ok(s.info === null || (typeof s.info === 'object' && !Array.isArray(s.info)), `${where}: info`);
+}
+
 /** Asserts a status message's exact field set and types. */
 export function assertStatusShape(msg) {
-  assert.deepEqual(Object.keys(msg).sort(), ['entity', 'last_seen', 'online', 'sessions', 'type'], `fields of ${JSON.stringify(msg)}`);
-  assert.equal(typeof msg.online, 'boolean');
-  assert.ok(Number.isInteger(msg.sessions) && msg.sessions >= 0, JSON.stringify(msg));
-  assert.ok(msg.last_seen === null || Number.isInteger(msg.last_seen), JSON.stringify(msg));
+  assert.deepEqual(Object.keys(msg).sort(), ['entity', ...STATUS_FIELDS, 'type'].sort(), `fields of ${JSON.stringify(msg)}`);
+  assertStatusFields(msg);
 }

@@ -61,8 +61,8 @@ test('last_seen survives a restart; an entity online at the restart comes back o
   // The first request after the restart wakes the object.
   const woke = performance.now();
   const after1 = await mustStatus(w, site, [gone, here, 'user:never'], token);
-  assert.deepEqual(after1[gone], { online: false, sessions: 0, last_seen: goneBefore.last_seen }, `${gone} after the restart`);
-  assert.deepEqual(after1['user:never'], { online: false, sessions: 0, last_seen: null });
+  assert.deepEqual(after1[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null }, `${gone} after the restart`);
+  assert.deepEqual(after1['user:never'], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
   assert.equal(after1[here].online, true, `${here} is online again after the restart: ${JSON.stringify(after1[here])}`);
   assert.equal(after1[here].sessions, 1, `${here}: ${JSON.stringify(after1[here])}`);
   assert.ok(
@@ -80,7 +80,7 @@ test('last_seen survives a restart; an entity online at the restart comes back o
   }
   assert.equal(opening[here].online, true, JSON.stringify(opening[here]));
   assert.equal(opening[here].sessions, 1, JSON.stringify(opening[here]));
-  assert.deepEqual(opening[gone], { type: 'status', entity: gone, online: false, sessions: 0, last_seen: goneBefore.last_seen });
+  assert.deepEqual(opening[gone], { type: 'status', entity: gone, online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null });
 
   // Still online shortly before one ttl has passed since the wake.
   await sleep(Math.max(0, w.ttlMs - 1000 - (performance.now() - woke)));
@@ -98,8 +98,8 @@ test('last_seen survives a restart; an entity online at the restart comes back o
     `${here} last_seen ${msg.last_seen} must be its last sign of life before the stop (joined ${hereJoinWall}, stopped ${stopWall}), not a time it was not there`,
   );
   const final = await mustStatus(w, site, [gone, here], token);
-  assert.deepEqual(final[here], { online: false, sessions: 0, last_seen: msg.last_seen });
-  assert.deepEqual(final[gone], { online: false, sessions: 0, last_seen: goneBefore.last_seen });
+  assert.deepEqual(final[here], { online: false, state: 'offline', sessions: 0, last_seen: msg.last_seen, online_since: null, info: null });
+  assert.deepEqual(final[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null });
   assert.deepEqual((await w.count(site)).site, { sessions: 0, visitors: 0 });
   await watch.close();
 });

@@ -230,8 +230,11 @@ impl SitePresence {
             let Some(l) = guard.as_mut() else {
                 return Ok(());
             };
-            match l.wake_at {
-                Some(w) if l.alarm_at.is_none_or(|a| w < a) => {
+            // Never at or before now: an alarm set inside the alarm handler for the time that
+            // is running is dropped when the handler ends. An alarm set in the past has fired.
+            let now = runtime::now();
+            match l.wake_at.map(|w| w.max(now + 1)) {
+                Some(w) if l.alarm_at.is_none_or(|a| a <= now || w < a) => {
                     l.alarm_at = Some(w);
                     Some(w)
                 }

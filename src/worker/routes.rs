@@ -28,7 +28,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
             "Send the ping as application/json or text/plain.",
         ));
     }
-    let ping = parse_ping(&body)?;
+    let mut ping = parse_ping(&body)?;
     let site = edge.site(&ping.site)?;
     let secret = ping
         .entity
@@ -39,6 +39,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
     if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
         let claims = edge.verify(ping.token.as_deref(), secret)?;
         token::check_track(&claims, &ping.site, entity)?;
+        ping.info = token::track_info(&claims)?;
     }
     edge.rate_limit(&req, "ping", &ping.site).await?;
     let site = ping.site.clone();
