@@ -23,6 +23,10 @@ pub struct SiteConfig {
     /// Entity events POSTed to the site's back end (needs `secret_env`, which signs them).
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// `/v1/rooms` and `/v1/history` only with a stats token (scope `stats`, signed with the
+    /// site's secret); counts and the live feed stay public.
+    #[serde(default)]
+    pub private_stats: bool,
 }
 
 /// `"webhook":{"url":"https://...","events":["entity.online","entity.away","entity.offline"]}`
@@ -122,6 +126,11 @@ impl Sites {
             format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
         })?;
         for (key, site) in &sites {
+            if site.private_stats && site.secret_env.is_empty() {
+                return Err(format!(
+                    "SITES, site {key:?}: private_stats needs secret_env (it signs the stats tokens)"
+                ));
+            }
             if let Some(w) = &site.webhook {
                 w.check().map_err(|e| format!("SITES, site {key:?}: {e}"))?;
                 if site.secret_env.is_empty() {
@@ -185,6 +194,7 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
         broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
         leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
         away_ttl_ms: secs("AWAY_TTL_SECONDS", d.away_ttl_ms),
+        history: true,
         limits: Limits {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
             max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{CountQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
+use super::{CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
 
 /// The request header that carries a [`SiteCall`].
 pub const CALL_HEADER: &str = "herenow-call";
@@ -20,6 +20,7 @@ pub enum SiteCall {
     Rooms(RoomsQuery),
     Status(StatusQuery),
     Members(MembersQuery),
+    History(HistoryQuery),
     /// A WebSocket upgrade (the request carries the upgrade headers).
     Live(LiveQuery),
     /// Test hooks (the `test-hooks` feature, routed only with `HERENOW_TEST_HOOKS`).
@@ -34,6 +35,8 @@ pub enum SiteCall {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TestHook {
+    /// Move the object's clock by `offset_ms` from the real time (history across hours).
+    Clock { offset_ms: i64 },
     /// Panic inside the object (the Wasm instance resets).
     Panic,
     /// Make the object's next alarm fail (the runtime retries it).
@@ -51,6 +54,7 @@ impl SiteCall {
             SiteCall::Rooms(q) => Some(&q.site),
             SiteCall::Status(q) => Some(&q.site),
             SiteCall::Members(q) => Some(&q.site),
+            SiteCall::History(q) => Some(&q.site),
             SiteCall::Live(q) => Some(&q.site),
             #[cfg(feature = "test-hooks")]
             SiteCall::Test { .. } => None,

@@ -378,6 +378,28 @@ pub fn parse_status(q: &Query) -> Result<StatusQuery, ApiError> {
     })
 }
 
+/// `GET /v1/history?site=S[&range=1h|24h|7d]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    pub site: String,
+    /// `1h`, `24h` or `7d`.
+    pub range: String,
+}
+
+pub fn parse_history(q: &Query) -> Result<HistoryQuery, ApiError> {
+    let site = parse_site(q.get("site"))?;
+    let range = q.get("range").unwrap_or("1h");
+    if crate::presence::history::Range::parse(range).is_none() {
+        return Err(ApiError::bad_request(
+            "\"range\" must be \"1h\", \"24h\" or \"7d\".",
+        ));
+    }
+    Ok(HistoryQuery {
+        site,
+        range: range.to_owned(),
+    })
+}
+
 /// `GET /v1/members?site=S&room=R`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembersQuery {
@@ -634,5 +656,27 @@ mod tests {
                 .len(),
             2
         );
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn history_ranges_default_to_the_hour_and_anything_else_is_a_bad_request() {
+        let h = |s: &str| parse_history(&Query::parse(s).unwrap());
+        assert_eq!(h("site=d").unwrap().range, "1h");
+        for r in ["1h", "24h", "7d"] {
+            assert_eq!(h(&format!("site=d&range={r}")).unwrap().range, r);
+        }
+        for bad in [
+            "site=d&range=",
+            "site=d&range=1d",
+            "site=d&range=7D",
+            "range=1h",
+        ] {
+            assert_eq!(h(bad).unwrap_err().code, ErrorCode::BadRequest, "{bad}");
+        }
     }
 }

@@ -28,11 +28,13 @@ use worker::{
 
 use crate::api::call::CALL_HEADER;
 use crate::api::{
-    ApiError, CountQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, SiteCall, DEFAULT_ROOM,
+    ApiError, CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, SiteCall,
+    DEFAULT_ROOM,
 };
 use crate::config::presence_config;
 use crate::http;
 use crate::presence::effects::members_json;
+use crate::presence::history::{self, Range};
 use crate::presence::{
     Closed, Effects, Event, Incoming, Millis, Presence, SocketId, SocketSession, SocketSpec,
 };
@@ -55,12 +57,21 @@ struct Loaded {
     site: Option<String>,
     /// Where and how this site's webhooks go, if it has them.
     webhook: Option<WebhookTarget>,
+    /// When old history was last deleted.
+    pruned_at: Millis,
+    /// Test hook: how far this object's clock is moved from the real time.
+    clock_offset: i64,
     /// Test hook: the next alarm fails (so that the runtime retries it).
     #[cfg(feature = "test-hooks")]
     fail_next_alarm: bool,
 }
 
 impl Loaded {
+    /// The object's time: the real time, moved only by the clock test hook.
+    fn now(&self) -> Millis {
+        runtime::now().saturating_add_signed(self.clock_offset)
+    }
+
     /// Does what the core asked, in order: writes, then sends, then closes.
     fn carry_out(&mut self, fx: Effects) -> Result<()> {
         self.storage.apply(fx.writes)?;
@@ -155,15 +166,21 @@ impl DurableObject for SitePresence {
             }
         }
         let state = &self.state;
-        self.step(|l, now| {
+        self.step(|l, now| -> Result<()> {
             l.alarm_at = None;
-            let sockets = &l.sockets;
+            let (sockets, offset) = (&l.sockets, l.clock_offset);
             l.core.alarm(now, |id| {
                 sockets
                     .get(&id)
                     .and_then(|ws| runtime::last_auto_pong(state, ws))
+                    .map(|t| t.saturating_add_signed(offset))
             });
-        })?;
+            if now >= l.pruned_at + 3_600_000 {
+                l.storage.prune_history(now)?;
+                l.pruned_at = now;
+            }
+            Ok(())
+        })??;
         self.arm_alarm().await?;
         self.deliver_webhooks().await?;
         Response::ok("ok")
@@ -216,7 +233,7 @@ impl SitePresence {
         let l = guard
             .as_mut()
             .ok_or_else(|| worker::Error::RustError("state not loaded".into()))?;
-        let now = runtime::now();
+        let now = l.now();
         let out = input(l, now);
         let fx = l.core.poll(now);
         l.carry_out(fx)?;
@@ -232,11 +249,12 @@ impl SitePresence {
             };
             // Never at or before now: an alarm set inside the alarm handler for the time that
             // is running is dropped when the handler ends. An alarm set in the past has fired.
-            let now = runtime::now();
+            let now = l.now();
             match l.wake_at.map(|w| w.max(now + 1)) {
                 Some(w) if l.alarm_at.is_none_or(|a| a <= now || w < a) => {
                     l.alarm_at = Some(w);
-                    Some(w)
+                    // the runtime's clock is the real one
+                    Some(w.saturating_add_signed(-l.clock_offset))
                 }
                 _ => None,
             }
@@ -301,6 +319,8 @@ impl SitePresence {
             alarm_at: None,
             site: None,
             webhook: None,
+            pruned_at: 0,
+            clock_offset: 0,
             #[cfg(feature = "test-hooks")]
             fail_next_alarm: false,
         };
@@ -382,6 +402,7 @@ impl SitePresence {
             SiteCall::Rooms(q) => self.rooms(q),
             SiteCall::Status(q) => self.status(&q.entities),
             SiteCall::Members(q) => self.members(q),
+            SiteCall::History(q) => self.history(q),
             SiteCall::Live(q) => self.live(q),
             #[cfg(feature = "test-hooks")]
             SiteCall::Test { hook } => self.test_hook(hook),
@@ -441,6 +462,17 @@ impl SitePresence {
         })
     }
 
+    fn history(&self, q: HistoryQuery) -> Result<Answer> {
+        let range = Range::parse(&q.range).unwrap_or(Range::Hour);
+        self.step(|l, now| -> Result<Answer> {
+            let (first, _) = range.span(now);
+            let rows = l.storage.history(first)?;
+            let pending = l.core.history_pending();
+            let answer = history::answer(&q.site, range, now, None, &rows, pending);
+            Ok(Answer::Json(json!(answer)))
+        })?
+    }
+
     fn members(&self, q: MembersQuery) -> Result<Answer> {
         self.step(|l, _| {
             let (members, truncated, anonymous) = l.core.members(&q.room);
@@ -494,6 +526,12 @@ impl SitePresence {
         use crate::api::call::TestHook;
         match hook {
             TestHook::Panic => panic!("test hook: a panic inside the Durable Object"),
+            TestHook::Clock { offset_ms } => self.step(|l, _| {
+                l.clock_offset = offset_ms;
+                // timers were set on the old clock: look again now
+                l.alarm_at = None;
+                Answer::Json(json!({"hook": "clock", "offset_ms": offset_ms}))
+            }),
             TestHook::FailAlarm => self.step(|l, _| {
                 l.fail_next_alarm = true;
                 Answer::Json(json!({"hook": "fail-alarm"}))

@@ -9,7 +9,8 @@ use std::cell::Cell;
 use serde::Deserialize;
 use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
 
-use crate::presence::{Delivery, Millis, QueueChange, StoredEntity, StoredSession, Write};
+use crate::presence::history::{MinuteRow, KEEP_MS};
+use crate::presence::{Counts, Delivery, Millis, QueueChange, StoredEntity, StoredSession, Write};
 use crate::visitor::{from_hex, to_hex};
 
 pub struct Storage {
@@ -36,6 +37,29 @@ struct SessionRow {
 struct EntityRow {
     last_seen: f64,
     info: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HistoryRow {
+    t: f64,
+    max_sessions: f64,
+    max_visitors: f64,
+    close_sessions: f64,
+    close_visitors: f64,
+}
+
+impl HistoryRow {
+    fn row(&self) -> MinuteRow {
+        let counts = |s: f64, v: f64| Counts {
+            sessions: s as u32,
+            visitors: v as u32,
+        };
+        MinuteRow {
+            t: self.t as Millis,
+            max: counts(self.max_sessions, self.max_visitors),
+            close: counts(self.close_sessions, self.close_visitors),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,6 +103,13 @@ impl Storage {
             )",
             "entities (id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL)",
             "meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "history (
+                t INTEGER PRIMARY KEY,
+                max_sessions INTEGER NOT NULL,
+                max_visitors INTEGER NOT NULL,
+                close_sessions INTEGER NOT NULL,
+                close_visitors INTEGER NOT NULL
+            )",
             "webhooks (
                 id TEXT PRIMARY KEY,
                 entity TEXT NOT NULL,
@@ -196,6 +227,40 @@ impl Storage {
             .unwrap_or_default())
     }
 
+    /// The stored minutes from `first` on, and the last one before it (whose closing counts
+    /// carry into the range), oldest first.
+    pub fn history(&self, first: Millis) -> Result<Vec<MinuteRow>> {
+        const COLUMNS: &str = "t, max_sessions, max_visitors, close_sessions, close_visitors";
+        let before: Vec<HistoryRow> = self
+            .exec(
+                &format!("SELECT {COLUMNS} FROM history WHERE t < ? ORDER BY t DESC LIMIT 1"),
+                vec![millis(first)],
+            )?
+            .to_array()?;
+        let rows: Vec<HistoryRow> = self
+            .exec(
+                &format!("SELECT {COLUMNS} FROM history WHERE t >= ? ORDER BY t"),
+                vec![millis(first)],
+            )?
+            .to_array()?;
+        Ok(before
+            .iter()
+            .chain(rows.iter())
+            .map(HistoryRow::row)
+            .collect())
+    }
+
+    /// Deletes minutes older than [`KEEP_MS`] before `now`, but the newest of them (its
+    /// closing counts still carry into the oldest range).
+    pub fn prune_history(&self, now: Millis) -> Result<()> {
+        let cutoff = now.saturating_sub(KEEP_MS);
+        self.exec(
+            "DELETE FROM history WHERE t < ? AND t < (SELECT max(t) FROM history WHERE t < ?)",
+            vec![millis(cutoff), millis(cutoff)],
+        )?;
+        Ok(())
+    }
+
     /// The webhook deliveries not yet done.
     pub fn webhooks(&self) -> Result<Vec<Delivery>> {
         let rows: Vec<WebhookRow> = self
@@ -275,6 +340,21 @@ impl Storage {
                             millis(r.last_seen),
                             millis(r.online_since),
                             text_or_null(r.info),
+                        ],
+                    )?;
+                }
+                Write::History(r) => {
+                    let n = |v: u32| SqlStorageValue::Integer(i64::from(v));
+                    self.exec(
+                        "INSERT OR REPLACE INTO history
+                           (t, max_sessions, max_visitors, close_sessions, close_visitors)
+                         VALUES (?, ?, ?, ?, ?)",
+                        vec![
+                            millis(r.t),
+                            n(r.max.sessions),
+                            n(r.max.visitors),
+                            n(r.close.sessions),
+                            n(r.close.visitors),
                         ],
                     )?;
                 }

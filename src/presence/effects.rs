@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::entities::{EntityRecord, EntityStatus, Member};
+use super::history::MinuteRow;
 use super::types::{Counts, Millis, RoomCounts, SocketId, VisitorKey};
 use super::webhooks::QueueChange;
 
@@ -49,6 +50,8 @@ pub enum Write {
     Entity(EntityRecord),
     /// A change of the webhook queue.
     Webhook(QueueChange),
+    /// A minute of the site's history that ended (at most one row per minute).
+    History(MinuteRow),
 }
 
 /// One message to some sockets.

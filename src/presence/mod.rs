@@ -25,6 +25,7 @@ mod counts;
 mod deadlines;
 pub mod effects;
 pub mod entities;
+pub mod history;
 mod restore;
 mod sessions;
 mod sockets;
@@ -39,6 +40,7 @@ use std::rc::Rc;
 use broadcast::{MembersThrottle, Sent, Throttle, View};
 use counts::Tallies;
 use entities::Entities;
+use history::{History, MinuteRow};
 use sessions::{Session, Sessions};
 use sockets::{Socket, Sockets};
 
@@ -73,6 +75,7 @@ pub struct Presence {
     members: MembersThrottle,
     entities: Entities,
     webhooks: Webhooks,
+    history: History,
     /// What inputs asked for since the last [`Presence::poll`].
     out: Effects,
 }
@@ -88,6 +91,7 @@ impl Presence {
             members: MembersThrottle::default(),
             entities: Entities::new(cfg.leave_grace_ms),
             webhooks: Webhooks::default(),
+            history: History::default(),
             out: Effects::default(),
         }
     }
@@ -449,8 +453,17 @@ impl Presence {
         }
         fx.writes
             .extend(self.entities.take_records().into_iter().map(Write::Entity));
+        if !self.cfg.history {
+        } else if let Some(row) = self.history.observe(now, self.tallies.site()) {
+            fx.writes.push(Write::History(row));
+        }
         fx.wake_at = self.next_wake();
         fx
+    }
+
+    /// The minute in progress of the site's history, when it has changes not yet stored.
+    pub fn history_pending(&self) -> Option<MinuteRow> {
+        self.history.pending()
     }
 
     // ----- webhooks -----
@@ -490,6 +503,7 @@ impl Presence {
             self.members.wake(),
             self.entities.next_wake(),
             self.webhooks.next_wake(),
+            self.history.next_wake(),
         ]
         .into_iter()
         .flatten()

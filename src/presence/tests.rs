@@ -25,6 +25,8 @@ fn small(max_sessions: usize, max_rooms: usize, max_sockets: usize) -> Presence 
         broadcast_interval_ms: INTERVAL,
         leave_grace_ms: GRACE,
         away_ttl_ms: AWAY_TTL,
+        // its own tests below; here its minute wakes would only blur the timers under test
+        history: false,
         limits: Limits {
             max_sessions,
             max_rooms,
@@ -834,7 +836,8 @@ fn stored_rows_always_match_the_live_sessions() {
                 Write::Confirm { .. }
                 | Write::MarkRestored { .. }
                 | Write::Entity(..)
-                | Write::Webhook(..) => {}
+                | Write::Webhook(..)
+                | Write::History(..) => {}
             }
         }
         let live: BTreeMap<String, String> = (0..10)
@@ -1432,4 +1435,58 @@ fn entity_changes_become_webhooks_and_a_reload_in_the_grace_sends_none() {
     ping(&mut p, 1_000, "s1", "/", v(1), Event::Leave).unwrap();
     assert!(queued(&p.poll(1_000)).is_empty());
     assert_eq!(queued(&alarm(&mut p, 1_000 + GRACE)), ["entity.offline"]);
+}
+
+#[test]
+fn history_stores_one_row_per_changed_minute_and_wakes_to_store_the_last_one() {
+    let mut p = Presence::new(Config {
+        history: true,
+        ..p_config()
+    });
+    let m0 = 1_795_428_420_000; // a minute start
+    ping(&mut p, m0 + 5_000, "a", "/", v(1), Event::Join).unwrap();
+    ping(&mut p, m0 + 6_000, "b", "/", v(2), Event::Join).unwrap();
+    let fx = p.poll(m0 + 6_000);
+    assert!(!fx.writes.iter().any(|w| matches!(w, Write::History(_))));
+    assert!(
+        fx.wake_at.is_some_and(|w| w <= m0 + 60_000),
+        "woken by the minute's end at the latest"
+    );
+    ping(&mut p, m0 + 7_000, "b", "/", v(2), Event::Leave).unwrap();
+    p.poll(m0 + 7_000);
+    for t in [m0 + 10_000, m0 + 20_000] {
+        ping(&mut p, t, "a", "/", v(1), Event::Heartbeat).unwrap();
+        assert!(p.poll(t).writes.is_empty(), "heartbeats write nothing");
+    }
+    let fx = alarm(&mut p, m0 + 60_000);
+    let rows: Vec<_> = fx
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::History(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].t, rows[0].max, rows[0].close),
+        (m0, counts(2, 2), counts(1, 1))
+    );
+    assert_eq!(
+        p.history_pending(),
+        None,
+        "a quiet minute has nothing to store"
+    );
+}
+
+fn p_config() -> Config {
+    Config {
+        heartbeat_ms: HEARTBEAT,
+        ttl_ms: TTL,
+        broadcast_interval_ms: INTERVAL,
+        leave_grace_ms: GRACE,
+        away_ttl_ms: AWAY_TTL,
+        history: false,
+        limits: Limits::default(),
+    }
 }

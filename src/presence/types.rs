@@ -97,6 +97,8 @@ pub struct Config {
     /// How long a hidden (away) session of an entity lives without a sign of life (background
     /// tabs are throttled to about one timer a minute).
     pub away_ttl_ms: Millis,
+    /// Whether this object keeps the site's history (a site's shards leave it to one object).
+    pub history: bool,
     pub limits: Limits,
 }
 
@@ -109,6 +111,7 @@ impl Default for Config {
             broadcast_interval_ms: 500,
             leave_grace_ms: 3_000,
             away_ttl_ms: 300_000,
+            history: true,
             limits: Limits::default(),
         }
     }

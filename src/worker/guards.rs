@@ -70,6 +70,29 @@ impl Edge<'_> {
         )?)
     }
 
+    /// For a site that keeps its stats private: a stats token in `Authorization: Bearer`, or
+    /// 401 `bad_token`. Public stats pass.
+    pub fn stats_allowed(
+        &self,
+        req: &Request,
+        cfg: &SiteConfig,
+        site: &str,
+    ) -> Result<(), ApiError> {
+        if !cfg.private_stats {
+            return Ok(());
+        }
+        let secrets = self
+            .secrets(cfg)
+            .map_err(|_| ApiError::bad_token("A stats token is required."))?;
+        let authorization = req.headers().get("Authorization").ok().flatten();
+        let claims = self.verify(
+            crate::api::headers::bearer(authorization.as_deref()),
+            &secrets,
+        )?;
+        token::check_stats(&claims, site)?;
+        Ok(())
+    }
+
     /// The `PING_LIMITER` binding, keyed by client IP and site. Without the binding (or if it
     /// fails) requests pass: a limiter outage must not take presence down.
     pub async fn rate_limit(&self, req: &Request, kind: &str, site: &str) -> Result<(), ApiError> {

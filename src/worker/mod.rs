@@ -56,11 +56,15 @@ async fn route(
         }
         "/v1/rooms" => {
             edge.allow(Allow::Get)?;
-            routes::rooms(edge).await
+            routes::rooms(&req, edge).await
         }
         "/v1/status" => {
             edge.allow(Allow::Get)?;
             routes::status(&req, edge).await
+        }
+        "/v1/history" => {
+            edge.allow(Allow::Get)?;
+            routes::history(&req, edge).await
         }
         "/v1/members" => {
             edge.allow(Allow::Get)?;

@@ -6,8 +6,8 @@ use worker::{Headers, Request, Response};
 use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
 use crate::api::{
-    parse_count, parse_live, parse_members, parse_ping, parse_rooms, parse_status, ApiError,
-    SiteCall, MAX_PING_BYTES,
+    parse_count, parse_history, parse_live, parse_members, parse_ping, parse_rooms, parse_status,
+    ApiError, SiteCall, MAX_PING_BYTES,
 };
 use crate::http::MAX_ORIGIN_ECHO;
 use crate::token;
@@ -54,12 +54,23 @@ pub async fn count(edge: &Edge<'_>) -> Answer {
     edge.relay(&site, SiteCall::Count(q)).await
 }
 
-/// `GET /v1/rooms?site=S[&limit=K]`
-pub async fn rooms(edge: &Edge<'_>) -> Answer {
+/// `GET /v1/rooms?site=S[&limit=K]` (a stats token when the site keeps its stats private)
+pub async fn rooms(req: &Request, edge: &Edge<'_>) -> Answer {
     let q = parse_rooms(&edge.query)?;
-    edge.site(&q.site)?;
+    let site = edge.site(&q.site)?;
+    edge.stats_allowed(req, site, &q.site)?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::Rooms(q)).await
+}
+
+/// `GET /v1/history?site=S[&range=1h|24h|7d]` (a stats token when the site keeps its stats
+/// private)
+pub async fn history(req: &Request, edge: &Edge<'_>) -> Answer {
+    let q = parse_history(&edge.query)?;
+    let site = edge.site(&q.site)?;
+    edge.stats_allowed(req, site, &q.site)?;
+    let site = q.site.clone();
+    edge.relay(&site, SiteCall::History(q)).await
 }
 
 /// `GET /v1/status?site=S&entity=A,B` with a watch token
@@ -190,17 +201,27 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
     edge.site(&site)?;
     let name = path.trim_start_matches("/v1/_test");
     let hook = match name {
+        "/clock" => TestHook::Clock {
+            offset_ms: edge
+                .query
+                .get("offset_ms")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ApiError::bad_request("offset_ms: a whole number"))?,
+        },
         "/panic" => TestHook::Panic,
         "/fail-alarm" => TestHook::FailAlarm,
         "/memory" => TestHook::Memory,
         _ => return Err(ApiError::not_found()),
     };
-    if hook == TestHook::Memory {
+    if matches!(hook, TestHook::Memory | TestHook::Clock { .. }) {
         let mut resp = edge
             .call_object(&site, &SiteCall::Test { hook }, false)
             .await?;
         let mut v: serde_json::Value = resp.json().await?;
-        v["worker_wasm_bytes"] = serde_json::json!(core::arch::wasm32::memory_size::<0>() * 65_536);
+        if hook == TestHook::Memory {
+            v["worker_wasm_bytes"] =
+                serde_json::json!(core::arch::wasm32::memory_size::<0>() * 65_536);
+        }
         return Ok(crate::http::json(200, v.to_string(), edge.origin)?);
     }
     // Answer first: a panic resets the whole Wasm instance, this request included.
