@@ -4,7 +4,10 @@
 // applies, stops it, and writes the figures as JSON.
 //
 //   node tests/bench/driver.mjs --target herenow|partyserver|floor|socketio
-//        [--quick] [--out FILE] [--server-cpus 0] [--no-pin]
+//        [--quick] [--out FILE] [--server-cpus 0] [--no-pin] [--set name=json ...]
+//
+// `--set` overrides one entry of the plan below, e.g. `--set fanoutSizes=[1000] --set wake=[]`
+// (for exploring; `npm run bench` never passes it).
 //
 // `npm run bench` (tests/bench/run.mjs) runs it once per target and prints the table; the
 // phases, their bounds and what each figure means are described in BENCHMARKS.md.
@@ -26,7 +29,7 @@ import { freePort, quantile, sleep, summary, uid } from './lib/util.mjs';
 // Options and plan
 
 function parseArgs(argv) {
-  const opts = { target: null, quick: false, out: null, serverCpus: '0', pin: true };
+  const opts = { target: null, quick: false, out: null, serverCpus: '0', pin: true, set: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--target') opts.target = argv[++i];
@@ -34,6 +37,10 @@ function parseArgs(argv) {
     else if (a === '--out') opts.out = argv[++i];
     else if (a === '--server-cpus') opts.serverCpus = argv[++i];
     else if (a === '--no-pin') opts.pin = false;
+    else if (a === '--set') {
+      const [name, value] = argv[++i].split(/=(.*)/s);
+      opts.set[name] = JSON.parse(value);
+    }
     else throw new Error(`unknown option ${a}`);
   }
   if (!TARGETS[opts.target]) throw new Error(`--target must be one of ${Object.keys(TARGETS).join(', ')}`);
@@ -49,16 +56,18 @@ const INTERVAL_MS = 500; // herenow's BROADCAST_INTERVAL_MS (the contract's defa
 const PLAN = opts.quick
   ? {
       firstRequestSamples: 2,
-      memorySessions: 2_000,
+      memorySessions: 500,
+      // Waiting out the eviction takes 10 s: in the smoke run, for herenow only.
       wake: opts.target === 'herenow' ? [{ sockets: 200, sites: 1 }] : [],
+      wakeRowSessions: 20,
       pingSessions: 300,
       pingConcurrency: 32,
-      pingWarmupMs: 300,
-      pingDurationMs: 1_500,
+      pingWarmupMs: 200,
+      pingDurationMs: 1_000,
       churnSubscribers: 100,
-      churnDurationMs: 3_000,
+      churnDurationMs: 2_000,
       fanoutSizes: [100],
-      fanoutJoins: 8,
+      fanoutJoins: 5,
     }
   : {
       firstRequestSamples: 5,
@@ -67,6 +76,7 @@ const PLAN = opts.quick
         { sockets: 1_000, sites: 3 },
         { sockets: 10_000, sites: 1 },
       ],
+      wakeRowSessions: 200,
       pingSessions: 5_000,
       pingConcurrency: 32,
       pingWarmupMs: 1_000,
@@ -76,11 +86,16 @@ const PLAN = opts.quick
       fanoutSizes: [100, 1_000, 5_000],
       fanoutJoins: 50,
     };
+for (const [name, value] of Object.entries(opts.set)) {
+  if (!(name in PLAN)) throw new Error(`--set: the plan has no ${name}`);
+  PLAN[name] = value;
+}
 const CHURN_RATE = 50; // sessions joining (and as many leaving) per second
 const CHURN_LIFE_MS = 500; // each churn session leaves this long after its join
 const JOIN_SPACING_MS = INTERVAL_MS + 100; // joins on one site are spaced past the interval
 const WAKE_IDLE_MS = 12_000; // local workerd evicts an object after 10 s without a request
 const SETTLE_TIMEOUT_MS = 5_000;
+const SOCKETIO_OPEN_MS = 45_000; // the bound on opening one fan-out size on the Socket.IO peer
 
 const log = (...a) => console.error(`# [${opts.target}]`, ...a);
 
@@ -91,10 +106,10 @@ let server = null;
 const http = agent(64);
 const pools = new Set();
 
-async function startServer(label) {
+async function startServer(label, extraVars) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `herenow-bench-${opts.target}-`));
   const port = await freePort();
-  const s = await target.start({ dir, port, cpus: opts.pin ? opts.serverCpus : null, sites: SITES });
+  const s = await target.start({ dir, port, cpus: opts.pin ? opts.serverCpus : null, sites: SITES, extraVars });
   s.dir = dir;
   log(`${label}: pid ${s.pid} on ${s.base} (cpus ${allowedCpus(s.pid)}), ready in ${s.readyMs.toFixed(0)} ms`);
   return s;
@@ -112,6 +127,7 @@ const SITES = [
   'churn',
   ...Array.from({ length: 8 }, (_, i) => `fresh-${i}`),
   ...Array.from({ length: 4 }, (_, i) => `wake-${i}`),
+  'rows-wake',
   ...[100, 1_000, 5_000].map((n) => `fan-${n}`),
 ];
 
@@ -259,6 +275,7 @@ async function memory() {
     maxRequests: sessions.length,
     next: () => ({ method: 'POST', path: '/v1/ping', body: pingBody('mem', sessions[i++], 'join') }),
   });
+  if (fill.failed > 0) throw new Error(`${fill.failed} joins failed: ${fill.firstFailure}`);
   const after = await memoryHook('mem');
   const joined = after.sessions - before.sessions;
   return {
@@ -271,8 +288,12 @@ async function memory() {
   };
 }
 
-/** 3 and 5. Joins, then heartbeats of those sessions at saturation; CPU and rows per request. */
-async function pings() {
+/**
+ * 3 and 5. Joins, then heartbeats of those sessions at saturation; CPU and rows per request.
+ * `beforeSaturation` runs between the two (it waits out the wake-up objects' eviction, so that
+ * their hibernation does not land inside the measured window).
+ */
+async function pings(beforeSaturation = async () => {}) {
   const site = 'pings';
   const sessions = Array.from({ length: PLAN.pingSessions }, newSession);
   const hook0 = await memoryHook(site);
@@ -289,6 +310,7 @@ async function pings() {
   const s1 = await benchStats();
   const hook1 = await memoryHook(site);
   if (joins.failed > 0) throw new Error(`${joins.failed} joins failed: ${joins.firstFailure}`);
+  await beforeSaturation();
   let k = 0;
   const heartbeat = () => ({ method: 'POST', path: '/v1/ping', body: pingBody(site, sessions[k++ % sessions.length], 'heartbeat') });
   await closedLoop({ base: server.base, agent: http, concurrency: PLAN.pingConcurrency, durationMs: PLAN.pingWarmupMs, maxRequests: 1e6, next: heartbeat });
@@ -379,14 +401,23 @@ async function churn() {
   pool.onCount = null;
   const seconds = (ended - started) / 1000;
   const rates = pool.subs.map((s) => s.times.length / seconds);
-  // The most messages any subscriber received within any window shorter than the interval.
+  // The most messages any subscriber received within any window shorter than the interval, and
+  // the shortest gap between two messages to one subscriber (arrival times: delivery jitter of
+  // the runtime and of this driver is included).
   const window = INTERVAL_MS * 0.9;
   let maxInWindow = 0;
+  let minGap = Infinity;
+  const gaps = [];
   for (const s of pool.subs) {
     let lo = 0;
     for (let hi = 0; hi < s.times.length; hi++) {
       while (s.times[hi] - s.times[lo] >= window) lo += 1;
       maxInWindow = Math.max(maxInWindow, hi - lo + 1);
+      if (hi > 0) {
+        const gap = s.times[hi] - s.times[hi - 1];
+        minGap = Math.min(minGap, gap);
+        gaps.push(gap);
+      }
     }
   }
   const result = {
@@ -397,6 +428,8 @@ async function churn() {
     msgs_per_sub_per_s_max: Math.max(...rates),
     max_in_window: maxInWindow,
     window_ms: window,
+    min_gap_ms: Number.isFinite(minGap) ? minGap : null,
+    gap_p01_ms: quantile(gaps, 0.01),
     settle_ms: settle,
     errors,
     first_error: firstError,
@@ -442,9 +475,25 @@ async function fanout() {
   }
   const pool = openPool('all');
   for (const size of PLAN.fanoutSizes) {
-    const ms = await pool.grow(size, { deadlineMs: 90_000 });
-    log(`fan-out: ${size} subscribers open in ${(ms / 1000).toFixed(1)} s`);
-    await quiet();
+    // Every connect is broadcast to everyone already there: opening N sockets sends ~N^2/2
+    // messages. A size that cannot be opened within the bound is reported as not held.
+    const cpu0 = cpuMs(server.pid);
+    const own0 = process.cpuUsage();
+    const t0 = performance.now();
+    try {
+      const ms = await pool.grow(size, { deadlineMs: SOCKETIO_OPEN_MS });
+      log(`fan-out: ${size} subscribers open in ${(ms / 1000).toFixed(1)} s`);
+    } catch (err) {
+      const wall = performance.now() - t0;
+      const own = process.cpuUsage(own0);
+      const busy = (x) => `${Math.round((x / wall) * 100)}%`;
+      out[size] = {
+        not_held: `${pool.subs.length} of ${size} sockets open after ${SOCKETIO_OPEN_MS / 1000} s; server CPU ${busy(cpuMs(server.pid) - cpu0)}, driver ${busy((own.user + own.system) / 1000)}`,
+      };
+      log(`fan-out: ${size} not held: ${out[size].not_held}`);
+      break;
+    }
+    await quiet(60_000);
     await settleTo(pool, size, 30_000);
     const lasts = [];
     const firsts = [];
@@ -465,13 +514,44 @@ async function fanout() {
     }
     record(size, pool.subs.length, lasts, firsts);
   }
-  await closePool(pool);
+  // No orderly close here: every disconnect would be broadcast to the rest. The pool is dropped
+  // after the server is stopped (see main).
   return out;
+}
+
+/**
+ * Socket.IO only: the official socket.io-client (WebSocket transport) and the driver's lean
+ * client see the same counts, so the lean client measures what users of Socket.IO would see.
+ */
+async function officialClient() {
+  const { io } = await import('socket.io-client');
+  const lean = await Subscriber.open(target.liveUrl(server.wsBase), target.kind);
+  const socket = io(server.base, { transports: ['websocket'], reconnection: false, forceNew: true });
+  try {
+    const official = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('socket.io-client got no count within 5 s')), 5000);
+      socket.on('count', (p) => {
+        clearTimeout(timer);
+        resolve(p.sessions);
+      });
+      socket.on('connect_error', (err) => reject(err));
+    });
+    const started = performance.now();
+    while (lean.last !== official && performance.now() - started < 2000) await sleep(10);
+    if (lean.last !== official) throw new Error(`socket.io-client saw ${official}, the lean client ${lean.last}`);
+    return { sessions: official, same: true };
+  } finally {
+    socket.close();
+    lean.close();
+  }
 }
 
 /** Opens the wake-up sites' subscribers; the objects then idle while other phases run. */
 async function openWakePools() {
   const sets = [];
+  // Sessions on an object of their own, heartbeated once after it was evicted (see rowsAfterWake).
+  const sleepers = Array.from({ length: PLAN.wakeRowSessions }, newSession);
+  for (const s of sleepers) await joinOnce('rows-wake', s);
   let w = 0;
   for (const { sockets, sites } of PLAN.wake) {
     for (let k = 0; k < sites; k++) {
@@ -482,7 +562,39 @@ async function openWakePools() {
       sets.push({ site, sockets, pool });
     }
   }
-  return { sets, idleSince: performance.now() };
+  return { sets, sleepers, idleSince: performance.now() };
+}
+
+/**
+ * 5b. Rows written by the first heartbeat of each session after its object was evicted and
+ * woken again (herenow stores sessions as restored on a wake and confirms each one at its first
+ * sign of life).
+ */
+async function rowsAfterWake({ sleepers }) {
+  const before = (await benchStats());
+  for (const s of sleepers) {
+    await json(server.base, 'POST', '/v1/ping', { body: pingBody('rows-wake', s, 'heartbeat'), agent: http });
+  }
+  const after = await benchStats();
+  return {
+    per_heartbeat: (after.rowsWritten + after.kvKeysWritten - before.rowsWritten - before.kvKeysWritten) / sleepers.length,
+    sessions: sleepers.length,
+    rebuilt: (after.constructedBy['rows-wake'] ?? 0) > (before.constructedBy['rows-wake'] ?? 0),
+  };
+}
+
+/** Waits until the wake-up objects idled past workerd's eviction and the runtime is quiet again. */
+async function evicted(wakeSets, keepAwake = null) {
+  if (!wakeSets) return;
+  const until = wakeSets.idleSince + WAKE_IDLE_MS;
+  if (until > performance.now()) {
+    log(`wake-up: waiting ${((until - performance.now()) / 1000).toFixed(1)} s for the objects to be evicted`);
+  }
+  for (let round = 0; round < 100 && performance.now() < until; round++) {
+    if (keepAwake) await request(server.base, 'GET', `/v1/count?site=${keepAwake}`, { agent: http });
+    await sleep(Math.min(2000, Math.max(0, until - performance.now())));
+  }
+  await quiet();
 }
 
 /**
@@ -490,12 +602,9 @@ async function openWakePools() {
  * the time to its first and to its last subscriber. The object's construction count shows
  * whether it really was evicted (and so rebuilt its state from the socket attachments).
  */
-async function wake({ sets, idleSince }) {
-  const waitMs = idleSince + WAKE_IDLE_MS - performance.now();
-  if (waitMs > 0) {
-    log(`wake-up: waiting ${(waitMs / 1000).toFixed(1)} s more for the objects to be evicted`);
-    await sleep(waitMs);
-  }
+async function wake(wakeSets) {
+  await evicted(wakeSets);
+  const { sets } = wakeSets;
   const bySize = {};
   for (const { site, sockets, pool } of sets) {
     const before = (await benchStats()).constructedBy[site] ?? 0;
@@ -562,7 +671,8 @@ async function main() {
     // 7. Memory, in a runtime of its own (the Wasm memory is shared by every object of the
     // isolate, so nothing else may run in it).
     if (opts.target === 'herenow') {
-      server = await startServer('memory run');
+      // A ttl longer than the fill, so that every session joined is still live when measured.
+      server = await startServer('memory run', { PRESENCE_TTL_SECONDS: '3600' });
       result.memory = await phase(result, 'memory', memory);
       serverCpu += cpuMs(server.pid) ?? 0;
       await stopServer(server);
@@ -576,23 +686,32 @@ async function main() {
     if (isWorker) {
       result.first_request = await phase(result, 'first request', firstRequest);
       const wakeSets = PLAN.wake.length ? await phase(result, 'wake-up sockets', openWakePools) : null;
-      const p = await phase(result, 'pings', pings);
+      // The pings object must stay awake while the wake-up objects are evicted: a count request
+      // every 2 s keeps it busy enough (workerd evicts after 10 s without a request).
+      const p = await phase(result, 'pings', () => pings(() => evicted(wakeSets, 'pings')));
       result.pings = p?.pings ?? null;
       result.rows = p?.rows ?? null;
       result.churn = await phase(result, 'churn', churn);
-      if (wakeSets) result.wake = await phase(result, 'wake-up', () => wake(wakeSets));
+      if (wakeSets) {
+        result.wake = await phase(result, 'wake-up', () => wake(wakeSets));
+        const r = await phase(result, 'rows after a wake', () => rowsAfterWake(wakeSets));
+        if (result.rows && r) result.rows.after_wake = r;
+      }
       await quiet();
       result.fanout = await phase(result, 'fan-out', fanout);
     } else {
-      result.fanout = await phase(result, 'fan-out', fanout);
-      await quiet();
+      result.client_check = await phase(result, 'socket.io-client check', officialClient);
+      // Churn first: the fan-out ends with thousands of sockets whose teardown would keep the
+      // server busy broadcasting for a long time.
       result.churn = await phase(result, 'churn', churn);
+      await quiet();
+      result.fanout = await phase(result, 'fan-out', fanout);
     }
     result.server_rss_bytes = rssBytes(server.pid);
     serverCpu += cpuMs(server.pid) ?? 0;
   } finally {
-    for (const p of pools) await p.close();
     await stopServer(server);
+    for (const p of pools) await p.close();
   }
   const wallMs = performance.now() - wall0;
   const own = process.cpuUsage(own0);

@@ -63,10 +63,10 @@ function workerTarget({ name, label, prepare, vars }) {
     name,
     label,
     kind: 'worker',
-    async start({ dir, port, cpus, sites }) {
+    async start({ dir, port, cpus, sites, inspectorPort, extraVars = {} }) {
       const spec = await prepare(dir);
-      const config = writeConfig({ dir, port, ...spec, bindings: vars(sites) });
-      const server = await startWorkerd({ config, port, cpus, logFile: path.join(dir, 'workerd.log') });
+      const config = writeConfig({ dir, port, ...spec, bindings: { ...vars(sites), ...extraVars } });
+      const server = await startWorkerd({ config, port, cpus, inspectorPort, logFile: path.join(dir, 'workerd.log') });
       return { ...server, bundle: sizes(spec.bundleFiles), wsBase: server.base.replace('http', 'ws') };
     },
     liveUrl: (wsBase, site) => `${wsBase}/v1/live?${new URLSearchParams({ site })}`,

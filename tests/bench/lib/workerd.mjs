@@ -117,8 +117,9 @@ const mainWorker :Workerd.Worker = (
  * Starts `workerd serve` on the config, pinned to `cpus` with taskset when given, and waits
  * until `GET /__bench/stats` answers. Returns { pid, base, stop(), logs() }.
  */
-export async function startWorkerd({ config, port, cpus, readyTimeoutMs = 30_000, logFile }) {
+export async function startWorkerd({ config, port, cpus, readyTimeoutMs = 30_000, logFile, inspectorPort }) {
   const args = ['serve', config, '--experimental'];
+  if (inspectorPort) args.push(`--inspector-addr=127.0.0.1:${inspectorPort}`);
   const [cmd, argv] = cpus ? ['taskset', ['-c', cpus, WORKERD, ...args]] : [WORKERD, args];
   const out = fs.openSync(logFile, 'w');
   const child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: true });
