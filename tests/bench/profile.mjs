@@ -2,12 +2,14 @@
 // A CPU profile of one Worker target under load: where workerd spends its time per request,
 // down to the Wasm function (herenow's build keeps its `name` section, so V8 shows Rust names).
 //
-//   node tests/bench/profile.mjs [--target herenow] [--event heartbeat|join|count]
-//        [--seconds 5] [--sessions 2000] [--top 40] [--out /tmp/herenow.cpuprofile]
+//   node tests/bench/profile.mjs [--target herenow] [--event heartbeat|join|count|fanout]
+//        [--seconds 5] [--sessions 2000] [--subscribers 1000] [--top 40]
+//        [--out /tmp/herenow.cpuprofile]
 //
 // Starts the target under workerd with the V8 inspector on, joins `sessions` sessions on one
 // site, then sends `event` requests (closed loop, 16 in flight) for `seconds` while the V8
-// sampling profiler runs (100 us interval). Prints the functions by self time and by total
+// sampling profiler runs (100 us interval). `fanout`: `subscribers` sockets watch the site and
+// one join is sent every 600 ms (each is broadcast to all of them). Prints the functions by self time and by total
 // time, grouped per Rust crate / JS origin; writes the raw profile (open it in Chrome DevTools,
 // Performance tab, or speedscope).
 
@@ -15,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { Pool } from './lib/clients.mjs';
 import { agent, closedLoop, request } from './lib/http.mjs';
 import { cpuMs } from './lib/proc.mjs';
 import { TARGETS } from './lib/targets.mjs';
@@ -29,6 +32,7 @@ const targetName = opt('target', 'herenow');
 const event = opt('event', 'heartbeat');
 const seconds = Number(opt('seconds', 5));
 const sessionCount = Number(opt('sessions', 2000));
+const subscriberCount = Number(opt('subscribers', 1000));
 const TOP = Number(opt('top', 40));
 const out = opt('out', path.join(os.tmpdir(), `${targetName}-${event}.cpuprofile`));
 const target = TARGETS[targetName];
@@ -99,12 +103,30 @@ async function main() {
           : () => ({ method: 'POST', path: '/v1/ping', body: body(sessions[k++ % sessions.length], 'heartbeat') });
     await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: 1000, maxRequests: 1e6, next });
 
+    let pool = null;
+    if (event === 'fanout') {
+      pool = new Pool({ url: target.liveUrl(server.wsBase, 'prof'), kind: 'worker' });
+      await pool.grow(subscriberCount);
+      await sleep(1000);
+    }
     await session.send('Profiler.start');
     const c0 = cpuMs(server.pid);
-    const run = await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: seconds * 1000, maxRequests: 1e6, next });
+    const run =
+      event === 'fanout'
+        ? await closedLoop({
+            base: server.base,
+            agent: http,
+            concurrency: 1,
+            durationMs: seconds * 1000,
+            maxRequests: 1e6,
+            next: () => ({ method: 'POST', path: '/v1/ping', body: body({ id: uid('s'), visitor: uid('v') }, 'join') }),
+            pauseMs: 600,
+          })
+        : await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: seconds * 1000, maxRequests: 1e6, next });
     const c1 = cpuMs(server.pid);
     const { profile } = await session.send('Profiler.stop');
     session.close();
+    if (pool) await pool.close();
     fs.writeFileSync(out, JSON.stringify(profile));
 
     const n = run.latencies.length;

@@ -49,8 +49,9 @@ export async function json(base, method, urlPath, opts) {
  * Closed loop: `concurrency` workers each send `next()`'s request as soon as the previous one
  * answered, until `durationMs` has passed or `maxRequests` were sent. Returns the latencies (ms)
  * of the answered requests, the count of non-200 answers and errors, and the elapsed time.
+ * `pauseMs` makes each worker wait that long after each answer (an open-loop-ish trickle).
  */
-export async function closedLoop({ base, concurrency, durationMs, maxRequests, next, agent: a }) {
+export async function closedLoop({ base, concurrency, durationMs, maxRequests, next, agent: a, pauseMs = 0 }) {
   const latencies = [];
   let sent = 0;
   let failed = 0;
@@ -72,6 +73,7 @@ export async function closedLoop({ base, concurrency, durationMs, maxRequests, n
         failed += 1;
         firstFailure ??= err.message;
       }
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
