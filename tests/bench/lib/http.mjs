@@ -8,8 +8,22 @@ export function agent(maxSockets = 64) {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
 }
 
-/** One request; resolves { status, text, ms } (ms from send to the end of the body). */
-export function request(base, method, urlPath, { body, agent: a, headers = {}, timeoutMs = 10_000 } = {}) {
+/**
+ * One request; resolves { status, text, ms } (ms from send to the end of the body).
+ * A request that fails because the server had just closed the kept-alive connection it was
+ * sent on (ECONNRESET / "socket hang up" on a reused socket: the request never reached the
+ * Worker) is sent once more on a new connection, as Node's documentation advises.
+ */
+export async function request(base, method, urlPath, opts = {}) {
+  try {
+    return await requestOnce(base, method, urlPath, opts);
+  } catch (err) {
+    if (!err.reusedSocket || !(err.code === 'ECONNRESET' || /socket hang up/.test(err.message))) throw err;
+    return requestOnce(base, method, urlPath, opts);
+  }
+}
+
+function requestOnce(base, method, urlPath, { body, agent: a, headers = {}, timeoutMs = 10_000 } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const url = new URL(urlPath, base);
@@ -32,7 +46,10 @@ export function request(base, method, urlPath, { body, agent: a, headers = {}, t
       },
     );
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${urlPath}`)));
-    req.on('error', reject);
+    req.on('error', (err) => {
+      err.reusedSocket = req.reusedSocket;
+      reject(err);
+    });
     if (body !== undefined) req.write(body);
     req.end();
   });

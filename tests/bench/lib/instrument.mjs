@@ -11,11 +11,35 @@ export const stats = {
   constructed: 0,
   /** Constructions per object, by the name the object was found with (the site). */
   constructedBy: {},
+  /** [name, Date.now()] of the first constructions. */
+  constructedAt: [],
   sqlExecs: 0,
   rowsWritten: 0,
   rowsRead: 0,
   kvKeysWritten: 0,
+  /** Exceptions that escaped a microtask or a promise (the first few), for diagnosis. */
+  uncaught: [],
+  uncaughtCount: 0,
 };
+
+function noteUncaught(err) {
+  stats.uncaughtCount += 1;
+  if (stats.uncaught.length < 5) stats.uncaught.push(String(err?.stack ?? err).slice(0, 800));
+}
+
+// wasm-bindgen's futures run on queueMicrotask; an exception that escapes one of its callbacks
+// would otherwise leave no trace here.
+const queueMicrotaskOriginal = globalThis.queueMicrotask;
+globalThis.queueMicrotask = (callback) =>
+  queueMicrotaskOriginal(() => {
+    try {
+      callback();
+    } catch (err) {
+      noteUncaught(err);
+      throw err;
+    }
+  });
+globalThis.addEventListener?.('unhandledrejection', (event) => noteUncaught(event.reason));
 
 // Cursors whose statement may not have run to completion yet: workerd runs a statement lazily
 // as its cursor is read, and `rowsWritten` grows as it runs. Most writes finish inside exec().
@@ -40,6 +64,7 @@ export function noteConstructed(ctx) {
   stats.constructed += 1;
   const name = ctx.id?.name ?? String(ctx.id);
   stats.constructedBy[name] = (stats.constructedBy[name] ?? 0) + 1;
+  if (stats.constructedAt.length < 50) stats.constructedAt.push([name, Date.now()]);
   if (patched) return;
   patched = true;
   const storage = ctx.storage;
@@ -79,5 +104,9 @@ export function noteConstructed(ctx) {
 /** The answer of `GET /__bench/stats` (served by the Worker entry wrapper). */
 export function statsResponse() {
   settle();
-  return new Response(JSON.stringify(stats), { headers: { 'content-type': 'application/json' } });
+  // workers-rs's shim keeps whether the Wasm instance hit a critical error and how often it
+  // was re-instantiated (after a panic or an exception through Wasm).
+  const init = globalThis.__worker_init_state;
+  const body = { ...stats, wasmInstanceId: init?.instanceId ?? null, wasmCriticalError: init?.criticalError ?? null };
+  return new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } });
 }

@@ -120,6 +120,8 @@ const mainWorker :Workerd.Worker = (
 export async function startWorkerd({ config, port, cpus, readyTimeoutMs = 30_000, logFile, inspectorPort }) {
   const args = ['serve', config, '--experimental'];
   if (inspectorPort) args.push(`--inspector-addr=127.0.0.1:${inspectorPort}`);
+  // The runtime's own log (uncaught errors, resets) when asked for: HERENOW_BENCH_VERBOSE=1.
+  if (process.env.HERENOW_BENCH_VERBOSE === '1') args.push('--verbose');
   const [cmd, argv] = cpus ? ['taskset', ['-c', cpus, WORKERD, ...args]] : [WORKERD, args];
   const out = fs.openSync(logFile, 'w');
   const child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: true });
