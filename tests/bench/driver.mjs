@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Pool, Subscriber } from './lib/clients.mjs';
+import { Pool, Subscriber, keepalive } from './lib/clients.mjs';
 import { agent, closedLoop, json, request } from './lib/http.mjs';
 import { allowedCpus, cpuMs, rssBytes } from './lib/proc.mjs';
 import { TARGETS } from './lib/targets.mjs';
@@ -96,7 +96,7 @@ const JOIN_SPACING_MS = INTERVAL_MS + 100; // joins on one site are spaced past 
 const WAKE_IDLE_MS = 12_000; // local workerd evicts an object after 10 s without a request
 const SETTLE_TIMEOUT_MS = 5_000;
 const SOCKETIO_OPEN_MS = 30_000;
-const CHURN_BOUND_MS = 20_000;
+const CHURN_BOUND_MS = 12_000;
 // Joins that only fill an object (memory, pings) are sent 8 at a time: with 32 in flight the
 // herenow object stalls for seconds and is sometimes re-constructed by the runtime (see
 // BENCHMARKS.md, "join storms"); the fill is not what is measured there.
@@ -325,6 +325,7 @@ async function pings(beforeSaturation = async () => {}) {
   await closedLoop({ base: server.base, agent: http, concurrency: PLAN.pingConcurrency, durationMs: PLAN.pingWarmupMs, maxRequests: 1e6, next: heartbeat });
   const s2 = await benchStats();
   const hook2 = await memoryHook(site);
+  keepalive.paused = true;
   const cpu0 = cpuMs(server.pid);
   const run = await closedLoop({
     base: server.base,
@@ -335,6 +336,7 @@ async function pings(beforeSaturation = async () => {}) {
     next: heartbeat,
   });
   const cpu1 = cpuMs(server.pid);
+  keepalive.paused = false;
   const s3 = await benchStats();
   const hook3 = await memoryHook(site);
   const built = s3.constructedBy[site] ?? 0;
@@ -571,9 +573,7 @@ async function officialClient() {
 /** Opens the wake-up sites' subscribers; the objects then idle while other phases run. */
 async function openWakePools() {
   const sets = [];
-  // Sessions on an object of their own, heartbeated once after it was evicted (see rowsAfterWake).
-  const sleepers = Array.from({ length: PLAN.wakeRowSessions }, newSession);
-  for (const s of sleepers) await joinOnce('rows-wake', s);
+
   let w = 0;
   for (const { sockets, sites } of PLAN.wake) {
     for (let k = 0; k < sites; k++) {
@@ -584,6 +584,9 @@ async function openWakePools() {
       sets.push({ site, sockets, pool });
     }
   }
+  // Sessions on an object of their own, heartbeated once after it was evicted (see rowsAfterWake).
+  const sleepers = Array.from({ length: PLAN.wakeRowSessions }, newSession);
+  for (const s of sleepers) await joinOnce('rows-wake', s);
   return { sets, sleepers, idleSince: performance.now() };
 }
 
@@ -707,13 +710,14 @@ async function main() {
       // The churn runs while the wake-up objects idle towards their eviction (10 s).
       result.churn = await phase(result, 'churn', churn);
       await evicted(wakeSets);
+      // Soon after the eviction, before any expiry alarm (ttl 45 s) could wake the object.
+      const afterWake = wakeSets ? await phase(result, 'rows after a wake', () => rowsAfterWake(wakeSets)) : null;
       const p = await phase(result, 'pings', pings);
       result.pings = p?.pings ?? null;
       result.rows = p?.rows ?? null;
+      if (result.rows && afterWake) result.rows.after_wake = afterWake;
       if (wakeSets) {
         result.wake = await phase(result, 'wake-up', () => wake(wakeSets));
-        const r = await phase(result, 'rows after a wake', () => rowsAfterWake(wakeSets));
-        if (result.rows && r) result.rows.after_wake = r;
         for (const { pool } of wakeSets.sets) await closePool(pool);
         // Every closed socket is an event for its object: let the runtime work through them.
         log(`after closing the wake-up sockets: quiet after ${((await quiet(60_000)) / 1000).toFixed(1)} s`);

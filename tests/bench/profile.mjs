@@ -2,14 +2,16 @@
 // A CPU profile of one Worker target under load: where workerd spends its time per request,
 // down to the Wasm function (herenow's build keeps its `name` section, so V8 shows Rust names).
 //
-//   node tests/bench/profile.mjs [--target herenow] [--event heartbeat|join|count|fanout]
+//   node tests/bench/profile.mjs [--target herenow] [--event heartbeat|join|count|fanout|wake]
 //        [--seconds 5] [--sessions 2000] [--subscribers 1000] [--top 40]
 //        [--out /tmp/herenow.cpuprofile]
 //
 // Starts the target under workerd with the V8 inspector on, joins `sessions` sessions on one
 // site, then sends `event` requests (closed loop, 16 in flight) for `seconds` while the V8
 // sampling profiler runs (100 us interval). `fanout`: `subscribers` sockets watch the site and
-// one join is sent every 600 ms (each is broadcast to all of them). Prints the functions by self time and by total
+// one join is sent every 600 ms (each is broadcast to all of them). `wake`: `subscribers`
+// sockets watch the site, the object is left idle until workerd evicts it (12 s), and the
+// profile covers the one join that wakes it and its broadcast. Prints the functions by self time and by total
 // time, grouped per Rust crate / JS origin; writes the raw profile (open it in Chrome DevTools,
 // Performance tab, or speedscope).
 
@@ -104,15 +106,25 @@ async function main() {
     await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: 1000, maxRequests: 1e6, next });
 
     let pool = null;
-    if (event === 'fanout') {
+    if (event === 'fanout' || event === 'wake') {
       pool = new Pool({ url: target.liveUrl(server.wsBase, 'prof'), kind: 'worker' });
-      await pool.grow(subscriberCount);
-      await sleep(1000);
+      await pool.grow(subscriberCount, { concurrency: 100 });
+      await sleep(event === 'wake' ? 12_000 : 1000);
     }
     await session.send('Profiler.start');
     const c0 = cpuMs(server.pid);
     const run =
-      event === 'fanout'
+      event === 'wake'
+        ? await closedLoop({
+            base: server.base,
+            agent: http,
+            concurrency: 1,
+            durationMs: 3000,
+            maxRequests: 1,
+            next: () => ({ method: 'POST', path: '/v1/ping', body: body({ id: uid('s'), visitor: uid('v') }, 'join') }),
+            pauseMs: 2000,
+          })
+        : event === 'fanout'
         ? await closedLoop({
             base: server.base,
             agent: http,

@@ -170,7 +170,8 @@ function rows(results, plan) {
       if (x.kind !== 'worker') return NA;
       if (!x.rows) return 'error';
       const w = x.rows.after_wake;
-      return `${f2(x.rows.per_join)} / ${f2(x.rows.per_heartbeat)} (${w ? f2(w.per_heartbeat) : 'not run'})`;
+      const after = w ? `${f2(w.per_heartbeat)}${w.rebuilt ? '' : ', not evicted'}` : 'not run';
+      return `${f2(x.rows.per_join)} / ${f2(x.rows.per_heartbeat)} (${after})`;
     }),
   ]);
   out.push([

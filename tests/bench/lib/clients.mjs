@@ -14,6 +14,13 @@ import { sleep } from './util.mjs';
 
 const WS_OPTIONS = { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 15_000 };
 
+/**
+ * While true, no pool sends its keepalive: the driver pauses them around a CPU measurement, so
+ * that thousands of idle sockets' `ping`s (answered by the runtime) are not billed to the
+ * requests being measured. A pause of a few seconds is far below the 45 s ttl.
+ */
+export const keepalive = { paused: false };
+
 /** The site's session count in a message of herenow, partyserver or the floor; null if none. */
 function workerCount(text) {
   if (text === 'pong') return null;
@@ -165,6 +172,7 @@ export class Pool {
   }
 
   tick() {
+    if (keepalive.paused) return;
     // Every second, 1/(keepaliveMs/1000) of the sockets send their keepalive.
     const share = Math.ceil(this.subs.length / Math.max(1, this.keepaliveMs / 1000));
     for (let i = 0; i < share && this.subs.length > 0; i++) {
