@@ -109,95 +109,15 @@ const MEMBERS_CSS =
 // classes must still be definable there, they are just never registered.
 const Base = typeof HTMLElement === 'function' ? HTMLElement : class {};
 
-/** <here-now>: a live count. Every callback is guarded: nothing throws into the page. */
-class HereNow extends Base {
-  static get observedAttributes() {
-    return ['site', 'room', 'endpoint', 'count', 'exclude-self', 'min', 'text-loading', 'text-offline'].concat(
-      ['zero', 'one', 'two', 'few', 'many', 'other'].map((c) => 'text-' + c),
-    );
-  }
-
-  connectedCallback() {
-    try {
-      this.connected = true;
-      announce(this);
-      this.listen();
-    } catch (e) {
-      /* never into the page */
-    }
-  }
-
-  disconnectedCallback() {
-    try {
-      this.connected = false;
-      if (this.unsubscribe) this.unsubscribe();
-      this.unsubscribe = null;
-    } catch (e) {
-      /* ignore */
-    }
-  }
-
-  attributeChangedCallback(name, was, now) {
-    try {
-      if (!this.connected || was === now) return;
-      if (name === 'site' || name === 'room' || name === 'endpoint') this.listen();
-      else this.draw();
-    } catch (e) {
-      /* never into the page */
-    }
-  }
-
-  /** Subscribes before unsubscribing, so that a shared feed stays open. */
-  listen() {
-    const attr = (n) => this.getAttribute(n);
-    const previous = this.unsubscribe;
-    this.counts = undefined;
-    this.draw();
-    this.unsubscribe = subscribe({ site: attr('site'), room: attr('room'), endpoint: attr('endpoint') }, (counts) => {
-      this.counts = counts;
-      this.draw();
-    });
-    if (previous) previous();
-  }
-
-  draw() {
-    const counts = this.counts;
-    const attr = (n) => this.getAttribute(n);
-    let text;
-    let n = null;
-    if (counts === undefined) text = attr('text-loading') ?? '\u2026';
-    else if (!counts) text = attr('text-offline') ?? '';
-    else {
-      const scope = (attr('room') ? counts.room : counts.site) || {};
-      const lang = langOf(this);
-      const self = counts.self && this.hasAttribute('exclude-self') ? 1 : 0;
-      n = Math.max(0, (scope[attr('count') === 'visitors' ? 'visitors' : 'sessions'] || 0) - self);
-      const category = n === 0 && attr('text-zero') != null ? 'zero' : pluralOf(lang, n);
-      text = (attr('text-' + category) ?? attr('text-other') ?? '{n} online now').replace(/\{n\}/g, formatNumber(lang, n));
-    }
-    const state = counts === undefined ? 'loading' : counts ? 'live' : 'offline';
-    if (this.getAttribute('data-state') !== state) this.setAttribute('data-state', state);
-    if (this.textContent !== text) this.textContent = text;
-    const hide = !text || (n !== null && n < (parseFloat(attr('min')) || 0));
-    if (this.hidden !== hide) this.hidden = hide;
-    if (n !== null && this.shown != null && n !== this.shown) {
-      this.classList.remove('herenow-changed');
-      void this.offsetWidth; // restarts the animation
-      this.classList.add('herenow-changed');
-      clearTimeout(this.changedTimer);
-      this.changedTimer = setTimeout(() => this.classList.remove('herenow-changed'), 1000);
-    }
-    if (n !== null) this.shown = n;
-  }
-}
-
 /** The token options of an element: its `token` and `token-url` attributes. */
 const tokenAttrs = (el) => ({ token: el.getAttribute('token'), tokenUrl: el.getAttribute('token-url') });
 
 /**
- * What <here-now-status> and <here-now-members> share: a feed subscribed once per task (so that
- * attributes set right after insertion count), renewed when one of `feedAttributes` changes,
- * redrawn when any other observed attribute does. Every callback is guarded.
+ * What the elements share: a feed subscribed once per task, in a microtask (so that attributes
+ * set right after insertion count, and so that a module that imports herenow.mjs, which upgrades
+ * the elements already on the page, can configure({site}) first), renewed when one of
+ * `feedAttributes` changes, redrawn when any other observed attribute does. Every callback is
+ * guarded: nothing throws into the page.
  */
 class FeedElement extends Base {
   connectedCallback() {
@@ -256,6 +176,56 @@ class FeedElement extends Base {
     this.agingTimer = setTimeout(safe(() => {
       if (this.connected) this.draw();
     }), ms);
+  }
+}
+
+/** <here-now>: a live count. */
+class HereNow extends FeedElement {
+  static get feedAttributes() {
+    return ['site', 'room', 'endpoint'];
+  }
+
+  static get observedAttributes() {
+    return this.feedAttributes.concat(['count', 'exclude-self', 'min', 'text-loading', 'text-offline'], ['zero', 'one', 'two', 'few', 'many', 'other'].map((c) => 'text-' + c));
+  }
+
+  prepare() {
+    announce(this);
+  }
+
+  subscribe(callback) {
+    const attr = (n) => this.getAttribute(n);
+    return subscribe({ site: attr('site'), room: attr('room'), endpoint: attr('endpoint') }, callback);
+  }
+
+  draw() {
+    const counts = this.value;
+    const attr = (n) => this.getAttribute(n);
+    let text;
+    let n = null;
+    if (counts === undefined) text = attr('text-loading') ?? '\u2026';
+    else if (!counts) text = attr('text-offline') ?? '';
+    else {
+      const scope = (attr('room') ? counts.room : counts.site) || {};
+      const lang = langOf(this);
+      const self = counts.self && this.hasAttribute('exclude-self') ? 1 : 0;
+      n = Math.max(0, (scope[attr('count') === 'visitors' ? 'visitors' : 'sessions'] || 0) - self);
+      const category = n === 0 && attr('text-zero') != null ? 'zero' : pluralOf(lang, n);
+      text = fill(attr('text-' + category) ?? attr('text-other') ?? '{n} online now', { n: formatNumber(lang, n) });
+    }
+    const state = counts === undefined ? 'loading' : counts ? 'live' : 'offline';
+    if (this.getAttribute('data-state') !== state) this.setAttribute('data-state', state);
+    if (this.textContent !== text) this.textContent = text;
+    const hide = !text || (n !== null && n < (parseFloat(attr('min')) || 0));
+    if (this.hidden !== hide) this.hidden = hide;
+    if (n !== null && this.shown != null && n !== this.shown) {
+      this.classList.remove('herenow-changed');
+      void this.offsetWidth; // restarts the animation
+      this.classList.add('herenow-changed');
+      clearTimeout(this.changedTimer);
+      this.changedTimer = setTimeout(() => this.classList.remove('herenow-changed'), 1000);
+    }
+    if (n !== null) this.shown = n;
   }
 }
 
