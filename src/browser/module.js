@@ -16,10 +16,17 @@ try {
   /* a bundler inlined it: this page's origin */
 }
 
-const [herenow] = install(() => {
-  if (origin && origin !== 'null') setDefaults({ endpoint: () => origin });
-});
-defineElements();
+const inert = () => () => {}; // what a call hands back if herenow could not start at all
+let herenow;
+try {
+  [herenow] = install(() => {
+    if (origin && origin !== 'null') setDefaults({ endpoint: () => origin });
+  });
+  defineElements();
+} catch (e) {
+  // never into the page: an import that fails would break the importing module
+  herenow = window.herenow || { subscribe: inert, watch: inert, members: inert, track() {}, identify() {}, setRoom() {}, stop() {}, configure() {} };
+}
 
 export default herenow;
 export const subscribe = (options, callback) => herenow.subscribe(options, callback);
