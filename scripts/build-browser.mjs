@@ -1,49 +1,66 @@
-// Builds the browser client: src/browser/*.js (native ES modules) -> public/herenow.js, one
-// minified classic script (an IIFE) with a short banner. `npm run build:browser`; scripts/build.sh
-// runs it whenever an input is newer than the output. The file is rewritten only when its
-// content changes (otherwise only its time is), so a running `wrangler dev` sees no needless change.
-// A second entry point (an ES module build of src/browser/index.js) fits beside this one.
+// Builds the browser client from src/browser/*.js (native ES modules), one set of sources into
+// two minified files with a short banner:
+//   public/herenow.js   a classic script (an IIFE; entry script.js): <script src defer>
+//   public/herenow.mjs  an ES module (entry module.js): import { track } from '.../herenow.mjs'
+// `npm run build:browser` (`-- --sizes` prints raw, minified and gzipped sizes); scripts/build.sh
+// runs it whenever an input is newer than the outputs. A file is rewritten only when its content
+// changes (otherwise only its time is), so a running `wrangler dev` sees no needless change.
+// public/herenow.d.ts (the TypeScript declarations of both) is written by hand, not built.
 
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = path.join(ROOT, 'public', 'herenow.js');
+const SRC = path.join(ROOT, 'src', 'browser');
 
-const BANNER =
-  '/*! herenow.js: live presence ("42 online now", "Online", "Last seen 5 min ago"), no dependencies.\n' +
-  ' * API: README.md "Browser API"; built from src/browser/ by scripts/build-browser.mjs. */\n' +
-  // The sources are ES modules, strict by nature; the bundle is a classic script, so it says so.
-  '"use strict";';
+const about =
+  ' live presence ("42 online now", "Online", "Away", "Last seen 5 min ago", who is here), no dependencies.\n' +
+  ' * API: README.md "Browser API"; types: herenow.d.ts; built from src/browser/ by scripts/build-browser.mjs. */\n';
+
+const OUTPUTS = [
+  {
+    file: 'herenow.js',
+    entry: 'script.js',
+    format: 'iife',
+    // The sources are ES modules, strict by nature; the bundle is a classic script, so it says so.
+    banner: '/*! herenow.js:' + about + '"use strict";',
+  },
+  { file: 'herenow.mjs', entry: 'module.js', format: 'esm', banner: '/*! herenow.mjs:' + about.trimEnd() },
+];
 
 // Browsers with ?? and ?. (2020); the sources use nothing newer, so esbuild transforms nothing.
 const TARGET = ['chrome80', 'edge80', 'firefox78', 'safari13.1'];
 
-const result = await build({
-  entryPoints: [path.join(ROOT, 'src', 'browser', 'script.js')],
-  bundle: true,
-  format: 'iife',
-  minify: true,
-  target: TARGET,
-  banner: { js: BANNER },
-  legalComments: 'none',
-  // ASCII only (the default): a page in another encoding still reads "\u2026" right.
-  write: false,
-  logLevel: 'warning',
-});
-
-const code = result.outputFiles[0].text;
-let before = null;
-try {
-  before = fs.readFileSync(OUT, 'utf8');
-} catch {
-  // first build
+const sizes = [];
+for (const out of OUTPUTS) {
+  const options = {
+    entryPoints: [path.join(SRC, out.entry)],
+    bundle: true,
+    format: out.format,
+    target: TARGET,
+    banner: { js: out.banner },
+    legalComments: 'none',
+    // ASCII only (the default): a page in another encoding still reads "\u2026" right.
+    write: false,
+    logLevel: 'warning',
+  };
+  const result = await build({ ...options, minify: true });
+  const code = result.outputFiles[0].text;
+  const target = path.join(ROOT, 'public', out.file);
+  let before = null;
+  try {
+    before = fs.readFileSync(target, 'utf8');
+  } catch {
+    // first build
+  }
+  if (before !== code) fs.writeFileSync(target, code);
+  else fs.utimesSync(target, new Date(), new Date()); // up to date: scripts/build.sh compares times
+  if (process.argv.includes('--sizes')) {
+    const raw = (await build(options)).outputFiles[0].text;
+    sizes.push(`public/${out.file}: ${raw.length} bytes unminified, ${code.length} minified, ${gzipSync(code, { level: 9 }).length} gzipped`);
+  }
 }
-if (before !== code) fs.writeFileSync(OUT, code);
-else fs.utimesSync(OUT, new Date(), new Date()); // up to date: scripts/build.sh compares times
-if (process.argv.includes('--sizes')) {
-  const { gzipSync } = await import('node:zlib');
-  console.log(`public/herenow.js: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} gzipped`);
-}
+if (sizes.length) console.log(sizes.join('\n'));

@@ -13,10 +13,11 @@ if [ "${1:-}" = "--test-hooks" ]; then
   stamp=test-hooks
 fi
 # The browser client, even when the Worker build is skipped: the served client must match its
-# sources (public/herenow.js is a build output, not committed). Only when an input is newer than
-# it: wrangler dev runs this script twice before it binds its port, so it must stay instant.
-if [ ! -f public/herenow.js ] || [ -n "$(find src/browser scripts/build-browser.mjs \
-    node_modules/esbuild/package.json -newer public/herenow.js -print -quit 2>/dev/null)" ]; then
+# sources (public/herenow.js and herenow.mjs are build outputs, not committed). Only when an
+# input is newer than them: wrangler dev runs this script twice before it binds its port, so it
+# must stay instant. (The build touches both outputs, so herenow.mjs is never the older one.)
+if [ ! -f public/herenow.js ] || [ ! -f public/herenow.mjs ] || [ -n "$(find src/browser \
+    scripts/build-browser.mjs node_modules/esbuild/package.json -newer public/herenow.js -print -quit 2>/dev/null)" ]; then
   node scripts/build-browser.mjs
 fi
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then

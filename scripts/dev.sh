@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run dev [-- wrangler dev flags]`: set up, build and serve the demo on 127.0.0.1:8787.
 # The first run writes .dev.vars (gitignored): a random secret for the demo site's entity tokens.
-# Every run prints links to the chat and agent demos with fresh tokens.
+# Every run prints links to the chat, agent and docs (team) demos with fresh tokens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -35,13 +35,22 @@ done
 case "$host" in 0.0.0.0 | :: | '*') host=127.0.0.1 ;; *:*) host="[$host]" ;; esac
 base="http://$host:$port"
 
-if track="$(node scripts/token.mjs --sub customer:conv_123 --scope track --ttl 86400)" &&
-  watch="$(node scripts/token.mjs --sub agent:demo --scope watch --watch 'customer:*' --ttl 86400)"; then
+token() { node scripts/token.mjs --ttl 86400 "$@"; }
+if track="$(token --sub customer:conv_123 --scope track --info '{"name":"Ada Lovelace"}')" &&
+  watch="$(token --sub agent:demo --scope watch --watch 'customer:*,agent:*')" &&
+  sam="$(token --sub agent:sam --scope track --info '{"name":"Sam"}')" &&
+  see_sam="$(token --sub customer:conv_123 --scope watch --watch 'agent:*')" &&
+  readers="$(token --sub team:demo --scope watch --rooms '/docs/*')" &&
+  ada="$(token --sub user:ada --scope track --info '{"name":"Ada Lovelace","avatar":"/avatars/ada.svg"}')" &&
+  grace="$(token --sub user:grace --scope track --info '{"name":"Grace Hopper","avatar":"/avatars/grace.svg"}')" &&
+  alan="$(token --sub user:alan --scope track --info '{"name":"Alan Turing"}')" &&
+  linus="$(token --sub user:linus --scope track --info '{"name":"Linus Torvalds","avatar":"/avatars/linus.svg"}')"; then
   cat <<EOF
 
 == herenow demo on $base/
-   customer chat (tracks customer:conv_123): $base/chat.html#token=$track
-   agent console (watches customer:*):       $base/agent.html#token=$watch
+   customer chat (tracks customer:conv_123):  $base/chat.html#token=$track&watch=$see_sam
+   agent console (watches customer:*, is Sam): $base/agent.html#token=$watch&me=$sam
+   docs page with its readers' faces:          $base/team.html#watch=$readers&people=$ada,$grace,$alan,$linus
    (tokens valid for 24 h; more with: npm run token -- --sub customer:conv_123 --scope track)
 
 EOF

@@ -4,10 +4,14 @@
 //
 //   npm run token -- --sub customer:conv_123 --scope track
 //   npm run token -- --sub agent:demo --scope watch --watch 'customer:*,user:42'
+//   npm run token -- --sub user:ada --scope track --info '{"name":"Ada Lovelace"}'
+//   npm run token -- --sub agent:demo --scope watch --rooms '/docs/*,support'
 //
 // Options: --sub ID (required), --scope track|watch (required), --site KEY (default demo),
-// --watch LIST (watch scope: comma-separated ids or prefixes ending in *), --ttl SECONDS
-// (default 3600, at most 7 days), --aud AUD (default herenow; --aud '' for none).
+// --watch LIST (watch scope: comma-separated ids or prefixes ending in *), --rooms LIST (watch
+// scope: rooms or prefixes ending in * whose members it may list), --info JSON (track scope:
+// member info, a JSON object of at most 512 bytes), --ttl SECONDS (default 3600, at most 7
+// days), --aud AUD (default herenow; --aud '' for none).
 // The secret: the FIRST name in the site's `secret_env` (from $SITES, else SITES in .dev.vars),
 // read from the environment or .dev.vars, with that name as the header's `kid`, exactly as a
 // site signs during a rotation; else $HERENOW_DEMO_SECRET / .dev.vars. `--secret S [--kid K]`
@@ -40,10 +44,12 @@ export function mintToken({ secret, claims, kid }) {
   return `${head}.${body}.${sig}`;
 }
 
-/** Claims of a track token (`watch` undefined) or a watch token, valid for `ttl` seconds. */
-export function tokenClaims({ site = 'demo', sub, scope, watch, ttl = 3600, aud = 'herenow', now = Date.now() }) {
+/** Claims of a track token (with optional `info`) or a watch token (`watch`, `rooms`), valid for `ttl` seconds. */
+export function tokenClaims({ site = 'demo', sub, scope, watch, rooms, info, ttl = 3600, aud = 'herenow', now = Date.now() }) {
   const claims = { site, sub, scope };
-  if (scope === 'watch') claims.watch = watch;
+  if (scope === 'watch') claims.watch = watch || [];
+  if (scope === 'watch' && rooms) claims.rooms = rooms;
+  if (scope === 'track' && info) claims.info = info;
   if (aud) claims.aud = aud;
   claims.exp = Math.floor(now / 1000) + ttl;
   return claims;
@@ -105,26 +111,40 @@ function parseArgs(argv) {
 }
 
 const USAGE = `usage: npm run token -- --sub ID --scope track|watch [--site demo] [--watch 'user:*,customer:*']
-                       [--ttl 3600] [--aud herenow] [--secret S [--kid NAME]]
+                       [--rooms '/docs/*,support'] [--info '{"name":"Ada"}'] [--ttl 3600] [--aud herenow]
+                       [--secret S [--kid NAME]]
 Prints an HS256 JWT for herenow, signed with the first secret of the site's secret_env (kid =
 its name), read from the environment or .dev.vars; else with $${SECRET_VAR}.`;
 
 function cli(argv) {
   const o = parseArgs(argv);
   if (o.help) return USAGE;
-  const known = ['sub', 'scope', 'site', 'watch', 'ttl', 'secret', 'kid', 'aud'];
+  const known = ['sub', 'scope', 'site', 'watch', 'rooms', 'info', 'ttl', 'secret', 'kid', 'aud'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
   if (!o.sub || !ENTITY.test(o.sub)) throw new Error('--sub must be an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)');
   if (o.scope !== 'track' && o.scope !== 'watch') throw new Error('--scope must be "track" or "watch"');
   let watch;
+  let rooms;
+  let info;
   if (o.scope === 'watch') {
-    if (!o.watch) throw new Error("a watch token needs --watch, e.g. --watch 'customer:*,user:42'");
-    watch = o.watch.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!o.watch && !o.rooms) throw new Error("a watch token needs --watch (e.g. --watch 'customer:*,user:42') or --rooms (e.g. --rooms '/docs/*')");
+    watch = (o.watch || '').split(',').map((s) => s.trim()).filter(Boolean);
     for (const p of watch) {
       if (!ENTITY.test(p.replace(/\*$/, '')) && p !== '*') throw new Error(`--watch: ${JSON.stringify(p)} is not an entity id or a prefix ending in *`);
     }
-  } else if (o.watch) {
-    throw new Error('--watch goes with --scope watch');
+    if (o.rooms) rooms = o.rooms.split(',').map((s) => s.trim()).filter(Boolean);
+  } else if (o.watch || o.rooms) {
+    throw new Error('--watch and --rooms go with --scope watch');
+  }
+  if (o.info) {
+    if (o.scope !== 'track') throw new Error('--info goes with --scope track');
+    try {
+      info = JSON.parse(o.info);
+    } catch {
+      throw new Error('--info must be JSON, e.g. \'{"name":"Ada Lovelace"}\'');
+    }
+    if (!info || typeof info !== 'object' || Array.isArray(info)) throw new Error('--info must be a JSON object');
+    if (Buffer.byteLength(JSON.stringify(info)) > 512) throw new Error('--info is larger than 512 bytes');
   }
   const ttl = o.ttl === undefined ? 3600 : Number(o.ttl);
   if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400) throw new Error('--ttl must be a positive number of seconds, at most 7 days');
@@ -138,7 +158,7 @@ function cli(argv) {
     throw new Error(`no secret: pass --secret, set ${SECRET_VAR}, or run \`npm run dev\` once (it writes .dev.vars)`);
   }
   const aud = o.aud === undefined ? 'herenow' : o.aud;
-  return mintToken({ secret: key.secret, kid: key.kid, claims: tokenClaims({ site, sub: o.sub, scope: o.scope, watch, ttl, aud }) });
+  return mintToken({ secret: key.secret, kid: key.kid, claims: tokenClaims({ site, sub: o.sub, scope: o.scope, watch, rooms, info, ttl, aud }) });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

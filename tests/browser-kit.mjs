@@ -28,3 +28,53 @@ export function launchChromium() {
     ],
   });
 }
+
+/**
+ * Hides or shows a page as switching tabs does, as far as the page can tell: headless Chromium
+ * keeps every page visible (no CDP call changes document.visibilityState), so this overrides
+ * document.visibilityState and document.hidden and fires visibilitychange, which is exactly what
+ * the client listens to and reads. Timers are not throttled by it (see launchChromium); freeze
+ * the page with CDP Page.setWebLifecycleState for that.
+ */
+export function setHidden(page, hidden) {
+  return page.evaluate((hidden) => {
+    if (hidden) {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    } else {
+      delete document.visibilityState; // the prototype's getters again
+      delete document.hidden;
+    }
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/** A context whose pages cannot open WebSockets (the constructor throws): the HTTP fallback. */
+export async function contextWithoutWebSockets(browser) {
+  const context = await browser.newContext({ userAgent: USER_AGENT });
+  await context.addInitScript(() => {
+    window.WebSocket = class {
+      constructor() {
+        throw new Error('WebSockets are blocked here');
+      }
+    };
+  });
+  return context;
+}
+
+/** Records a page's POST /v1/ping events ({event, at, status}) into `into`. */
+export function recordPings(page, into = []) {
+  page.on('request', (r) => {
+    if (r.method() !== 'POST' || !r.url().endsWith('/v1/ping')) return;
+    let body = {};
+    try {
+      body = JSON.parse(r.postData());
+    } catch {
+      // not ours
+    }
+    const entry = { event: body.event, entity: body.entity ?? null, token: body.token ?? null, at: Date.now(), status: null };
+    into.push(entry);
+    r.response().then((res) => (entry.status = res ? res.status() : null)).catch(() => {});
+  });
+  return into;
+}

@@ -34,7 +34,10 @@ export class TestProxy {
      * 'freeze' (accepted, then silent) or {cutAfterMs} (forwarded, then closed after that long).
      */
     this.policy = () => 'pass';
-    /** Pages the proxy answers itself (path -> HTML), so that a test page has the Worker's origin. */
+    /**
+     * Pages the proxy answers itself (path -> HTML, or {contentType, body} for other files), so
+     * that a test page has the Worker's origin.
+     */
     this.pages = new Map();
     this.server = net.createServer((client) => this.accept(client));
   }
@@ -57,8 +60,9 @@ export class TestProxy {
       };
       const page = this.pages.get(conn.path);
       if (page !== undefined) {
-        const body = Buffer.from(page);
-        client.end(`HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${page}`);
+        const { contentType = 'text/html; charset=utf-8', body: text } = typeof page === 'string' ? { body: page } : page;
+        const body = Buffer.from(text);
+        client.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: ${contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]));
         return;
       }
       const verdict = this.policy(conn);

@@ -7,12 +7,13 @@ const defaults = {
 };
 
 /**
- * `endpoint()` is the herenow deployment used when none is given, `site()` the site key used
- * when none is given. Both are read at each use, as the script tag's attributes are.
+ * The herenow deployment and the site key used when a call or an element names none: strings,
+ * or functions read at each use (as the script tag's attributes are). herenow.configure().
  */
-export function setDefaults({ endpoint, site }) {
-  if (endpoint) defaults.endpoint = endpoint;
-  if (site) defaults.site = site;
+export function setDefaults({ endpoint, site } = {}) {
+  const getter = (v) => (typeof v === 'function' ? v : () => String(v));
+  if (endpoint) defaults.endpoint = getter(endpoint);
+  if (site) defaults.site = getter(site);
 }
 
 export const defaultSite = () => defaults.site();

@@ -1,16 +1,19 @@
-// The browser client's API, for every build: the classic script (script.js, window.herenow) and
-// an ES module build (a second esbuild entry point over this file). Each starts the client once
-// with start() before calling anything else.
+// The browser client's API, for every build: the classic script (script.js) and the ES module
+// (module.js), both through api.js (window.herenow). Each starts the client once with start()
+// before calling anything else.
 
 import { isVisible } from './config.js';
 import { defineElements } from './elements.js';
 import { ids, listenToTabs, loadIds, stopListeningToTabs } from './ids.js';
-import { idsReady, pauseCounts, resumeCounts } from './tracker.js';
+import { closeMembersFeeds, reopenMembersFeeds } from './members.js';
+import { checkTokensDue } from './tokens.js';
+import { hideCounts, idsReady, pauseCounts, resumeCounts } from './tracker.js';
 import { safe } from './util.js';
 import { closeStatusFeeds, reopenStatusFeeds } from './watch.js';
 
 export { identify, setRoom, stop, subscribe, track, tracking, currentEntity } from './tracker.js';
 export { watch } from './watch.js';
+export { members } from './members.js';
 export { setDefaults } from './config.js';
 export { defineElements };
 
@@ -22,29 +25,39 @@ let started = false;
 
 /**
  * Starts the client: the ids (and the duplicated-tab check), and the page lifecycle. The tracked
- * session is present only while the page is visible; status feeds live until pagehide.
+ * session counts only while the page is visible (hidden, it leaves, or goes away when it carries
+ * an entity); status and members feeds live until pagehide.
  */
 export function start() {
   if (started) return;
   started = true;
   loadIds(idsReady);
+  // Between pagehide and a pageshow from the back/forward cache: an unloading page turns hidden
+  // after its pagehide, and that must not make its session go away again after it left.
+  let gone = false;
   const show = safe(() => {
-    if (isVisible()) {
-      listenToTabs();
-      resumeCounts();
-    }
+    if (gone || !isVisible()) return;
+    listenToTabs();
+    checkTokensDue(); // a background tab's timers may have held a renewal back
+    resumeCounts();
   });
-  const hide = safe(pauseCounts);
+  const hide = safe(() => {
+    if (!gone) hideCounts();
+  });
   document.addEventListener('visibilitychange', () => (isVisible() ? show() : hide()));
   document.addEventListener('prerenderingchange', show);
   window.addEventListener('pagehide', safe(() => {
-    hide();
+    gone = true;
+    pauseCounts();
     stopListeningToTabs();
     closeStatusFeeds();
+    closeMembersFeeds();
   }));
   window.addEventListener('pageshow', safe((e) => {
     if (!e.persisted) return;
+    gone = false;
     show();
     reopenStatusFeeds();
+    reopenMembersFeeds();
   }));
 }

@@ -13,6 +13,12 @@
 //   counts as lost. So a silent connection is replaced within heartbeat + pongTimeout of its
 //   last message; with the defaults (two heartbeats) that is before the server's ttl (three
 //   heartbeats) ends the session it carried.
+// - A background tab's timers run late (Chrome: once a second, then once a minute after five
+//   minutes hidden; a frozen tab not at all). A pong timer that fires much later than it was set
+//   for measured the page's sleep, not the connection: the ping is sent once more and given a
+//   full pongTimeout again, and only a second miss counts. Under once-a-minute timers a dead
+//   connection is so found within about three minutes, inside the away ttl (300 s) that holds a
+//   hidden page's session.
 // - `maxRetries` losses in a row, each of a socket that never opened or lived less than
 //   `minUptime`, switch the link to HTTP (the feed's `poll`, every `pollInterval`); from there a
 //   probe tries the sockets again every `probeInterval`, and the first that opens ends the
@@ -72,8 +78,9 @@ function listenToNetwork() {
 
 /**
  * One reconnecting link. `hooks` is what the feed on top says and does:
- * - `urls()` -> the socket URLs to open now; read at every connect, so they carry the feed's
- *   current room and identity.
+ * - `urls()` -> the socket URLs to open now (or a Promise of them: e.g. once a token is there);
+ *   read at every connect, so they carry the feed's current room, identity and token.
+ * - `opened()` (optional): all the sockets of a connect are open (the server accepted them).
  * - `message(msg)`: a parsed JSON message from any of the sockets (`pong` is the link's own).
  * - `poll(fresh, current)` -> Promise of 'ok' | 'failed' | 'again' | 'stop': one HTTP exchange of
  *   the fallback; `fresh` for the first after a (re)start (the tracker joins), `current()` says
@@ -150,9 +157,32 @@ export class Link {
     this.start();
   }
 
-  /** `offline`: start the half-open check now instead of at the next heartbeat. */
+  /** `offline`, or a page shown again: start the half-open check now, not at the next heartbeat. */
   checkNow() {
     for (const s of this.sockets) if (s.ws && s.openedAt && !s.pingSentAt) this.ping(s);
+  }
+
+  /** Sends `text` on every open socket; false when none is open (connecting, or HTTP). */
+  send(text) {
+    let sent = false;
+    for (const s of this.sockets) {
+      if (s.ws && s.openedAt) {
+        try {
+          s.ws.send(text);
+          sent = true;
+        } catch (e) {
+          /* closing: its close handler reconnects */
+        }
+      }
+    }
+    return sent;
+  }
+
+  /** In the HTTP fallback: the next exchange now (what it says changed), not after pollInterval. */
+  pollNow() {
+    if (!this.running || this.mode !== 'http') return;
+    this.generation++; // the exchange in flight, if any, no longer schedules the next one
+    this.poll(false);
   }
 
   // ---- internals ----
@@ -170,13 +200,19 @@ export class Link {
 
   connect() {
     this.closeSockets();
-    let urls;
-    try {
-      urls = this.hooks.urls();
-    } catch (e) {
-      urls = [null]; // no URL to be had (a bad endpoint): it fails as a socket that cannot open
-    }
-    for (const url of urls) this.open(url);
+    // The sockets to come, while their URLs are awaited: whatever closes the sockets (stop, a
+    // restart, another connect) removes it, and then these URLs are not used.
+    const placeholder = { ws: null };
+    this.sockets.push(placeholder);
+    Promise.resolve()
+      .then(() => this.hooks.urls())
+      // no URL to be had (a bad endpoint): it fails as a socket that cannot open
+      .catch(() => [null])
+      .then(safe((urls) => {
+        if (!this.running || !this.sockets.includes(placeholder)) return;
+        this.sockets = this.sockets.filter((s) => s !== placeholder);
+        for (const url of urls && urls.length ? urls : [null]) this.open(url);
+      }));
   }
 
   open(url) {
@@ -202,6 +238,7 @@ export class Link {
         clearTimeout(this.probeTimer);
       }
       this.beat(socket);
+      if (this.hooks.opened && this.sockets.every((s) => s.ws && s.openedAt)) this.hooks.opened();
     });
     ws.onmessage = safe((e) => {
       if (socket.ws !== ws) return;
@@ -253,12 +290,26 @@ export class Link {
     if (!ws) return;
     if (!socket.pingSentAt) {
       socket.pingSentAt = Date.now();
-      const timeout = this.options.pongTimeout == null ? this.heartbeat : this.options.pongTimeout;
-      socket.pongTimer = setTimeout(safe(() => {
-        if (socket.ws === ws && socket.pingSentAt) this.halfOpen(socket);
-      }), timeout);
+      this.awaitPong(socket, ws, false);
     }
     ws.send('ping');
+  }
+
+  awaitPong(socket, ws, again) {
+    const timeout = this.options.pongTimeout == null ? this.heartbeat : this.options.pongTimeout;
+    const setAt = Date.now();
+    clearTimeout(socket.pongTimer);
+    socket.pongTimer = setTimeout(safe(() => {
+      if (socket.ws !== ws || !socket.pingSentAt) return;
+      const late = Date.now() - setAt - timeout;
+      if (!again && late > Math.max(1000, timeout / 2)) {
+        // the timer was held back (a background tab): ask once more before calling it half-open
+        this.awaitPong(socket, ws, true);
+        ws.send('ping');
+        return;
+      }
+      this.halfOpen(socket);
+    }), timeout);
   }
 
   /** Any message answers the ping in flight: the connection is alive. */

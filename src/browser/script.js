@@ -2,21 +2,8 @@
 // Reads its own tag, installs window.herenow, tracks the page unless data-track="false", and
 // defines the elements. The Browser API section of the README documents all of it.
 
-import {
-  currentEntity,
-  defineElements,
-  identify,
-  sessionId,
-  setDefaults,
-  setRoom,
-  start,
-  stop,
-  subscribe,
-  track,
-  tracking,
-  visitorId,
-  watch,
-} from './index.js';
+import { defineElements, install } from './api.js';
+import { setDefaults } from './config.js';
 import { identifyAtLoad } from './tracker.js';
 
 function main() {
@@ -31,43 +18,26 @@ function main() {
   } catch (e) {
     /* an inline script: this page's origin */
   }
-  setDefaults({ endpoint: () => attr('endpoint') || origin, site: () => attr('site') });
-  start();
-
-  window.herenow = Object.freeze({
-    subscribe,
-    setRoom,
-    track,
-    stop,
-    identify,
-    watch,
-    get session() {
-      return sessionId();
-    },
-    get visitor() {
-      return visitorId();
-    },
-    get identity() {
-      return currentEntity();
-    },
-    get tracking() {
-      return tracking();
-    },
+  const [herenow, isNew] = install(() => {
+    // The tag's data-endpoint (else the origin it came from) and data-site are the defaults.
+    setDefaults({ endpoint: () => attr('endpoint') || origin, site: () => attr('site') });
+    try {
+      identifyAtLoad(attr('entity'), attr('token'), attr('token-url'));
+    } catch (e) {
+      /* never into the page */
+    }
   });
-
+  if (!isNew) return; // another copy (this script twice, or herenow.mjs first) runs the page
   try {
-    identifyAtLoad(attr('entity'), attr('token'));
-    if (attr('site') && attr('track') !== 'false') track({ site: attr('site'), room: attr('room'), endpoint: attr('endpoint') });
+    if (attr('site') && attr('track') !== 'false') herenow.track({ site: attr('site'), room: attr('room'), endpoint: attr('endpoint') });
   } catch (e) {
     /* never into the page */
   }
   defineElements();
 }
 
-if (!window.herenow) {
-  try {
-    main();
-  } catch (e) {
-    /* never into the page */
-  }
+try {
+  main();
+} catch (e) {
+  /* never into the page */
 }

@@ -3,20 +3,29 @@
 //
 // - The tracker's link is both its session and its count feed: GET /v1/live?site&room&session
 //   &visitor[&entity&token], or in the HTTP fallback POST /v1/ping (join, then a heartbeat each
-//   heartbeat) whose answers carry the counts. It joins while the page is visible and leaves
-//   (sendBeacon, and the socket closed with 1000) when the page is hidden.
+//   heartbeat) whose answers carry the counts. It joins while the page is visible. When the
+//   page is hidden, an anonymous page leaves (sendBeacon, and the socket closed with 1000); a
+//   page that carries an entity goes away instead: the text `away` on its socket (or an `away`
+//   ping over HTTP), and it keeps the socket (pinging, at whatever pace the browser lets a
+//   background tab's timers run), so that its entity shows as away, not offline; shown again,
+//   it says `back` (or heartbeats). On pagehide every page leaves.
 // - A subscription to the tracked site (no room, or the tracked room) and endpoint shares the
 //   tracker's feed; any other gets a count-only feed (GET /v1/live?site[&room], or polling
 //   GET /v1/count every 15 s) shared by every subscription to the same endpoint, site and room,
 //   and closed when the last one goes.
-// - The identity (an entity and its track token) rides on the tracked session. A refusal of it
-//   (401 bad_token, 403 entities_disabled, ...) drops it with one warning and the page goes on
-//   counting anonymously; any other final refusal (a socket closed on purpose, an HTTP 4xx other
+// - The identity (an entity and the source of its track token, see tokens.js) rides on the
+//   tracked session. A 401 bad_token gets a fresh token from the page's getToken() when there is
+//   one, and the session goes on with it; a refusal that no fresh token cures (401 bad_token
+//   again, 403 entities_disabled, ...) drops the identity with one warning and the page goes on
+//   counting anonymously. Any other final refusal (a socket closed on purpose, an HTTP 4xx other
 //   than 429) stops that feed with one warning and shows it as unreachable.
+// - Leave pings carry no token: ending a session needs none, and so an expired token cannot
+//   keep a closed tab counted.
 
 import { endpointOf, roomOf, isVisible, defaultSite } from './config.js';
 import { ENTITY_ID, ids, randomId } from './ids.js';
 import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { afterRefusal, tokenSource } from './tokens.js';
 import { TEXT_BODY, httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
 
 /** Count-only feeds poll GET /v1/count this often in the HTTP fallback. */
@@ -30,37 +39,78 @@ const IDENTITY_REFUSALS = new Set(['bad_token', 'entities_disabled', 'bad_reques
 
 // ---- identity: the entity the tracked session carries, proven by a track token ----
 
-let identity = null; // {entity, token} or null: anonymous
+let identity = null; // {entity, source} or null: anonymous
 
-/** `{entity, token}`, or null (with one warning) when they cannot be used. */
+/**
+ * What a token argument may be: a token, a getToken function, or `{token, getToken, tokenUrl}`.
+ */
+function tokenOptions(token) {
+  if (typeof token === 'function') return { getToken: token };
+  if (token && typeof token === 'object') return token;
+  return { token };
+}
+
+/** `{entity, source}`, or null (with one warning) when they cannot be used. */
 function asIdentity(entity, token, where) {
   if (entity == null || entity === '') return null;
   entity = String(entity);
-  token = token == null ? '' : String(token);
   if (!ENTITY_ID.test(entity)) {
     warnOnce('eid ' + entity, `${where}: "${entity}" is not an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -); counting this page anonymously`);
     return null;
   }
-  if (!token) {
-    warnOnce('etok ' + entity, `${where}: the entity "${entity}" needs a track token; counting this page anonymously`);
+  const source = tokenSource(tokenOptions(token), 'track token');
+  if (!source) {
+    warnOnce('etok ' + entity, `${where}: the entity "${entity}" needs a track token (or getToken); counting this page anonymously`);
     return null;
   }
-  return { entity, token };
+  return { entity, source };
 }
 
-const sameIdentity = (a, b) => a === b || (!!a && !!b && a.entity === b.entity && a.token === b.token);
+const sameIdentity = (a, b) => a === b || (!!a && !!b && a.entity === b.entity && a.source === b.source);
+
+/** The token `id` carries now, or null while it has none (it is then not sent at all). */
+const usable = (id) => (id && id.source.token ? id : null);
+
+/** From now on the tracked session carries `id` (null: anonymous). */
+function setIdentity(id) {
+  if (id === identity) return;
+  if (id) id.source.use();
+  const was = identity;
+  identity = id;
+  if (was) was.source.release();
+  if (offIdentityToken) offIdentityToken();
+  offIdentityToken = null;
+  if (id) {
+    // A token that arrives for an identity the session could not carry yet (it was waiting for
+    // its first one): join with it now. Later tokens are for the next connection.
+    offIdentityToken = id.source.onChange(() => {
+      if (tracked && identity === id && tracked.socketIdentity !== id && tracked.link.hasSocket) rejoin();
+    });
+  }
+}
+let offIdentityToken = null;
 
 /** The server refused `id`: carry on without it, if it is still the one in use. */
 function dropIdentity(id, why) {
   if (!id || identity !== id) return false;
-  identity = null;
-  warnOnce('eref ' + id.token, `identity "${id.entity}" dropped (${why}); counting this page anonymously`);
+  setIdentity(null);
+  warnOnce('eref ' + id.source.key, `identity "${id.entity}" dropped (${why}); counting this page anonymously`);
+  if (tracked && tracked.away) queueMicrotask(safe(() => tracked && tracked.away && tracked.pause())); // anonymous and hidden: leave
   return true;
 }
 
-/** The identity of the script tag (data-entity, data-token), before tracking starts. */
-export function identifyAtLoad(entity, token) {
-  identity = asIdentity(entity, token, 'data-entity');
+/**
+ * A refusal of `id` whose token was `token`: 'again' when a fresh token is there to try,
+ * 'failed' when none can be had for now (getToken failed), 'drop' when it is final.
+ */
+async function retryIdentity(id, token, error) {
+  const verdict = identity === id ? await afterRefusal(id.source, token, error) : 'final';
+  return verdict === 'final' ? 'drop' : verdict;
+}
+
+/** The identity of the script tag (data-entity, data-token, data-token-url), before tracking starts. */
+export function identifyAtLoad(entity, token, tokenUrl) {
+  setIdentity(asIdentity(entity, { token, tokenUrl }, 'data-entity'));
 }
 
 export const currentEntity = () => (identity ? identity.entity : null);
@@ -70,10 +120,10 @@ export const currentEntity = () => (identity ? identity.entity : null);
 const counts = (o) => ({ sessions: +o.sessions || 0, visitors: +o.visitors || 0 });
 
 /** What a subscriber sees: copies, the room only where one was asked for. */
-const view = (data, room, self) => ({
+const view = (data, room) => ({
   site: { ...data.site },
   room: room == null || !data.room ? null : { ...data.room },
-  self,
+  self: data.self,
 });
 
 class CountFeed {
@@ -84,16 +134,27 @@ class CountFeed {
     this.isTracker = isTracker;
     this.subscriptions = new Set();
     this.data = undefined; // undefined: nothing yet; null: unreachable or stopped; else the counts
-    this.wanted = false; // the page is visible: the feed should be connected
+    this.wanted = false; // the feed should be connected: the page is visible (or away, below)
+    this.away = false; // the tracker of a hidden page that carries an entity: its session is away
     this.dead = false; // refused for good
-    this.socketIdentity = null; // the identity the current socket was opened with
+    this.socketIdentity = null; // the identity the current socket was opened with...
+    this.socketToken = ''; // ...and its token then
     this.link = new Link(
       {
-        urls: () => [this.socketUrl()],
+        urls: async () => {
+          if (this.isTracker && identity && !identity.source.token) await identity.source.ready();
+          return [this.socketUrl()];
+        },
+        opened: () => {
+          if (this.socketIdentity) this.socketIdentity.source.accepted(this.socketToken);
+          if (!this.away) return;
+          if (this.socketIdentity) this.link.send('away'); // a socket opens as a visible join
+          else this.pause(); // the identity was dropped meanwhile: a hidden anonymous page leaves
+        },
         message: (msg) => {
           if (msg.type === 'count') this.emit(msg);
         },
-        poll: (fresh, current) => this.exchange(fresh ? 'join' : 'heartbeat', current),
+        poll: (fresh, current) => this.exchange(this.away ? 'away' : fresh ? 'join' : 'heartbeat', current),
         diagnose: (loss, current) => this.diagnose(loss, current),
       },
       { pollInterval: isTracker ? null : COUNT_POLL_MS },
@@ -116,23 +177,30 @@ class CountFeed {
   }
 
   socketUrl() {
-    this.socketIdentity = this.isTracker ? identity : null;
-    return liveUrl(this.endpoint, this.query(this.socketIdentity));
+    this.socketIdentity = this.isTracker ? usable(identity) : null;
+    this.socketToken = this.socketIdentity ? this.socketIdentity.source.token : '';
+    const q = this.query(null);
+    if (this.socketIdentity) {
+      q.set('entity', this.socketIdentity.entity);
+      q.set('token', this.socketToken);
+    }
+    return liveUrl(this.endpoint, q);
   }
 
   /** A ping body; without the token when it would pass the server's size limit. */
-  pingBody(event, id, session = ids.session) {
+  pingBody(event, id, session = ids.session, token = id && id.source.token) {
     const fields = { site: this.site, room: this.room, session, visitor: ids.visitor, event };
     const plain = JSON.stringify(fields);
-    if (!id) return plain;
-    const withIdentity = JSON.stringify({ ...fields, entity: id.entity, token: id.token });
+    if (!id || !token) return plain;
+    const withIdentity = JSON.stringify({ ...fields, entity: id.entity, token });
     if (new TextEncoder().encode(withIdentity).length <= MAX_PING_BYTES) return withIdentity;
-    warnOnce('elong ' + id.token, `identity "${id.entity}": the token makes pings longer than 1 KiB; HTTP pings go without it`);
+    warnOnce('elong ' + id.source.key, `identity "${id.entity}": the token makes pings longer than 1 KiB; HTTP pings go without it`);
     return plain;
   }
 
   /** The page became visible (or the feed was created on a visible page). */
   resume() {
+    if (this.away) return this.back();
     if (this.wanted) return;
     this.wanted = true;
     this.go();
@@ -143,18 +211,43 @@ class CountFeed {
     this.link.start();
   }
 
-  /** The page was hidden: the tracked session leaves at once. */
+  /**
+   * The page was hidden. The tracked session of a page that carries an entity goes away and
+   * keeps its link; any other feed pauses (the tracked session leaving).
+   */
+  hide() {
+    if (!this.isTracker || !this.wanted || this.dead || !ids.ready || !usable(identity)) return this.pause();
+    if (this.away) return;
+    this.away = true;
+    // A socket opened before the identity had a token carries an anonymous session, which
+    // `away` would end: the next one carries the entity, and goes away as it opens.
+    if (!this.link.fallback && this.link.hasSocket && this.socketIdentity !== identity) return this.link.restart();
+    // No open socket (connecting, reconnecting, or HTTP): say it over HTTP; a socket that opens
+    // later says it again (see `opened`).
+    if (!this.link.send('away')) this.beacon('away');
+  }
+
+  /** Shown again after `hide()` went away: visible at once, and the connection checked. */
+  back() {
+    this.away = false;
+    if (this.link.send('back')) this.link.checkNow(); // a long background may have killed it silently
+    else if (this.link.fallback) this.link.pollNow();
+    // else a socket is on its way: its open is a visible join
+  }
+
+  /** The page was hidden (an anonymous page) or is going away: the tracked session leaves at once. */
   pause() {
+    this.away = false;
     if (!this.wanted) return;
     this.wanted = false;
     this.link.stop();
     if (this.isTracker && !this.dead && ids.ready) this.beacon('leave');
   }
 
-  /** A ping that must go out even as the page goes away. */
+  /** A ping that must go out even as the page goes away (a leave carries no identity). */
   beacon(event) {
     const url = this.endpoint + '/v1/ping';
-    const body = this.pingBody(event, this.isTracker && identity);
+    const body = this.pingBody(event, this.isTracker && event !== 'leave' ? usable(identity) : null);
     try {
       if (navigator.sendBeacon(url, body)) return;
     } catch (e) {
@@ -169,24 +262,38 @@ class CountFeed {
 
   /** One HTTP exchange of the fallback: a ping (the tracker) or GET /v1/count. */
   async exchange(event, current) {
-    const id = this.isTracker ? identity : null;
+    if (this.isTracker && identity && !identity.source.token) await identity.source.ready();
+    if (!current()) return 'stale';
+    const id = this.isTracker ? usable(identity) : null;
+    if (event === 'away' && !id) {
+      this.pause(); // the identity was dropped while the page is hidden: an anonymous page leaves
+      return 'stop';
+    }
+    const token = id ? id.source.token : '';
     try {
       const response = await fetch(
         this.isTracker ? this.endpoint + '/v1/ping' : this.endpoint + '/v1/count?' + this.query(null),
         this.isTracker
-          ? { method: 'POST', body: this.pingBody(event, id), credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) }
+          ? { method: 'POST', body: this.pingBody(event, id, ids.session, token), credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) }
           : { credentials: 'omit', cache: 'no-store', ...timeoutAfter(EXCHANGE_TIMEOUT_MS) },
       );
       const body = await response.json().catch(() => null);
       if (!current()) return 'stale';
       if (response.ok && body) {
+        if (id) id.source.accepted(token);
         if (body.heartbeat_ms != null) this.link.useHeartbeat(body.heartbeat_ms);
         this.emit(body);
         return 'ok';
       }
       if (isFinalRefusal(response.status)) {
         const error = httpError(response, body);
-        if (id && IDENTITY_REFUSALS.has(error.code) && dropIdentity(id, error.text)) return 'again'; // anonymously
+        if (id && IDENTITY_REFUSALS.has(error.code)) {
+          const verdict = await retryIdentity(id, token, error);
+          if (!current()) return 'stale';
+          if (verdict === 'again') return 'again'; // with the fresh token
+          if (verdict === 'failed') return 'failed';
+          if (dropIdentity(id, error.text)) return 'again'; // anonymously
+        }
         this.kill(error.text);
         return 'stop';
       }
@@ -201,12 +308,18 @@ class CountFeed {
 
   async diagnose({ opened, code, reason }, current) {
     const id = this.socketIdentity;
+    const token = this.socketToken;
     const onPurpose = closedOnPurpose(code);
     // A refused upgrade looks like any failed connection: ask over HTTP whether the identity was the cause.
     if (id && identity === id && (!opened || onPurpose)) {
-      const error = await this.vet(id);
+      const error = await this.vet(id, token);
       if (!current()) return 'stale';
-      if (error && IDENTITY_REFUSALS.has(error.code) && dropIdentity(id, error.text)) return 'again'; // anonymously
+      if (error && IDENTITY_REFUSALS.has(error.code)) {
+        const verdict = await retryIdentity(id, token, error);
+        if (!current()) return 'stale';
+        if (verdict !== 'drop') return verdict; // 'again': with the fresh token; 'failed': try later
+        if (dropIdentity(id, error.text)) return 'again'; // anonymously
+      }
     }
     if (onPurpose && current()) {
       this.kill(`the server closed the socket (${code}${reason ? ' ' + reason : ''})`);
@@ -219,11 +332,11 @@ class CountFeed {
    * The server's verdict on `id`, as `{code, text}` of a final refusal, or null. A leave for a
    * fresh session id changes nothing, but its answer says whether the token is good.
    */
-  async vet(id) {
+  async vet(id, token) {
     try {
       const response = await fetch(this.endpoint + '/v1/ping', {
         method: 'POST',
-        body: this.pingBody('leave', id, randomId('s_')),
+        body: this.pingBody('leave', id, randomId('s_'), token),
         credentials: 'omit',
         headers: TEXT_BODY,
         ...timeoutAfter(5000),
@@ -246,13 +359,18 @@ class CountFeed {
   emit(msg) {
     const data =
       msg && msg.site
-        ? { site: counts(msg.site), room: msg.room ? { room: String(msg.room.room ?? this.room), ...counts(msg.room) } : null }
+        ? {
+            site: counts(msg.site),
+            room: msg.room ? { room: String(msg.room.room ?? this.room), ...counts(msg.room) } : null,
+            // this page's session is in these counts: tracked, and not away (counted nowhere)
+            self: this.isTracker && !this.away,
+          }
         : null;
     if (data === null && this.data === null) return;
     this.data = data;
     for (const s of this.subscriptions) s.push();
     if (data) {
-      const detail = { ...view(data, this.room, this.isTracker), endpoint: this.endpoint, siteKey: this.site };
+      const detail = { ...view(data, this.room), endpoint: this.endpoint, siteKey: this.site };
       document.dispatchEvent(new CustomEvent('herenow:count', { detail }));
     }
   }
@@ -277,7 +395,7 @@ class Subscription {
     const data = feed && feed.data;
     if (data === undefined || !subscriptions.has(this)) return;
     try {
-      this.callback(data && view(data, this.room, feed.isTracker));
+      this.callback(data && view(data, this.room));
     } catch (e) {
       reportError(e);
     }
@@ -320,6 +438,12 @@ function route() {
   }
 }
 
+/** The identity changed: a hidden page that is now anonymous leaves; any other joins again with it. */
+function identityChanged() {
+  if (tracked && tracked.away && !usable(identity)) tracked.pause();
+  else rejoin();
+}
+
 /** The tracked session joins again: with its new room or identity. */
 function rejoin() {
   if (!tracked || !tracked.wanted || tracked.dead || !ids.ready) return; // a later join uses them anyway
@@ -345,7 +469,7 @@ export function subscribe(options, callback) {
   }
 }
 
-/** herenow.track({site, room, endpoint, entity, token}) */
+/** herenow.track({site, room, endpoint, entity, token, getToken, tokenUrl}) */
 export const track = safe((options = {}) => {
   const endpoint = endpointOf(options.endpoint);
   const site = String(options.site || defaultSite());
@@ -353,13 +477,13 @@ export const track = safe((options = {}) => {
   if (!site) return warnOnce('nosite', 'track() needs a site');
   let changedIdentity = false;
   if ('entity' in options) {
-    const id = asIdentity(options.entity, options.token, 'track()');
+    const id = asIdentity(options.entity, { token: options.token, getToken: options.getToken, tokenUrl: options.tokenUrl }, 'track()');
     changedIdentity = !sameIdentity(id, identity);
-    identity = id;
+    if (changedIdentity) setIdentity(id);
   }
   if (tracked && tracked.endpoint === endpoint && tracked.site === site) {
     if (room !== tracked.room) setRoom(room);
-    else if (changedIdentity) rejoin();
+    else if (changedIdentity) identityChanged();
     return;
   }
   stop();
@@ -386,12 +510,12 @@ export const setRoom = safe((room) => {
   rejoin();
 });
 
-/** herenow.identify(entity, token), identify(null) */
+/** herenow.identify(entity, token | getToken | {token, getToken, tokenUrl}), identify(null) */
 export const identify = safe((entity, token) => {
   const id = asIdentity(entity, token, 'identify()');
   if (sameIdentity(id, identity)) return;
-  identity = id;
-  rejoin();
+  setIdentity(id);
+  identityChanged();
 });
 
 /** herenow.tracking */
@@ -411,6 +535,12 @@ export function resumeCounts() {
   for (const feed of allFeeds()) feed.resume();
 }
 
+/** The page was hidden: the tracked session of an identified page goes away, the rest pause. */
+export function hideCounts() {
+  for (const feed of allFeeds()) feed.hide();
+}
+
+/** pagehide: every feed closes, and the tracked session leaves. */
 export function pauseCounts() {
   for (const feed of allFeeds()) feed.pause();
 }

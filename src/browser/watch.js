@@ -1,19 +1,25 @@
 // Entity status feeds: herenow.watch() and <here-now-status>.
 //
-// - One StatusFeed per endpoint + site + watch token, shared by every watch() with those three.
-//   Its link holds one socket per 100 entities (GET /v1/live?site&watch=a,b&token), or in the
-//   HTTP fallback polls GET /v1/status every 15 s with the token as a Bearer.
-// - Subscribers get each entity's status at once when it is known and again on every change;
-//   `{online: null, sessions: null, error}` while it cannot be known: "unreachable" (it retries)
-//   or the server's code ("bad_token", "not_watchable", ...: final, with one warning).
+// - One StatusFeed per endpoint + site + token source (the same token, the same getToken, or the
+//   same token-url), shared by every watch() with those three. Its link holds one socket per 100
+//   entities (GET /v1/live?site&watch=a,b&token), or in the HTTP fallback polls GET /v1/status
+//   every 15 s with the token as a Bearer.
+// - Subscribers get each entity's status at once when it is known and again on every change:
+//   `{entity, online, state, sessions, last_seen, online_since, info}` (state online, away or
+//   offline; online is true for both online and away), or while it cannot be known
+//   `{..., online: null, state: null, sessions: null, error}`: "unreachable" (it retries) or the
+//   server's code ("bad_token", "not_watchable", ...: final, with one warning).
 // - A socket that never opened, or was closed on purpose, is followed by one GET /v1/status: a
 //   refused token says why there, and the page shows what that answers while sockets are retried.
+//   A bad_token is first answered with a fresh token when the feed has a getToken or token-url
+//   (tokens.js); only a fresh token refused again is final.
 // - Status feeds live while the page does (hidden tabs too: an agent's console in the
 //   background still sees its customers), and close on pagehide.
 
 import { endpointOf, defaultSite } from './config.js';
 import { ENTITY_ID } from './ids.js';
 import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { afterRefusal, claimsOf, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
 import { httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
 
@@ -21,19 +27,10 @@ import { httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOn
 const STATUS_POLL_MS = 15000;
 /** Entities per socket and per GET /v1/status, to keep URLs short. */
 const ENTITIES_PER_REQUEST = 100;
+const STATES = ['online', 'away', 'offline'];
 
-const feeds = new Map(); // JSON [endpoint, site, token] -> StatusFeed
+const feeds = new Map(); // JSON [endpoint, site, token source] -> StatusFeed
 let pageGone = false; // between pagehide and a pageshow from the back/forward cache
-
-/** The claims of a JWT, unverified: enough to tell which entities it lists. */
-function claimsOf(token) {
-  try {
-    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0))));
-  } catch (e) {
-    return null;
-  }
-}
 
 /** The token lists the entity (exactly, or by a prefix ending in "*"); true when unknowable. */
 const lists = (claims, entity) =>
@@ -41,7 +38,45 @@ const lists = (claims, entity) =>
   !Array.isArray(claims.watch) ||
   claims.watch.some((p) => typeof p === 'string' && (p.endsWith('*') ? entity.startsWith(p.slice(0, -1)) : p === entity));
 
-const sameStatus = (a, b) => a.online === b.online && a.sessions === b.sessions && a.last_seen === b.last_seen && a.error === b.error;
+/** Epoch ms, or null. */
+export const timeOrNull = (t) => (t == null || !isFinite(t) ? null : +t);
+/** A plain object (member info), or null. */
+export const objectOrNull = (o) => (o && typeof o === 'object' && !Array.isArray(o) ? o : null);
+
+/** What a subscriber is told while a status cannot be known. */
+const unknown = (entity, error, was) => ({
+  entity,
+  online: null,
+  state: null,
+  sessions: null,
+  last_seen: was ? was.last_seen : null,
+  online_since: null,
+  info: was ? was.info : null,
+  error,
+});
+
+/** A status message or answer, as subscribers get it. */
+function statusOf(entity, msg) {
+  const online = !!msg.online;
+  return {
+    entity,
+    online,
+    state: STATES.includes(msg.state) ? msg.state : online ? 'online' : 'offline',
+    sessions: Math.max(0, +msg.sessions || 0),
+    last_seen: timeOrNull(msg.last_seen),
+    online_since: timeOrNull(msg.online_since),
+    info: objectOrNull(msg.info),
+  };
+}
+
+const sameStatus = (a, b) =>
+  a.online === b.online &&
+  a.state === b.state &&
+  a.sessions === b.sessions &&
+  a.last_seen === b.last_seen &&
+  a.online_since === b.online_since &&
+  a.error === b.error &&
+  JSON.stringify(a.info) === JSON.stringify(b.info);
 
 function inGroups(list) {
   const groups = [];
@@ -50,12 +85,12 @@ function inGroups(list) {
 }
 
 class StatusFeed {
-  constructor(key, endpoint, site, token) {
+  constructor(key, endpoint, site, source) {
     this.key = key;
     this.endpoint = endpoint;
     this.site = site;
-    this.token = token;
-    this.claims = claimsOf(token);
+    this.source = source;
+    source.use();
     this.subscribers = new Set();
     this.statuses = new Map(); // entity -> the last status told
     this.refused = new Map(); // entity -> error code: never asked for
@@ -63,12 +98,17 @@ class StatusFeed {
     this.active = false; // has subscribers and the page is there: the link should run
     this.dead = null; // the error code that stopped the feed for good
     this.syncTimer = 0;
+    this.socketToken = '';
     this.link = new Link(
       {
-        urls: () => {
+        urls: async () => {
+          await this.source.ready();
           this.list = this.wantedEntities();
-          return inGroups(this.list).map((group) => liveUrl(this.endpoint, { site: this.site, watch: group.join(','), token: this.token }));
+          this.socketToken = this.source.token;
+          if (!this.socketToken) return [null]; // no token to be had yet: fails as a socket that cannot open
+          return inGroups(this.list).map((group) => liveUrl(this.endpoint, { site: this.site, watch: group.join(','), token: this.socketToken }));
         },
+        opened: () => this.source.accepted(this.socketToken),
         message: (msg) => {
           if (msg.type === 'status' && typeof msg.entity === 'string') this.set(msg);
         },
@@ -79,7 +119,8 @@ class StatusFeed {
         diagnose: async ({ opened, code, fallback }, current) => {
           if (fallback || (opened && !closedOnPurpose(code))) return 'failed';
           // Refused or closed on purpose: ask over HTTP why (a bad token says so), and show what it answers meanwhile.
-          return (await this.ask(current)) === 'stop' ? 'stop' : 'failed';
+          const outcome = await this.ask(current);
+          return outcome === 'stop' || outcome === 'again' ? outcome : 'failed';
         },
       },
       { pollInterval: STATUS_POLL_MS },
@@ -88,13 +129,14 @@ class StatusFeed {
 
   add(sub) {
     this.subscribers.add(sub);
+    const claims = claimsOf(this.source.token);
     for (const e of sub.entities) {
-      if (!this.dead && !this.refused.has(e) && !lists(this.claims, e)) {
+      if (!this.dead && !this.refused.has(e) && this.source.token && !lists(claims, e)) {
         this.refused.set(e, 'not_watchable');
-        warnOnce('nw ' + e + this.token, `the watch token does not list "${e}"`);
+        warnOnce('nw ' + e + this.source.key, `the watch token does not list "${e}"`);
       }
       const error = this.dead || this.refused.get(e);
-      if (error) this.statuses.set(e, { entity: e, online: null, sessions: null, last_seen: null, error });
+      if (error) this.statuses.set(e, unknown(e, error, this.statuses.get(e)));
       const known = this.statuses.get(e);
       if (known) {
         queueMicrotask(() => {
@@ -139,30 +181,49 @@ class StatusFeed {
   end() {
     this.active = false;
     this.link.stop();
-    feeds.delete(this.key);
+    if (feeds.get(this.key) === this) {
+      feeds.delete(this.key);
+      this.source.release();
+    }
   }
 
   /**
-   * One round of GET /v1/status for the whole list -> 'ok' | 'failed' | 'stop' (refused for
-   * good) | 'stale'; the answer is shown (statuses, or "unreachable") unless `current()` says it
-   * came too late.
+   * One round of GET /v1/status for the whole list -> 'ok' | 'failed' | 'again' (a fresh token
+   * to try) | 'stop' (refused for good) | 'stale'; the answer is shown (statuses, or
+   * "unreachable") unless `current()` says it came too late.
    */
   async ask(current) {
+    await this.source.ready();
+    const token = this.source.token;
+    if (!current()) return 'stale';
+    if (!token) {
+      this.unreachable(); // getToken failed: it is tried again, and so is this
+      return 'failed';
+    }
     try {
       for (const group of inGroups(this.list)) {
         const q = new URLSearchParams({ site: this.site, entity: group.join(',') });
         const response = await fetch(this.endpoint + '/v1/status?' + q, {
           credentials: 'omit',
           cache: 'no-store',
-          headers: { Authorization: 'Bearer ' + this.token },
+          headers: { Authorization: 'Bearer ' + token },
           ...timeoutAfter(10000),
         });
         const body = await response.json().catch(() => null);
         if (!current()) return 'stale';
         if (response.ok && body && body.entities) {
+          this.source.accepted(token);
           for (const e of group) if (body.entities[e]) this.set({ ...body.entities[e], entity: e });
         } else if (isFinalRefusal(response.status)) {
-          this.fatal(httpError(response, body));
+          const error = httpError(response, body);
+          const verdict = await afterRefusal(this.source, token, error);
+          if (!current()) return 'stale';
+          if (verdict === 'again') return 'again';
+          if (verdict === 'failed') {
+            this.unreachable();
+            return 'failed';
+          }
+          this.fatal(error);
           return 'stop';
         } else {
           this.unreachable();
@@ -181,14 +242,7 @@ class StatusFeed {
   set(msg, error) {
     const entity = String(msg.entity);
     const was = this.statuses.get(entity);
-    const status = error
-      ? { entity, online: null, sessions: null, last_seen: was ? was.last_seen : null, error }
-      : {
-          entity,
-          online: !!msg.online,
-          sessions: Math.max(0, +msg.sessions || 0),
-          last_seen: msg.last_seen == null || !isFinite(msg.last_seen) ? null : +msg.last_seen,
-        };
+    const status = error ? unknown(entity, error, was) : statusOf(entity, msg);
     if (was && sameStatus(was, status)) return;
     this.statuses.set(entity, status);
     for (const sub of this.subscribers) if (sub.entities.has(entity)) sub.push(status);
@@ -201,18 +255,18 @@ class StatusFeed {
   fatal(error) {
     this.dead = error.code;
     this.link.stop();
-    warnOnce('w ' + this.endpoint + this.site + this.token, `status of ${this.list.join(', ')} stopped: ${error.text}`);
+    warnOnce('w ' + this.endpoint + this.site + this.source.key, `status of ${this.list.join(', ')} stopped: ${error.text}`);
     for (const e of this.wantedEntities()) this.set({ entity: e }, error.code);
   }
 }
 
-/** herenow.watch({site, endpoint, token, entities}, callback) -> unsubscribe() */
+/** herenow.watch({site, endpoint, token, getToken, tokenUrl, entities}, callback) -> unsubscribe() */
 export function watch(options, callback) {
   try {
     if (typeof callback !== 'function' || !options) return nop;
     const endpoint = endpointOf(options.endpoint || trackedEndpoint());
     const site = String(options.site || trackedSite() || defaultSite() || '');
-    const token = options.token == null ? '' : String(options.token);
+    const source = tokenSource(options, 'watch token');
     let entities = options.entities ?? options.entity ?? [];
     if (typeof entities === 'string') entities = entities.split(',');
     entities = [...new Set(Array.from(entities, (e) => String(e ?? '').trim()))];
@@ -231,7 +285,7 @@ export function watch(options, callback) {
     const fail = (list, code, message) => {
       if (!list.length) return;
       warnOnce(code + ' ' + list.join(','), message);
-      queueMicrotask(() => list.forEach((e) => sub.push({ entity: e, online: null, sessions: null, last_seen: null, error: code })));
+      queueMicrotask(() => list.forEach((e) => sub.push(unknown(e, code))));
     };
     const badIds = entities.filter((e) => !ENTITY_ID.test(e));
     fail(badIds, 'bad_request', `watch: ${badIds.map((e) => JSON.stringify(e)).join(', ')} is not an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)`);
@@ -240,16 +294,16 @@ export function watch(options, callback) {
       fail([...sub.entities], 'unknown_site', 'watch: no site (set data-site on the script, or site on <here-now-status>)');
       sub.entities.clear();
     }
-    if (!token) {
-      fail([...sub.entities], 'bad_token', `watch: ${[...sub.entities].join(', ')} needs a watch token (token attribute or option)`);
+    if (!source) {
+      fail([...sub.entities], 'bad_token', `watch: ${[...sub.entities].join(', ')} needs a watch token (token or token-url attribute, token or getToken option)`);
       sub.entities.clear();
     }
     if (!sub.entities.size) return () => {
       sub.live = false;
     };
-    const key = JSON.stringify([endpoint, site, token]);
+    const key = JSON.stringify([endpoint, site, source.key]);
     let feed = feeds.get(key);
-    if (!feed) feeds.set(key, (feed = new StatusFeed(key, endpoint, site, token)));
+    if (!feed) feeds.set(key, (feed = new StatusFeed(key, endpoint, site, source)));
     feed.add(sub);
     return () =>
       safe(() => {
