@@ -59,8 +59,14 @@ struct Loaded {
     webhook: Option<WebhookTarget>,
     /// When old history was last deleted.
     pruned_at: Millis,
+    /// When this instance loaded its state (a new value means it was rebuilt: a restart or a
+    /// wake from hibernation).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    loaded_at: Millis,
     /// Test hook: how far this object's clock is moved from the real time.
     clock_offset: i64,
+    /// Keeps the object in memory while the core asks for it.
+    residency: Residency,
     /// Test hook: the next alarm fails (so that the runtime retries it).
     #[cfg(feature = "test-hooks")]
     fail_next_alarm: bool,
@@ -100,7 +106,41 @@ impl Loaded {
             }
         }
         self.wake_at = fx.wake_at;
+        self.residency.want(fx.stay_resident);
         Ok(())
+    }
+}
+
+/// A pending timer keeps a Durable Object from hibernating (the runtime hibernates an idle
+/// object only when no `setTimeout` is scheduled). While HTTP-held sessions live, one timer at a
+/// time is kept pending, renewed every half minute for as long as the core asks; then the
+/// object may hibernate again. Without it, a site whose visitors heartbeat over HTTP every 15 s
+/// would hibernate after each heartbeat (10 s idle) and restore its sessions from storage on
+/// the next one.
+#[derive(Default)]
+struct Residency {
+    wanted: std::rc::Rc<std::cell::Cell<bool>>,
+    running: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Residency {
+    const RENEW: std::time::Duration = std::time::Duration::from_secs(30);
+
+    fn want(&self, wanted: bool) {
+        self.wanted.set(wanted);
+        if !wanted || self.running.replace(true) {
+            return;
+        }
+        let (wanted, running) = (self.wanted.clone(), self.running.clone());
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                worker::Delay::from(Self::RENEW).await;
+                if !wanted.get() {
+                    running.set(false);
+                    break;
+                }
+            }
+        });
     }
 }
 
@@ -320,7 +360,9 @@ impl SitePresence {
             site: None,
             webhook: None,
             pruned_at: 0,
+            loaded_at: now,
             clock_offset: 0,
+            residency: Residency::default(),
             #[cfg(feature = "test-hooks")]
             fail_next_alarm: false,
         };
@@ -542,6 +584,8 @@ impl SitePresence {
                     "sessions": l.core.site_counts().sessions,
                     "sockets": l.core.socket_count(),
                     "rows_written": l.storage.rows_written(),
+                    "history_rows_written": l.storage.history_rows_written(),
+                    "loaded_at": l.loaded_at,
                 }))
             }),
         }

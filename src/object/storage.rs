@@ -17,6 +17,8 @@ pub struct Storage {
     sql: SqlStorage,
     /// Rows written since this instance started, from the SQL cursors (for the bench).
     rows_written: Cell<u64>,
+    /// Of those, the history's minute rows.
+    history_rows_written: Cell<u64>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,7 @@ impl Storage {
         let s = Storage {
             sql,
             rows_written: Cell::new(0),
+            history_rows_written: Cell::new(0),
         };
         for table in [
             "sessions (
@@ -145,6 +148,11 @@ impl Storage {
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn rows_written(&self) -> u64 {
         self.rows_written.get()
+    }
+
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    pub fn history_rows_written(&self) -> u64 {
+        self.history_rows_written.get()
     }
 
     /// A value of the meta table.
@@ -345,6 +353,8 @@ impl Storage {
                 }
                 Write::History(r) => {
                     let n = |v: u32| SqlStorageValue::Integer(i64::from(v));
+                    self.history_rows_written
+                        .set(self.history_rows_written.get() + 1);
                     self.exec(
                         "INSERT OR REPLACE INTO history
                            (t, max_sessions, max_visitors, close_sessions, close_visitors)

@@ -22,6 +22,10 @@ pub struct Effects {
     pub marks: Vec<(SocketId, bool)>,
     /// When the core must be called again ([`super::Presence::alarm`]), if ever.
     pub wake_at: Option<Millis>,
+    /// Sessions are live that only HTTP heartbeats keep: the object should stay in memory
+    /// (not hibernate between heartbeats), since their liveness is known in memory only and
+    /// a wake-up would have to restore them from storage.
+    pub stay_resident: bool,
 }
 
 /// A storage change. Heartbeats produce none.

@@ -458,6 +458,7 @@ impl Presence {
             fx.writes.push(Write::History(row));
         }
         fx.wake_at = self.next_wake();
+        fx.stay_resident = self.sessions.next_expiry().is_some();
         fx
     }
 
