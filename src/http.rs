@@ -9,8 +9,8 @@ use crate::api::ApiError;
 /// and port; anything longer is not echoed back).
 pub const MAX_ORIGIN_ECHO: usize = 255;
 
-/// A JSON answer with the public headers: no caching, CORS for `origin` when given.
-pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response> {
+/// The headers of every JSON answer: no caching, CORS for `origin` when given.
+pub fn public_headers(origin: Option<&str>) -> Result<Headers> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8")?;
     headers.set("Cache-Control", "no-store")?;
@@ -18,9 +18,21 @@ pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response>
     if let Some(o) = origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
         headers.set("Access-Control-Allow-Origin", o)?;
     }
+    Ok(headers)
+}
+
+/// A JSON answer with the public headers.
+pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response> {
     Ok(Response::ok(body)?
         .with_status(status)
-        .with_headers(headers))
+        .with_headers(public_headers(origin)?))
+}
+
+/// Another answer's body (an object's JSON), passed through unread with the public headers.
+pub fn relay(resp: Response, status: u16, origin: Option<&str>) -> Result<Response> {
+    Ok(resp
+        .with_status(status)
+        .with_headers(public_headers(origin)?))
 }
 
 /// The contract's error answer: `{"error":{"code","message"}}` with its status, and `Allow`

@@ -61,9 +61,31 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| bad())
 }
 
+/// The query of a serialized URL (what follows the first `?`, up to a `#`), without parsing
+/// the rest: a WHATWG URL percent-encodes any `?` in its path, so the first one starts the query.
+pub fn query_of(url: &str) -> &str {
+    let Some(start) = url.find('?') else {
+        return "";
+    };
+    let rest = &url[start + 1..];
+    &rest[..rest.find('#').unwrap_or(rest.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_of_a_url_is_what_follows_the_first_question_mark() {
+        assert_eq!(
+            query_of("https://h.example/v1/count?site=a&room=%2F"),
+            "site=a&room=%2F"
+        );
+        assert_eq!(query_of("https://h.example/v1/count?site=a#frag"), "site=a");
+        assert_eq!(query_of("https://h.example/v1/count"), "");
+        assert_eq!(query_of("https://h.example/v1/count?"), "");
+        assert_eq!(query_of("https://h.example/v1/x?a=1?b=2"), "a=1?b=2");
+    }
 
     #[test]
     fn queries_decode_and_reject_repeats() {

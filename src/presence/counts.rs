@@ -45,8 +45,6 @@ impl Tally {
 pub(crate) struct Tallies {
     site: Tally,
     rooms: HashMap<Rc<str>, Tally>,
-    /// Per room, the sessions without an entity (the `anonymous` of a members answer).
-    anonymous: HashMap<Rc<str>, Tally>,
     max_rooms: usize,
     /// Some count changed since the broadcast last looked.
     changed: bool,
@@ -59,7 +57,6 @@ impl Tallies {
         Tallies {
             site: Tally::default(),
             rooms: HashMap::new(),
-            anonymous: HashMap::new(),
             max_rooms,
             changed: false,
             anonymous_changed: HashSet::new(),
@@ -101,7 +98,6 @@ impl Tallies {
         self.site.add(v);
         self.rooms.entry(room.clone()).or_default().add(v);
         if anonymous {
-            self.anonymous.entry(room.clone()).or_default().add(v);
             self.anonymous_changed.insert(room.clone());
         }
         self.changed = true;
@@ -111,7 +107,6 @@ impl Tallies {
         self.site.remove(v);
         Self::take_from(&mut self.rooms, room, v);
         if anonymous {
-            Self::take_from(&mut self.anonymous, room, v);
             self.anonymous_changed.insert(room.clone());
         }
         self.changed = true;
@@ -126,15 +121,8 @@ impl Tallies {
         }
     }
 
-    /// The sessions without an entity in `room`.
-    pub fn anonymous(&self, room: &str) -> Counts {
-        self.anonymous
-            .get(room)
-            .map(Tally::counts)
-            .unwrap_or_default()
-    }
-
-    /// Rooms whose anonymous counts changed since the last call.
+    /// Rooms whose anonymous sessions changed since the last call (the members of those rooms
+    /// count them; they are counted when asked, not kept, as few rooms have a members feed).
     pub fn take_anonymous_changed(&mut self) -> Vec<Rc<str>> {
         self.anonymous_changed.drain().collect()
     }

@@ -180,11 +180,11 @@ impl Presence {
     /// list was cut, and the sessions in it without an entity.
     pub fn members(&self, room: &str) -> (Vec<Member>, bool, Counts) {
         let (members, truncated) = self.entities.members(room, MAX_MEMBERS);
-        (members, truncated, self.tallies.anonymous(room))
+        (members, truncated, anonymous_in(&self.sessions, room))
     }
 
     fn members_message(&self, room: &str) -> Message {
-        members_message(&self.entities, &self.tallies, room)
+        members_message(&self.entities, &self.sessions, room)
     }
 
     // ----- inputs: HTTP pings -----
@@ -439,11 +439,11 @@ impl Presence {
         rooms.extend(self.tallies.take_anonymous_changed());
         self.members.mark(&mut self.sockets, &rooms);
         let interval = self.cfg.broadcast_interval_ms;
-        let (entities, tallies) = (&self.entities, &self.tallies);
+        let (entities, sessions) = (&self.entities, &self.sessions);
         let members = self
             .members
             .flush(now, interval, &mut self.sockets, |room| {
-                members_message(entities, tallies, room)
+                members_message(entities, sessions, room)
             });
         fx.sends.extend(members);
         let transitions = self.entities.take_transitions();
@@ -527,24 +527,6 @@ impl Presence {
             .collect();
         list.sort_by(|a, b| a.room.cmp(&b.room));
         (site.counts(), list)
-    }
-
-    /// Whether the anonymous tallies of every room equal a recount from the sessions.
-    pub fn anonymous_consistent(&self) -> bool {
-        let mut rooms: std::collections::HashMap<&str, counts::Tally> = Default::default();
-        for (_, s) in self.sessions.iter() {
-            if !s.away && s.entity.is_none() {
-                rooms.entry(&s.room).or_default().add(s.visitor);
-            }
-        }
-        let listed = self.tallies.list();
-        rooms
-            .iter()
-            .all(|(r, t)| self.tallies.anonymous(r) == t.counts())
-            && listed.iter().all(|r| {
-                self.tallies.anonymous(&r.room)
-                    == rooms.get(&*r.room).map(|t| t.counts()).unwrap_or_default()
-            })
     }
 
     /// The current tallies in the same shape as [`Presence::recount`].
@@ -787,14 +769,26 @@ impl Presence {
 }
 
 /// The members message of `room`.
-fn members_message(entities: &Entities, tallies: &Tallies, room: &str) -> Message {
+fn members_message(entities: &Entities, sessions: &Sessions, room: &str) -> Message {
     let (members, truncated) = entities.members(room, MAX_MEMBERS);
     Message::Members {
         room: room.to_owned(),
         members,
-        anonymous: tallies.anonymous(room),
+        anonymous: anonymous_in(sessions, room),
         truncated,
     }
+}
+
+/// The visible sessions in `room` without an entity, and their distinct visitors (a scan: only
+/// members answers ask, at most once per broadcast interval per room).
+fn anonymous_in(sessions: &Sessions, room: &str) -> Counts {
+    let mut tally = counts::Tally::default();
+    for (_, s) in sessions.iter() {
+        if !s.away && s.entity.is_none() && &*s.room == room {
+            tally.add(s.visitor);
+        }
+    }
+    tally.counts()
 }
 
 /// The row of a session as it is now.

@@ -9,6 +9,9 @@ mod routes;
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use crate::api::{Allow, ApiError, Query, SiteCall};
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::config::{Sites, DEFAULT_SITES};
 use crate::http;
 
@@ -102,6 +105,28 @@ async fn call_site(env: &Env, site: &str, call: &SiteCall, upgrade: bool) -> Res
     stub.fetch_with_request(req).await
 }
 
+thread_local! {
+    /// `SITES` as last parsed, with its text: parsed once per isolate, not per request.
+    static SITES: RefCell<Option<(String, Rc<Sites>)>> = const { RefCell::new(None) };
+}
+
+/// The configured sites; a broken `SITES` var is logged and answered as a server error.
+fn parsed_sites(raw: &str) -> std::result::Result<Rc<Sites>, ApiError> {
+    if let Some(sites) = SITES.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(text, _)| text == raw)
+            .map(|(_, s)| s.clone())
+    }) {
+        return Ok(sites);
+    }
+    let sites = Rc::new(Sites::parse(raw).map_err(|e| {
+        worker::console_error!("{e}");
+        ApiError::internal()
+    })?);
+    SITES.set(Some((raw.to_owned(), sites.clone())));
+    Ok(sites)
+}
+
 /// A `worker::Error` on a request path is ours, not the client's: logged, answered 500.
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
@@ -116,7 +141,7 @@ pub(crate) struct Edge<'a> {
     env: &'a Env,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     ctx: &'a Context,
-    sites: Sites,
+    sites: Rc<Sites>,
     method: Method,
     query: Query,
     origin: Option<&'a str>,
@@ -133,12 +158,10 @@ impl<'a> Edge<'a> {
             .var("SITES")
             .map(|v| v.to_string())
             .unwrap_or_else(|_| DEFAULT_SITES.to_owned());
-        let sites = Sites::parse(&raw).map_err(|e| {
-            worker::console_error!("{e}");
-            ApiError::internal()
-        })?;
-        let url = req.url().map_err(|_| ApiError::bad_request("Bad URL."))?;
-        let query = Query::parse(url.query().unwrap_or(""))?;
+        let sites = parsed_sites(&raw)?;
+        // the raw URL: parsing it with the url crate would link its Unicode tables (~160 KB)
+        let url = req.inner().url();
+        let query = Query::parse(crate::api::query::query_of(&url))?;
         Ok(Edge {
             env,
             ctx,
@@ -184,10 +207,10 @@ impl<'a> Edge<'a> {
     async fn relay(&self, site: &str, call: SiteCall) -> std::result::Result<Response, ApiError> {
         let mut resp = self.call_object(site, &call, false).await?;
         let status = resp.status_code();
-        let text = resp.text().await?;
         if status == 200 || (400..500).contains(&status) || status == 503 {
-            return Ok(http::json(status, text, self.origin)?);
+            return Ok(http::relay(resp, status, self.origin)?);
         }
+        let text = resp.text().await.unwrap_or_default();
         worker::console_error!("object answered {status}: {text}");
         Err(ApiError::internal())
     }
