@@ -5,6 +5,7 @@
 //! - [`query`]: query strings; [`headers`]: the headers the API reads;
 //! - [`call`]: the one typed value the Worker sends the object.
 
+pub mod badge;
 pub mod call;
 pub mod error;
 pub mod headers;

@@ -12,6 +12,10 @@ use crate::token::{self, Claims, Key, TokenError};
 impl Edge<'_> {
     /// The site's config, or 403 `unknown_site` / `forbidden_origin`.
     pub fn site(&self, site: &str) -> Result<&SiteConfig, ApiError> {
+        // only configured site keys are logged: any other is the client's text
+        if self.sites.get(site).is_some() {
+            self.site_named.replace(Some(site.to_owned()));
+        }
         self.sites.check(site, self.origin)
     }
 

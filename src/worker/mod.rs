@@ -28,14 +28,20 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         // Assets are served before the Worker runs; what reaches here matched none.
         return http::error(&ApiError::not_found(), None);
     }
-    let answer = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
-        Ok(edge) => route(req, &edge, &path).await,
-        Err(e) => Err(e),
+    let (answer, site) = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
+        Ok(edge) => {
+            let answer = route(req, &edge, &path).await;
+            (answer, edge.site_named.take())
+        }
+        Err(e) => (Err(e), None),
     };
     match answer {
         Ok(resp) => Ok(resp),
         // Errors carry the CORS header too, so a page can read why it was refused.
-        Err(e) => http::error(&e, origin.as_deref()),
+        Err(e) => {
+            log_refusal(&e, &path, site.as_deref());
+            http::error(&e, origin.as_deref())
+        }
     }
 }
 
@@ -64,6 +70,14 @@ async fn route(
         "/v1/status" => {
             edge.allow(Allow::Get)?;
             routes::status(&req, edge).await
+        }
+        "/v1/badge.svg" => {
+            edge.allow(Allow::Get)?;
+            routes::badge(edge).await
+        }
+        "/v1/openapi.json" => {
+            edge.allow(Allow::Get)?;
+            routes::openapi(edge).await
         }
         "/v1/history" => {
             edge.allow(Allow::Get)?;
@@ -127,10 +141,49 @@ fn parsed_sites(raw: &str) -> std::result::Result<Rc<Sites>, ApiError> {
     Ok(sites)
 }
 
+/// The paths logged as themselves; any other is logged as `/v1/*` (a path is the client's
+/// text, and logs carry no personal data).
+const ROUTES: [&str; 9] = [
+    "/v1/ping",
+    "/v1/count",
+    "/v1/rooms",
+    "/v1/history",
+    "/v1/status",
+    "/v1/members",
+    "/v1/live",
+    "/v1/badge.svg",
+    "/v1/openapi.json",
+];
+
+/// One JSON line per refused request or error, for Workers Logs, `wrangler tail` and Logpush:
+/// its class (the contract's code and status), the route and the site; never an IP, a
+/// User-Agent, an Origin, an id or a token.
+fn log_refusal(e: &ApiError, path: &str, site: Option<&str>) {
+    let route = ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("/v1/*");
+    let line = serde_json::json!({
+        "herenow": if e.status() >= 500 { "error" } else { "refused" },
+        "code": e.code.as_str(),
+        "status": e.status(),
+        "route": route,
+        "site": site,
+    })
+    .to_string();
+    if e.status() >= 500 {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
+}
+
 /// A `worker::Error` on a request path is ours, not the client's: logged, answered 500.
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
-        worker::console_error!("{e}");
+        let line = serde_json::json!({"herenow": "internal", "message": e.to_string()});
+        worker::console_error!("{line}");
         ApiError::internal()
     }
 }
@@ -142,6 +195,8 @@ pub(crate) struct Edge<'a> {
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     ctx: &'a Context,
     sites: Rc<Sites>,
+    /// The last site a check named (for the log line of a refusal).
+    site_named: RefCell<Option<String>>,
     method: Method,
     query: Query,
     origin: Option<&'a str>,
@@ -166,6 +221,7 @@ impl<'a> Edge<'a> {
             env,
             ctx,
             sites,
+            site_named: RefCell::new(None),
             method: req.method(),
             query,
             origin,

@@ -247,3 +247,54 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
     let body = serde_json::json!({ "hook": name }).to_string();
     Ok(crate::http::json(202, body, edge.origin)?)
 }
+
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document of this API, kept in `public/openapi.json`
+/// and served from the assets (not compiled into the Worker).
+pub async fn openapi(edge: &Edge<'_>) -> Answer {
+    let mut resp = edge
+        .env
+        .assets("ASSETS")?
+        .fetch("https://assets.local/openapi.json", None)
+        .await?;
+    if resp.status_code() != 200 {
+        return Err(ApiError::not_found());
+    }
+    let text = resp.text().await?;
+    let resp = crate::http::json(200, text, edge.origin)?;
+    // a document anyone may read and cache for a while
+    resp.headers().set("Cache-Control", "public, max-age=300")?;
+    resp.headers().set("Access-Control-Allow-Origin", "*")?;
+    Ok(resp)
+}
+
+/// `GET /v1/badge.svg?site=S[&room=R][&label=TEXT]`: "online now | 42" as SVG, cached at most
+/// 10 s (by browsers and by image proxies such as GitHub's).
+pub async fn badge(edge: &Edge<'_>) -> Answer {
+    use crate::api::badge::{parse_badge, short_count, svg};
+    let q = parse_badge(&edge.query)?;
+    edge.site(&q.site)?;
+    let call = SiteCall::Count(crate::api::CountQuery {
+        site: q.site.clone(),
+        room: q.room.clone(),
+    });
+    let mut resp = edge.call_object(&q.site, &call, false).await?;
+    if resp.status_code() != 200 {
+        return Err(ApiError::internal());
+    }
+    let counts: serde_json::Value = resp.json().await?;
+    let scope = if q.room.is_some() { "room" } else { "site" };
+    let sessions = counts[scope]["sessions"].as_u64().unwrap_or(0);
+    let sessions = u32::try_from(sessions).unwrap_or(u32::MAX);
+    let body = svg(&q.label, &short_count(sessions), sessions > 0);
+    let headers = Headers::new();
+    headers.set("Content-Type", "image/svg+xml; charset=utf-8")?;
+    headers.set("Cache-Control", "public, max-age=10")?;
+    headers.set("Access-Control-Allow-Origin", "*")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
+    // an image never runs script, even when opened on its own
+    headers.set(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'",
+    )?;
+    Ok(Response::ok(body)?.with_headers(headers))
+}
