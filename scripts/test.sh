@@ -15,3 +15,9 @@ bash scripts/build.sh --test-hooks
 echo "== integration and browser tests against the Worker in workerd"
 export HERENOW_SKIP_BUILD=1 WRANGLER_SEND_METRICS=false
 node --test --test-concurrency=1 --test-timeout=300000 tests/*.test.mjs
+echo "== deployable: the production build (no test hooks) through wrangler deploy --dry-run"
+rm -rf build/deploy
+env -u HERENOW_SKIP_BUILD node_modules/.bin/wrangler deploy --dry-run --outdir build/deploy 2>&1 \
+  | grep -E "Total Upload|dry-run|rror" || true
+test -f build/deploy/shim.js && ls build/deploy/*.wasm >/dev/null
+echo "deploy bundle: $(du -cb build/deploy/*.wasm build/deploy/shim.js | tail -1 | cut -f1) bytes raw, $(cat build/deploy/*.wasm build/deploy/shim.js | gzip -9 | wc -c) bytes gzipped"
