@@ -195,6 +195,8 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
         leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
         away_ttl_ms: secs("AWAY_TTL_SECONDS", d.away_ttl_ms),
         history: true,
+        shard: 0,
+        shards: 1,
         limits: Limits {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
             max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),

@@ -146,25 +146,10 @@ impl Tallies {
 
     /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`.
     pub fn top(&self, limit: usize) -> Vec<RoomCounts> {
-        if limit == 0 {
-            return Vec::new();
-        }
-        let mut all: Vec<(&str, Counts)> =
-            self.rooms.iter().map(|(r, t)| (&**r, t.counts())).collect();
-        let order = |a: &(&str, Counts), b: &(&str, Counts)| {
-            b.1.sessions
-                .cmp(&a.1.sessions)
-                .then(b.1.visitors.cmp(&a.1.visitors))
-                .then(a.0.cmp(b.0))
-        };
-        if all.len() > limit {
-            all.select_nth_unstable_by(limit - 1, order);
-            all.truncate(limit);
-        }
-        all.sort_unstable_by(order);
-        all.into_iter()
-            .map(|(r, c)| RoomCounts::new(r, c))
-            .collect()
+        top_of(
+            self.rooms.iter().map(|(r, t)| (&**r, t.counts())).collect(),
+            limit,
+        )
     }
 
     /// Every room, by name.
@@ -177,4 +162,25 @@ impl Tallies {
         list.sort_by(|a, b| a.room.cmp(&b.room));
         list
     }
+}
+
+/// The busiest of `rooms` first (by sessions, then visitors, then name), at most `limit`.
+pub(crate) fn top_of(mut all: Vec<(&str, Counts)>, limit: usize) -> Vec<RoomCounts> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let order = |a: &(&str, Counts), b: &(&str, Counts)| {
+        b.1.sessions
+            .cmp(&a.1.sessions)
+            .then(b.1.visitors.cmp(&a.1.visitors))
+            .then(a.0.cmp(b.0))
+    };
+    if all.len() > limit {
+        all.select_nth_unstable_by(limit - 1, order);
+        all.truncate(limit);
+    }
+    all.sort_unstable_by(order);
+    all.into_iter()
+        .map(|(r, c)| RoomCounts::new(r, c))
+        .collect()
 }

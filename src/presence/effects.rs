@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::entities::{EntityRecord, EntityStatus, Member};
 use super::history::MinuteRow;
+use super::shards::{Report, Totals};
 use super::types::{Counts, Millis, RoomCounts, SocketId, VisitorKey};
 use super::webhooks::QueueChange;
 
@@ -26,6 +27,11 @@ pub struct Effects {
     /// (not hibernate between heartbeats), since their liveness is known in memory only and
     /// a wake-up would have to restore them from storage.
     pub stay_resident: bool,
+    /// A shard: the report to send the coordinator now (answer with
+    /// [`super::Presence::report_answered`]).
+    pub report: Option<Report>,
+    /// The coordinator: the totals to push to shards now.
+    pub pushes: Vec<(u32, Totals)>,
 }
 
 /// A storage change. Heartbeats produce none.

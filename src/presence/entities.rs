@@ -140,6 +140,8 @@ struct EntitySession {
     session: Rc<str>,
     room: Rc<str>,
     visible: bool,
+    /// The object that holds it (0: this one; a shard's index for a sharded site).
+    shard: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -294,12 +296,28 @@ impl Entities {
         info: Option<Info>,
         now: Millis,
     ) {
+        self.session_started_on(0, entity, session, room, visible, info, now);
+    }
+
+    /// A session of `entity` held by object `shard` began (or changed) at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn session_started_on(
+        &mut self,
+        shard: u32,
+        entity: &Rc<str>,
+        session: &Rc<str>,
+        room: &Rc<str>,
+        visible: bool,
+        info: Option<Info>,
+        now: Millis,
+    ) {
         let e = self.entry(entity, now);
         e.sessions.retain(|s| s.session != *session);
         e.sessions.push(EntitySession {
             session: session.clone(),
             room: room.clone(),
             visible,
+            shard,
         });
         e.last_seen = e.last_seen.max(now);
         if info.is_some() {
@@ -333,6 +351,7 @@ impl Entities {
             session: session.clone(),
             room: room.clone(),
             visible,
+            shard: 0,
         });
         e.last_seen = e.last_seen.max(last_seen.min(now));
         e.online_since = e.online_since.min(online_since);
@@ -397,6 +416,30 @@ impl Entities {
             self.records.push(record);
         }
         self.refresh(&name, now);
+    }
+
+    /// The entity sessions shard `shard` holds are exactly `sessions` (entity, session) from now
+    /// on: any other it was known to hold ended at `now` (its list after a restart).
+    pub fn replace_shard(
+        &mut self,
+        shard: u32,
+        sessions: &HashSet<(Rc<str>, Rc<str>)>,
+        now: Millis,
+    ) {
+        let gone: Vec<(Rc<str>, Rc<str>)> = self
+            .live
+            .iter()
+            .flat_map(|(name, e)| {
+                e.sessions
+                    .iter()
+                    .filter(|s| s.shard == shard)
+                    .map(move |s| (name.clone(), s.session.clone()))
+            })
+            .filter(|key| !sessions.contains(key))
+            .collect();
+        for (entity, session) in gone {
+            self.session_ended(&entity, &session, now, now);
+        }
     }
 
     /// Ends the graces that ran out by `now`: what those entities show catches up (away or

@@ -28,6 +28,7 @@ pub mod entities;
 pub mod history;
 mod restore;
 mod sessions;
+pub mod shards;
 mod sockets;
 pub mod types;
 pub mod webhooks;
@@ -35,6 +36,7 @@ pub mod webhooks;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use broadcast::{MembersThrottle, Sent, Throttle, View};
@@ -42,6 +44,7 @@ use counts::Tallies;
 use entities::Entities;
 use history::{History, MinuteRow};
 use sessions::{Session, Sessions};
+use shards::{Aggregator, EntityEvent, EntityLink, Report, Reporter, Totals};
 use sockets::{Socket, Sockets};
 
 pub use effects::{Close, Effects, Message, Send, Timing, Write};
@@ -73,9 +76,17 @@ pub struct Presence {
     sockets: Sockets,
     throttle: Throttle,
     members: MembersThrottle,
-    entities: Entities,
+    entities: EntityLink,
     webhooks: Webhooks,
     history: History,
+    /// A shard: its reports to the coordinator.
+    reporter: Option<Reporter>,
+    /// The coordinator: the shards' reports.
+    aggregator: Aggregator,
+    /// This instance, for the shards to tell a restart (set by the edge).
+    instance: u64,
+    /// The coordinator: when a throttled push falls due.
+    push_wake: Option<Millis>,
     /// What inputs asked for since the last [`Presence::poll`].
     out: Effects,
 }
@@ -89,9 +100,13 @@ impl Presence {
             sockets: Sockets::default(),
             throttle: Throttle::new(cfg.broadcast_interval_ms),
             members: MembersThrottle::default(),
-            entities: Entities::new(cfg.leave_grace_ms),
+            entities: EntityLink::new(Entities::new(cfg.leave_grace_ms), cfg.shard > 0),
             webhooks: Webhooks::default(),
             history: History::default(),
+            reporter: (cfg.shard > 0).then(|| Reporter::new(cfg.shard, cfg.broadcast_interval_ms)),
+            aggregator: Aggregator::default(),
+            instance: 0,
+            push_wake: None,
             out: Effects::default(),
         }
     }
@@ -102,12 +117,31 @@ impl Presence {
 
     // ----- reading -----
 
+    /// The site's counts: over every object of a sharded site (see `shards.rs`).
     pub fn site_counts(&self) -> Counts {
-        self.tallies.site()
+        view_of(
+            &self.tallies,
+            &self.aggregator,
+            self.reporter.as_ref(),
+            None,
+        )
+        .site
     }
 
+    /// A room's counts: over every object of a sharded site.
     pub fn room_counts(&self, room: &str) -> RoomCounts {
-        RoomCounts::new(room, self.tallies.room(room))
+        let view = view_of(
+            &self.tallies,
+            &self.aggregator,
+            self.reporter.as_ref(),
+            Some(room),
+        );
+        RoomCounts::new(room, view.room.unwrap_or_default())
+    }
+
+    /// This object's own counts (for a shard, its share of the site).
+    pub fn local_counts(&self) -> Counts {
+        self.tallies.site()
     }
 
     pub fn snapshot(&self, room: Option<&str>) -> Snapshot {
@@ -117,9 +151,22 @@ impl Presence {
         }
     }
 
-    /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`.
+    /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`: over
+    /// every object of a sharded site (the coordinator merges its shards' reports).
     pub fn top_rooms(&self, limit: usize) -> Vec<RoomCounts> {
-        self.tallies.top(limit)
+        if self.aggregator.is_empty() {
+            return self.tallies.top(limit);
+        }
+        let mut all: HashMap<String, Counts> = self.aggregator.rooms().clone();
+        for r in self.tallies.list() {
+            let local = Counts {
+                sessions: r.sessions,
+                visitors: r.visitors,
+            };
+            let e = all.entry(r.room).or_default();
+            *e = shards::add(*e, local);
+        }
+        counts::top_of(all.iter().map(|(r, c)| (r.as_str(), *c)).collect(), limit)
     }
 
     /// Number of rooms with at least one counted session.
@@ -154,7 +201,7 @@ impl Presence {
     /// The status of an entity online, away or in its grace; `None` when offline (the rest
     /// is then in storage).
     pub fn entity_status(&self, entity: &str) -> Option<EntityStatus> {
-        self.entities.status(entity)
+        self.entities.local.status(entity)
     }
 
     /// The status of each entity: from memory when online, away or in its grace, else offline
@@ -167,7 +214,7 @@ impl Presence {
         entities
             .iter()
             .map(|e| {
-                let status = self.entities.status(e).unwrap_or_else(|| {
+                let status = self.entities.local.status(e).unwrap_or_else(|| {
                     let s = stored(e);
                     EntityStatus::offline(s.last_seen, s.info.map(Rc::from))
                 });
@@ -179,7 +226,7 @@ impl Presence {
     /// The members of `room` (at most [`MAX_MEMBERS`], earliest online first), whether the
     /// list was cut, and the sessions in it without an entity.
     pub fn members(&self, room: &str) -> (Vec<Member>, bool, Counts) {
-        let (members, truncated) = self.entities.members(room, MAX_MEMBERS);
+        let (members, truncated) = self.entities.local.members(room, MAX_MEMBERS);
         (members, truncated, anonymous_in(&self.sessions, room))
     }
 
@@ -225,7 +272,14 @@ impl Presence {
         let mut snap = self.snapshot(Some(p.room));
         if let (Some(r), Some(s)) = (snap.room.as_mut(), self.sessions.get(p.session)) {
             if &*s.room != p.room && !s.away {
-                let c = self.tallies.room(&s.room);
+                let c = view_of(
+                    &self.tallies,
+                    &self.aggregator,
+                    self.reporter.as_ref(),
+                    Some(&s.room),
+                )
+                .room
+                .unwrap_or_default();
                 r.sessions = c.sessions;
                 r.visitors = c.visitors;
                 r.grouped_as = Some(s.room.to_string());
@@ -416,14 +470,17 @@ impl Presence {
         let mut fx = std::mem::take(&mut self.out);
         if self.tallies.take_changed() {
             self.throttle.mark();
+            if let Some(r) = self.reporter.as_mut() {
+                r.mark();
+            }
         }
-        let tallies = &self.tallies;
-        let counts = self.throttle.flush(now, &mut self.sockets, |room| View {
-            site: tallies.site(),
-            room: room.map(|r| tallies.room(r)),
+        let (tallies, aggregator, reporter) =
+            (&self.tallies, &self.aggregator, self.reporter.as_ref());
+        let counts = self.throttle.flush(now, &mut self.sockets, |room| {
+            view_of(tallies, aggregator, reporter, room)
         });
         fx.sends.extend(counts);
-        for (entity, status) in self.entities.take_changes() {
+        for (entity, status) in self.entities.local.take_changes() {
             let to = self.sockets.watchers(&entity);
             if !to.is_empty() {
                 fx.sends.push(Send {
@@ -435,7 +492,7 @@ impl Presence {
                 });
             }
         }
-        let mut rooms = self.entities.take_dirty_rooms();
+        let mut rooms = self.entities.local.take_dirty_rooms();
         rooms.extend(self.tallies.take_anonymous_changed());
         self.members.mark(&mut self.sockets, &rooms);
         let interval = self.cfg.broadcast_interval_ms;
@@ -446,20 +503,234 @@ impl Presence {
                 members_message(entities, sessions, room)
             });
         fx.sends.extend(members);
-        let transitions = self.entities.take_transitions();
+        let transitions = self.entities.local.take_transitions();
         if self.webhooks.is_enabled() {
             let queued = self.webhooks.enqueue(transitions);
             fx.writes.extend(queued.into_iter().map(Write::Webhook));
         }
-        fx.writes
-            .extend(self.entities.take_records().into_iter().map(Write::Entity));
+        fx.writes.extend(
+            self.entities
+                .local
+                .take_records()
+                .into_iter()
+                .map(Write::Entity),
+        );
         if !self.cfg.history {
-        } else if let Some(row) = self.history.observe(now, self.tallies.site()) {
+        } else if let Some(row) = self.history.observe(now, self.site_counts()) {
             fx.writes.push(Write::History(row));
         }
+        self.poll_shards(now, &mut fx);
         fx.wake_at = self.next_wake();
         fx.stay_resident = self.sessions.next_expiry().is_some();
         fx
+    }
+
+    // ----- a site over many objects (see `shards.rs`) -----
+
+    /// Which object of how many this is (from each call: `"shards"` may change on a live
+    /// site). Object 0 coordinates; the others report to it.
+    pub fn set_shard(&mut self, shard: u32, shards: u32) {
+        let first = self.cfg.shards != shards || self.cfg.shard != shard;
+        self.cfg.shard = shard;
+        self.cfg.shards = shards;
+        self.entities.set_forward(shard > 0);
+        if shard > 0 && self.reporter.is_none() {
+            self.reporter = Some(Reporter::new(shard, self.cfg.broadcast_interval_ms));
+        }
+        if shard == 0 {
+            self.reporter = None;
+            if first && shards > 1 {
+                self.aggregator.greet(shards);
+            }
+        }
+    }
+
+    /// This instance's id (random per load): shards that see it change report in full.
+    pub fn set_instance(&mut self, instance: u64) {
+        self.instance = instance;
+    }
+
+    /// Whether this object holds anything a coordinator must count or serve.
+    fn holds_anything(&self) -> bool {
+        self.sessions.len() > 0 || self.sockets.len() > 0
+    }
+
+    /// The coordinator's totals for a shard whose sockets view `views`.
+    fn totals_for(&self, views: &[String]) -> Totals {
+        Totals {
+            instance: self.instance,
+            site: self.site_counts(),
+            rooms: views.iter().map(|r| self.room_counts(r)).collect(),
+            members_rooms: self
+                .sockets
+                .members_rooms()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+        }
+    }
+
+    /// The coordinator: a shard's report arrived at `now`; answers the totals for it.
+    pub fn receive_report(&mut self, now: Millis, report: Report) -> Totals {
+        let shard = report.shard;
+        if report.snapshot {
+            let keep: std::collections::HashSet<(Rc<str>, Rc<str>)> = report
+                .entities
+                .iter()
+                .filter_map(|e| match e {
+                    EntityEvent::Start {
+                        entity, session, ..
+                    } => Some((self.entities.name(entity), Rc::from(session.as_str()))),
+                    _ => None,
+                })
+                .collect();
+            self.entities.local.replace_shard(shard, &keep, now);
+        }
+        for event in &report.entities {
+            let local = &mut self.entities.local;
+            match event {
+                EntityEvent::Start {
+                    entity,
+                    session,
+                    room,
+                    visible,
+                    info,
+                    at,
+                } => {
+                    let entity = local.name(entity);
+                    local.session_started_on(
+                        shard,
+                        &entity,
+                        &Rc::from(session.as_str()),
+                        &Rc::from(room.as_str()),
+                        *visible,
+                        info.as_deref().map(Rc::from),
+                        *at,
+                    );
+                }
+                EntityEvent::End {
+                    entity,
+                    session,
+                    at,
+                    last_seen,
+                } => local.session_ended(entity, session, *at, *last_seen),
+                EntityEvent::Seen { entity, at } => local.seen(entity, *at),
+            }
+        }
+        let views = report.views.clone();
+        let (totals_changed, anonymous_changed) = self.aggregator.receive(now, report);
+        if totals_changed {
+            self.throttle.mark();
+        }
+        if anonymous_changed {
+            let rooms = self.sockets.members_rooms();
+            self.members.mark(&mut self.sockets, &rooms);
+        }
+        let totals = self.totals_for(&views);
+        self.aggregator.answered(shard, &totals, now);
+        totals
+    }
+
+    /// A shard: the report in flight was answered with `totals`, or failed (`None`).
+    pub fn report_answered(&mut self, now: Millis, totals: Option<Totals>) {
+        if let Some(r) = self.reporter.as_mut() {
+            let lost = r.answered(now, totals);
+            self.entities.put_back(lost);
+            self.throttle.mark();
+        }
+    }
+
+    /// A shard: the coordinator pushed new totals.
+    pub fn totals_pushed(&mut self, totals: Totals) {
+        if let Some(r) = self.reporter.as_mut() {
+            r.received(totals);
+            self.throttle.mark();
+        }
+    }
+
+    /// This object's visible sessions in `room` without an entity.
+    pub fn local_anonymous(&self, room: &str) -> Counts {
+        anonymous_in(&self.sessions, room)
+    }
+
+    /// The reports and pushes due at `now`.
+    fn poll_shards(&mut self, now: Millis, fx: &mut Effects) {
+        if self.reporter.is_none() {
+            if self.aggregator.expire(now) {
+                self.throttle.mark();
+            }
+            let interval = self.cfg.broadcast_interval_ms;
+            let totals: Vec<(u32, Totals)> = self
+                .aggregator
+                .viewers()
+                .into_iter()
+                .map(|(shard, views)| (shard, self.totals_for(&views)))
+                .collect();
+            let (pushes, pending) = self.aggregator.pushes(now, interval, totals);
+            self.push_wake = pending;
+            fx.pushes = pushes;
+            return;
+        }
+        let holds = self.holds_anything();
+        let news = self.entities.has_news();
+        let due = self
+            .reporter
+            .as_ref()
+            .and_then(|r| r.due_at(holds, news))
+            .is_some_and(|t| t <= now);
+        if !due {
+            return;
+        }
+        let snapshot = self.reporter.as_ref().is_some_and(Reporter::snapshot_due);
+        let entities = if snapshot {
+            self.entities.clear_news();
+            self.entity_snapshot(now)
+        } else {
+            self.entities.take_news()
+        };
+        let views: Vec<String> = self
+            .sockets
+            .views()
+            .filter_map(|(r, _)| r.map(|r| r.to_string()))
+            .collect();
+        let members_rooms = self
+            .reporter
+            .as_ref()
+            .and_then(|r| r.totals.as_ref())
+            .map(|t| t.members_rooms.clone())
+            .unwrap_or_default();
+        let anonymous = members_rooms
+            .iter()
+            .map(|r| RoomCounts::new(r, anonymous_in(&self.sessions, r)))
+            .collect();
+        let (site, rooms, sockets) = (
+            self.tallies.site(),
+            self.tallies.list(),
+            self.sockets.len() as u32,
+        );
+        if let Some(r) = self.reporter.as_mut() {
+            fx.report = Some(r.take_report(
+                now, site, rooms, views, sockets, anonymous, entities, snapshot,
+            ));
+        }
+    }
+
+    /// Every entity session of this object, as a shard reports them after a restart.
+    fn entity_snapshot(&self, now: Millis) -> Vec<EntityEvent> {
+        self.sessions
+            .iter()
+            .filter_map(|(name, s)| {
+                let entity = s.entity.as_ref()?;
+                Some(EntityEvent::Start {
+                    entity: entity.to_string(),
+                    session: name.to_string(),
+                    room: s.room.to_string(),
+                    visible: !s.away,
+                    info: s.info.as_deref().map(str::to_owned),
+                    at: now,
+                })
+            })
+            .collect()
     }
 
     /// The minute in progress of the site's history, when it has changes not yet stored.
@@ -502,9 +773,14 @@ impl Presence {
             self.sockets.next_silence(),
             self.throttle.wake(),
             self.members.wake(),
-            self.entities.next_wake(),
+            self.entities.local.next_wake(),
             self.webhooks.next_wake(),
             self.history.next_wake(),
+            self.aggregator.next_expiry(),
+            self.push_wake,
+            self.reporter
+                .as_ref()
+                .and_then(|r| r.due_at(self.holds_anything(), self.entities.has_news())),
         ]
         .into_iter()
         .flatten()
@@ -691,6 +967,9 @@ impl Presence {
                     .unwrap_or_else(|| Rc::from(e.as_str()))
             })
             .collect();
+        if let Some(r) = self.reporter.as_mut() {
+            r.mark();
+        }
         self.sockets.insert(
             spec.id,
             Socket {
@@ -711,6 +990,9 @@ impl Presence {
         let Some(sock) = self.sockets.remove(id) else {
             return;
         };
+        if let Some(r) = self.reporter.as_mut() {
+            r.mark();
+        }
         let Some(name) = sock.session else {
             return;
         };
@@ -764,13 +1046,13 @@ impl Presence {
                 reason: SILENT_REASON,
             });
         }
-        self.entities.expire(now);
+        self.entities.local.expire(now);
     }
 }
 
 /// The members message of `room`.
-fn members_message(entities: &Entities, sessions: &Sessions, room: &str) -> Message {
-    let (members, truncated) = entities.members(room, MAX_MEMBERS);
+fn members_message(entities: &EntityLink, sessions: &Sessions, room: &str) -> Message {
+    let (members, truncated) = entities.local.members(room, MAX_MEMBERS);
     Message::Members {
         room: room.to_owned(),
         members,
@@ -801,5 +1083,26 @@ fn upsert(name: &str, s: &Session) -> Write {
         info: s.info.as_deref().map(str::to_owned),
         joined_at: s.joined_at,
         away: s.away,
+    }
+}
+
+/// What a socket viewing `room` (or the site alone) shows: this object's tallies for an
+/// unsharded site; its own plus its shards' reports on a coordinator; the coordinator's last
+/// totals corrected by its own changes since on a shard.
+fn view_of(
+    tallies: &Tallies,
+    aggregator: &Aggregator,
+    reporter: Option<&Reporter>,
+    room: Option<&str>,
+) -> View {
+    match reporter {
+        Some(r) => {
+            let (site, room) = r.view(tallies.site(), |x| tallies.room(x), room);
+            View { site, room }
+        }
+        None => View {
+            site: shards::add(tallies.site(), aggregator.site()),
+            room: room.map(|r| shards::add(tallies.room(r), aggregator.room(r))),
+        },
     }
 }

@@ -88,9 +88,9 @@ impl Presence {
         self.tallies.take_changed();
         self.tallies.take_anonymous_changed();
         self.throttle.reset();
-        self.entities.take_changes();
-        self.entities.take_transitions();
-        self.entities.take_dirty_rooms();
+        self.entities.local.take_changes();
+        self.entities.local.take_transitions();
+        self.entities.local.take_dirty_rooms();
     }
 
     /// A socket's session after a restart: the socket proves it is live, so it needs no HTTP

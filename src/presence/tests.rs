@@ -27,6 +27,8 @@ fn small(max_sessions: usize, max_rooms: usize, max_sockets: usize) -> Presence 
         away_ttl_ms: AWAY_TTL,
         // its own tests below; here its minute wakes would only blur the timers under test
         history: false,
+        shard: 0,
+        shards: 1,
         limits: Limits {
             max_sessions,
             max_rooms,
@@ -1486,6 +1488,319 @@ fn p_config() -> Config {
         leave_grace_ms: GRACE,
         away_ttl_ms: AWAY_TTL,
         history: false,
+        shard: 0,
+        shards: 1,
         limits: Limits::default(),
     }
+}
+
+// ----- a site over many objects -----
+
+/// A coordinator and K-1 shards, their reports and pushes carried in-process like the edge.
+struct Site {
+    objects: Vec<Presence>,
+}
+
+impl Site {
+    fn new(k: u32) -> Site {
+        let objects = (0..k)
+            .map(|i| {
+                let mut p = Presence::new(Config {
+                    shard: i,
+                    shards: k,
+                    history: i == 0,
+                    ..p_config()
+                });
+                p.set_instance(1000 + u64::from(i));
+                p.set_shard(i, k);
+                p
+            })
+            .collect();
+        Site { objects }
+    }
+
+    /// Polls every object from `now` through two broadcast intervals (the throttled reports
+    /// and pushes), carrying reports and pushes; answers the count messages each object sent.
+    fn settle(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
+        let mut sent: Vec<Vec<Broadcast>> = self.objects.iter().map(|_| Vec::new()).collect();
+        for t in [now, now + INTERVAL, now + 2 * INTERVAL] {
+            let more = self.settle_at(t);
+            for (all, new) in sent.iter_mut().zip(more) {
+                all.extend(new);
+            }
+        }
+        sent
+    }
+
+    fn settle_at(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
+        let mut sent: Vec<Vec<Broadcast>> = self.objects.iter().map(|_| Vec::new()).collect();
+        for _ in 0..10 {
+            let mut moved = false;
+            for i in 0..self.objects.len() {
+                let fx = self.objects[i].poll(now);
+                sent[i].extend(broadcasts(&fx));
+                if let Some(report) = fx.report {
+                    moved = true;
+                    let totals = self.objects[0].receive_report(now, report);
+                    self.objects[i].report_answered(now, Some(totals));
+                }
+                for (shard, totals) in fx.pushes {
+                    moved = true;
+                    if let Some(o) = self.objects.get_mut(shard as usize) {
+                        o.totals_pushed(totals);
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        sent
+    }
+
+    fn place(&self, visitor: &str) -> usize {
+        shards::place(self.objects.len() as u32, visitor) as usize
+    }
+
+    fn join(&mut self, now: Millis, session: &str, visitor: &str, room: &str) {
+        let i = self.place(visitor);
+        let key = VisitorKey(hash(visitor));
+        ping(&mut self.objects[i], now, session, room, key, Event::Join).unwrap();
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    s.bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
+#[test]
+fn a_sharded_site_counts_exactly_what_one_object_would() {
+    let mut site = Site::new(4);
+    let mut single = core();
+    let mut rng = Rng(42);
+    let mut now = 1_000;
+    for n in 0..2_000 {
+        now += 5;
+        let visitor = format!("v{}", rng.below(600));
+        let room = format!("/r{}", rng.below(30));
+        let session = format!("s{n}");
+        site.join(now, &session, &visitor, &room);
+        ping(
+            &mut single,
+            now,
+            &session,
+            &room,
+            VisitorKey(hash(&visitor)),
+            Event::Join,
+        )
+        .unwrap();
+    }
+    site.settle(now);
+    let coordinator = &site.objects[0];
+    assert_eq!(
+        coordinator.site_counts(),
+        single.site_counts(),
+        "site sessions and visitors"
+    );
+    assert_eq!(
+        coordinator.top_rooms(1000),
+        single.top_rooms(1000),
+        "every room, merged"
+    );
+    for r in 0..30 {
+        let room = format!("/r{r}");
+        assert_eq!(coordinator.room_counts(&room), single.room_counts(&room));
+    }
+    // every shard shows the same totals to its sockets
+    for o in &site.objects[1..] {
+        assert_eq!(o.site_counts(), single.site_counts());
+    }
+}
+
+#[test]
+fn a_subscriber_on_a_shard_sees_joins_on_other_shards_and_its_own_at_once() {
+    let mut site = Site::new(3);
+    open(&mut site.objects[2], 0, subscriber(9, Some("/a"), 0)).unwrap();
+    site.settle(0);
+    // a visitor placed on another shard than 2
+    let visitor = (0..100)
+        .map(|i| format!("v{i}"))
+        .find(|v| site.place(v) == 1)
+        .unwrap();
+    site.join(1_000, "s1", &visitor, "/a");
+    let sent = site.settle(1_000);
+    let last = sent[2].last().expect("shard 2 told its socket");
+    assert_eq!(last.site, counts(1, 1));
+    assert_eq!(last.room.as_ref().unwrap().sessions, 1);
+    // a join on shard 2 itself shows before any report round trip
+    let own = (0..100)
+        .map(|i| format!("w{i}"))
+        .find(|v| site.place(v) == 2)
+        .unwrap();
+    site.join(2_000, "s2", &own, "/a");
+    let fx = site.objects[2].poll(2_000);
+    let b = broadcasts(&fx);
+    assert_eq!(b.last().unwrap().site, counts(2, 2), "its own join at once");
+}
+
+#[test]
+fn entity_status_lives_on_the_coordinator_whatever_shard_holds_the_session() {
+    let mut site = Site::new(3);
+    open(&mut site.objects[0], 0, watcher(50, &["user:1"], 0)).unwrap();
+    site.settle(0);
+    let visitor = (0..100)
+        .map(|i| format!("v{i}"))
+        .find(|v| site.place(v) == 2)
+        .unwrap();
+    ping_as(
+        &mut site.objects[2],
+        100,
+        "s1",
+        "/",
+        VisitorKey(1),
+        Event::Join,
+        Some("user:1"),
+    )
+    .unwrap();
+    let _ = visitor;
+    site.settle(100);
+    let st = site.objects[0]
+        .entity_status("user:1")
+        .expect("known to the coordinator");
+    assert_eq!((st.state, st.sessions), (State::Online, 1));
+    // a second device on another shard: sessions 2
+    ping_as(
+        &mut site.objects[1],
+        200,
+        "s2",
+        "/",
+        VisitorKey(2),
+        Event::Join,
+        Some("user:1"),
+    )
+    .unwrap();
+    site.settle(700);
+    assert_eq!(site.objects[0].entity_status("user:1").unwrap().sessions, 2);
+    // both leave: offline after the grace, on the coordinator's clock
+    ping(
+        &mut site.objects[2],
+        1_000,
+        "s1",
+        "/",
+        VisitorKey(1),
+        Event::Leave,
+    )
+    .unwrap();
+    ping(
+        &mut site.objects[1],
+        1_000,
+        "s2",
+        "/",
+        VisitorKey(2),
+        Event::Leave,
+    )
+    .unwrap();
+    site.settle(1_600);
+    assert!(
+        site.objects[0].entity_status("user:1").unwrap().online(),
+        "in its grace"
+    );
+    alarm(&mut site.objects[0], 1_600 + GRACE);
+    assert_eq!(site.objects[0].entity_status("user:1"), None, "offline");
+}
+
+#[test]
+fn a_restarted_shard_comes_back_whole_and_a_silent_one_stops_counting() {
+    let mut site = Site::new(3);
+    ping_as(
+        &mut site.objects[1],
+        0,
+        "s1",
+        "/",
+        VisitorKey(1),
+        Event::Join,
+        Some("user:1"),
+    )
+    .unwrap();
+    ping(
+        &mut site.objects[2],
+        0,
+        "s2",
+        "/",
+        VisitorKey(2),
+        Event::Join,
+    )
+    .unwrap();
+    site.settle(0);
+    assert_eq!(site.objects[0].site_counts(), counts(2, 2));
+    // shard 1 restarts: its rows come back, and its full entity list
+    let rows = vec![StoredSession {
+        entity: Some("user:1".into()),
+        ..row("s1", "/", 1, None)
+    }];
+    let mut again = Presence::new(Config {
+        shard: 1,
+        shards: 3,
+        history: false,
+        ..p_config()
+    });
+    again.set_shard(1, 3);
+    again.restore(5_000, rows, vec![]);
+    site.objects[1] = again;
+    site.settle(5_000);
+    assert_eq!(site.objects[0].site_counts(), counts(2, 2), "nothing lost");
+    assert_eq!(site.objects[0].entity_status("user:1").unwrap().sessions, 1);
+    // shard 2 goes silent (gone): its report expires; shard 1 keeps reporting
+    let ttl = shards::REPORT_TTL_MS;
+    let mut t = 5_000;
+    while t < 5_000 + ttl + 1_000 {
+        t += 1_000;
+        let fx = site.objects[1].poll(t);
+        if let Some(report) = fx.report {
+            let totals = site.objects[0].receive_report(t, report);
+            site.objects[1].report_answered(t, Some(totals));
+        }
+    }
+    alarm(&mut site.objects[0], t);
+    assert_eq!(
+        site.objects[0].site_counts(),
+        counts(1, 1),
+        "the silent shard no longer counts"
+    );
+}
+
+#[test]
+fn a_restarted_coordinator_greets_its_shards_and_learns_their_entities_again() {
+    let mut site = Site::new(3);
+    ping_as(
+        &mut site.objects[2],
+        0,
+        "s1",
+        "/",
+        VisitorKey(1),
+        Event::Join,
+        Some("user:7"),
+    )
+    .unwrap();
+    open(&mut site.objects[2], 0, subscriber(3, None, 0)).unwrap();
+    site.settle(0);
+    let mut fresh = Presence::new(Config {
+        shard: 0,
+        shards: 3,
+        history: true,
+        ..p_config()
+    });
+    fresh.set_instance(99);
+    fresh.set_shard(0, 3);
+    fresh.restore(10_000, vec![], vec![]);
+    site.objects[0] = fresh;
+    assert_eq!(
+        site.objects[0].entity_status("user:7"),
+        None,
+        "it knows nothing yet"
+    );
+    site.settle(10_000);
+    assert_eq!(site.objects[0].entity_status("user:7").unwrap().sessions, 1);
+    assert_eq!(site.objects[0].site_counts(), counts(1, 1));
 }

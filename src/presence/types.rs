@@ -1,7 +1,7 @@
 //! The words of the presence core: times, ids, counts, ceilings, settings, and the shapes in
 //! which sessions and sockets enter it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Epoch milliseconds.
 pub type Millis = u64;
@@ -27,20 +27,20 @@ pub const OVERFLOW_ROOM: &str = "~other";
 pub struct VisitorKey(pub u64);
 
 /// Live sessions and distinct visitors among them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub sessions: u32,
     pub visitors: u32,
 }
 
 /// Counts of one room, as the contract shows them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomCounts {
     pub room: String,
     pub sessions: u32,
     pub visitors: u32,
     /// Set when the site had too many rooms and this one is counted in the overflow group.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grouped_as: Option<String>,
 }
 
@@ -99,6 +99,11 @@ pub struct Config {
     pub away_ttl_ms: Millis,
     /// Whether this object keeps the site's history (a site's shards leave it to one object).
     pub history: bool,
+    /// Which object of the site this is: 0 the coordinator (and any unsharded site's object),
+    /// 1.. a shard.
+    pub shard: u32,
+    /// How many objects the site has (`"shards"` in `SITES`).
+    pub shards: u32,
     pub limits: Limits,
 }
 
@@ -112,6 +117,8 @@ impl Default for Config {
             leave_grace_ms: 3_000,
             away_ttl_ms: 300_000,
             history: true,
+            shard: 0,
+            shards: 1,
             limits: Limits::default(),
         }
     }
