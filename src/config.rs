@@ -27,6 +27,14 @@ pub struct SiteConfig {
     /// site's secret); counts and the live feed stay public.
     #[serde(default)]
     pub private_stats: bool,
+    /// How many Durable Objects hold the site (1-64): its sessions and sockets spread over
+    /// them (see `presence/shards.rs`).
+    #[serde(default = "one")]
+    pub shards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `"webhook":{"url":"https://...","events":["entity.online","entity.away","entity.offline"]}`
@@ -126,6 +134,9 @@ impl Sites {
             format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
         })?;
         for (key, site) in &sites {
+            if !(1..=64).contains(&site.shards) {
+                return Err(format!("SITES, site {key:?}: shards must be 1-64"));
+            }
             if site.private_stats && site.secret_env.is_empty() {
                 return Err(format!(
                     "SITES, site {key:?}: private_stats needs secret_env (it signs the stats tokens)"

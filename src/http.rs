@@ -44,3 +44,31 @@ pub fn error(e: &ApiError, origin: Option<&str>) -> Result<Response> {
     }
     Ok(resp)
 }
+
+/// Sends `call` to object `shard` of `shards` of `site` (the call in its header, and which
+/// object it is in another; `upgrade` forwards a WebSocket upgrade) and answers its response.
+/// The Worker calls objects this way, and objects call each other.
+pub async fn call_object(
+    env: &worker::Env,
+    site: &str,
+    shard: u32,
+    shards: u32,
+    call: &crate::api::SiteCall,
+    upgrade: bool,
+) -> Result<Response> {
+    use crate::api::call::{object_name, CALL_HEADER, SHARD_HEADER};
+    let headers = Headers::new();
+    headers.set(CALL_HEADER, &call.encode())?;
+    headers.set(SHARD_HEADER, &format!("{shard}/{shards}"))?;
+    if upgrade {
+        headers.set("Upgrade", "websocket")?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Get).with_headers(headers);
+    let req = worker::Request::new_with_init("https://presence/", &init)?;
+    let stub = env
+        .durable_object("PRESENCE")?
+        .id_from_name(&object_name(site, shard))?
+        .get_stub()?;
+    stub.fetch_with_request(req).await
+}

@@ -8,9 +8,28 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
+use crate::presence::shards::{Report, Totals};
 
 /// The request header that carries a [`SiteCall`].
 pub const CALL_HEADER: &str = "herenow-call";
+/// The request header that tells an object which of its site's objects it is: `index/count`.
+pub const SHARD_HEADER: &str = "herenow-shard";
+
+/// `index/count` from [`SHARD_HEADER`]; `None` when absent or malformed.
+pub fn parse_shard(header: &str) -> Option<(u32, u32)> {
+    let (i, k) = header.trim().split_once('/')?;
+    let (i, k) = (i.parse::<u32>().ok()?, k.parse::<u32>().ok()?);
+    ((1..=64).contains(&k) && i < 64).then_some((i, k))
+}
+
+/// The name of object `shard` of `site`: the site itself for the coordinator.
+pub fn object_name(site: &str, shard: u32) -> String {
+    if shard == 0 {
+        site.to_owned()
+    } else {
+        format!("{site}#{shard}")
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -21,6 +40,25 @@ pub enum SiteCall {
     Status(StatusQuery),
     Members(MembersQuery),
     History(HistoryQuery),
+    /// Object to object, for a site over many objects: a shard's report to the coordinator
+    /// (answered with its totals), the totals it answered (sent by the shard to itself), a push
+    /// of totals to a shard, and a shard's anonymous counts of a room (for members).
+    Report {
+        site: String,
+        report: Report,
+    },
+    Answered {
+        site: String,
+        totals: Totals,
+    },
+    Totals {
+        site: String,
+        totals: Totals,
+    },
+    Anonymous {
+        site: String,
+        room: String,
+    },
     /// A WebSocket upgrade (the request carries the upgrade headers).
     Live(LiveQuery),
     /// Test hooks (the `test-hooks` feature, routed only with `HERENOW_TEST_HOOKS`).
@@ -55,6 +93,10 @@ impl SiteCall {
             SiteCall::Status(q) => Some(&q.site),
             SiteCall::Members(q) => Some(&q.site),
             SiteCall::History(q) => Some(&q.site),
+            SiteCall::Report { site, .. }
+            | SiteCall::Answered { site, .. }
+            | SiteCall::Totals { site, .. }
+            | SiteCall::Anonymous { site, .. } => Some(site),
             SiteCall::Live(q) => Some(&q.site),
             #[cfg(feature = "test-hooks")]
             SiteCall::Test { .. } => None,

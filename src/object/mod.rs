@@ -26,7 +26,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use crate::api::call::CALL_HEADER;
+use crate::api::call::{parse_shard, CALL_HEADER, SHARD_HEADER};
 use crate::api::{
     ApiError, CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, SiteCall,
     DEFAULT_ROOM,
@@ -55,6 +55,8 @@ struct Loaded {
     alarm_at: Option<Millis>,
     /// The site this object holds (learned from the first call, kept in storage).
     site: Option<String>,
+    /// Which of the site's objects this is, of how many (from the calls, kept in storage).
+    shard: (u32, u32),
     /// Where and how this site's webhooks go, if it has them.
     webhook: Option<WebhookTarget>,
     /// When old history was last deleted.
@@ -175,10 +177,14 @@ impl DurableObject for SitePresence {
             .headers()
             .get(CALL_HEADER)?
             .and_then(|h| SiteCall::decode(&h));
+        let shard = req
+            .headers()
+            .get(SHARD_HEADER)?
+            .and_then(|h| parse_shard(&h));
         let Some(call) = call else {
             return http::error(&ApiError::bad_request("Not a herenow call."), None);
         };
-        let answer = self.answer(call)?;
+        let answer = self.answer(call, shard)?;
         self.arm_alarm().await?;
         match answer {
             Answer::Json(v) => http::json(200, v.to_string(), None),
@@ -275,9 +281,57 @@ impl SitePresence {
             .ok_or_else(|| worker::Error::RustError("state not loaded".into()))?;
         let now = l.now();
         let out = input(l, now);
-        let fx = l.core.poll(now);
+        let mut fx = l.core.poll(now);
+        let (report, pushes) = (fx.report.take(), std::mem::take(&mut fx.pushes));
         l.carry_out(fx)?;
+        if report.is_some() || !pushes.is_empty() {
+            if let Some(site) = l.site.clone() {
+                self.send_to_objects(site, l.shard, report, pushes);
+            }
+        }
         Ok(out)
+    }
+
+    /// A shard's report to its coordinator (whose answer it sends itself, as a call, so that it
+    /// reaches the core like any input), or a coordinator's pushes to its shards. Sent in the
+    /// background: no request waits for them; a report not answered times out in the core.
+    fn send_to_objects(
+        &self,
+        site: String,
+        (index, count): (u32, u32),
+        report: Option<crate::presence::shards::Report>,
+        pushes: Vec<(u32, crate::presence::shards::Totals)>,
+    ) {
+        let env = self.env.clone();
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            if let Some(report) = report {
+                let call = SiteCall::Report {
+                    site: site.clone(),
+                    report,
+                };
+                if let Ok(mut resp) = http::call_object(&env, &site, 0, count, &call, false).await {
+                    if let Ok(totals) = resp.json().await {
+                        let answered = SiteCall::Answered {
+                            site: site.clone(),
+                            totals,
+                        };
+                        let _ =
+                            http::call_object(&env, &site, index, count, &answered, false).await;
+                    }
+                }
+            }
+            let sends = pushes.into_iter().map(|(shard, totals)| {
+                let call = SiteCall::Totals {
+                    site: site.clone(),
+                    totals,
+                };
+                let (env, site) = (env.clone(), site.clone());
+                async move {
+                    let _ = http::call_object(&env, &site, shard, count, &call, false).await;
+                }
+            });
+            futures_util::future::join_all(sends).await;
+        });
     }
 
     /// Moves the alarm to the core's next wake-up when that is earlier than the one set.
@@ -348,7 +402,13 @@ impl SitePresence {
             }
         }
         let site = storage.meta("site")?;
+        let shard = storage
+            .meta("shard")?
+            .and_then(|s| parse_shard(&s))
+            .unwrap_or((0, 1));
         let mut core = Presence::new(cfg);
+        core.set_instance(runtime::random_u64() >> 12);
+        core.set_shard(shard.0, shard.1);
         core.restore(now, rows, specs);
         let mut l = Loaded {
             core,
@@ -358,6 +418,7 @@ impl SitePresence {
             wake_at: None,
             alarm_at: None,
             site: None,
+            shard,
             webhook: None,
             pruned_at: 0,
             loaded_at: now,
@@ -369,20 +430,30 @@ impl SitePresence {
         if let Some(site) = site {
             self.configure(&mut l, site)?;
         }
-        let fx = l.core.poll(now);
+        let mut fx = l.core.poll(now);
+        let (report, pushes) = (fx.report.take(), std::mem::take(&mut fx.pushes));
         l.carry_out(fx)?;
+        if let Some(site) = l.site.clone() {
+            // a restarted coordinator greets its shards; a restarted shard reports in full
+            self.send_to_objects(site, l.shard, report, pushes);
+        }
         *self.loaded.borrow_mut() = Some(l);
         Ok(())
     }
 
     /// Learns which site this object holds (the first call says; storage keeps it for the
     /// alarms that come with no call), and sets up that site's webhooks.
-    fn know_site(&self, site: &str) -> Result<()> {
+    fn know_site(&self, site: &str, shard: Option<(u32, u32)>) -> Result<()> {
         self.ensure_loaded()?;
         let mut guard = self.loaded.borrow_mut();
         let Some(l) = guard.as_mut() else {
             return Ok(());
         };
+        if let Some((index, count)) = shard.filter(|s| *s != l.shard) {
+            l.storage.set_meta("shard", &format!("{index}/{count}"))?;
+            l.shard = (index, count);
+            l.core.set_shard(index, count);
+        }
         if l.site.as_deref() == Some(site) {
             return Ok(());
         }
@@ -434,9 +505,9 @@ impl SitePresence {
 
     // ----- calls from the Worker -----
 
-    fn answer(&self, call: SiteCall) -> Result<Answer> {
+    fn answer(&self, call: SiteCall, shard: Option<(u32, u32)>) -> Result<Answer> {
         if let Some(site) = call.site() {
-            self.know_site(site)?;
+            self.know_site(site, shard)?;
         }
         match call {
             SiteCall::Ping(p) => self.ping(p),
@@ -445,6 +516,20 @@ impl SitePresence {
             SiteCall::Status(q) => self.status(&q.entities),
             SiteCall::Members(q) => self.members(q),
             SiteCall::History(q) => self.history(q),
+            SiteCall::Report { report, .. } => {
+                self.step(|l, now| Answer::Json(json!(l.core.receive_report(now, report))))
+            }
+            SiteCall::Answered { totals, .. } => self.step(|l, now| {
+                l.core.report_answered(now, Some(totals));
+                Answer::Json(json!({}))
+            }),
+            SiteCall::Totals { totals, .. } => self.step(|l, _| {
+                l.core.totals_pushed(totals);
+                Answer::Json(json!({}))
+            }),
+            SiteCall::Anonymous { room, .. } => {
+                self.step(|l, _| Answer::Json(json!(l.core.local_anonymous(&room))))
+            }
             SiteCall::Live(q) => self.live(q),
             #[cfg(feature = "test-hooks")]
             SiteCall::Test { hook } => self.test_hook(hook),
@@ -581,7 +666,7 @@ impl SitePresence {
             TestHook::Memory => self.step(|l, _| {
                 Answer::Json(json!({
                     "object_wasm_bytes": runtime::wasm_memory_bytes(),
-                    "sessions": l.core.site_counts().sessions,
+                    "sessions": l.core.local_counts().sessions,
                     "sockets": l.core.socket_count(),
                     "rows_written": l.storage.rows_written(),
                     "history_rows_written": l.storage.history_rows_written(),

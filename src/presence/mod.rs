@@ -533,6 +533,7 @@ impl Presence {
         let first = self.cfg.shards != shards || self.cfg.shard != shard;
         self.cfg.shard = shard;
         self.cfg.shards = shards;
+        self.cfg.history = shard == 0;
         self.entities.set_forward(shard > 0);
         if shard > 0 && self.reporter.is_none() {
             self.reporter = Some(Reporter::new(shard, self.cfg.broadcast_interval_ms));
@@ -670,6 +671,9 @@ impl Presence {
             self.push_wake = pending;
             fx.pushes = pushes;
             return;
+        }
+        if let Some(lost) = self.reporter.as_mut().and_then(|r| r.time_out(now)) {
+            self.entities.put_back(lost);
         }
         let holds = self.holds_anything();
         let news = self.entities.has_news();

@@ -32,6 +32,8 @@ pub const KEEPALIVE_MS: Millis = 10_000;
 pub const REPORT_TTL_MS: Millis = 3 * KEEPALIVE_MS;
 /// After a failed report, the next try waits this long.
 pub const RETRY_MS: Millis = 1_000;
+/// A report not answered within this time counts as failed.
+pub const REPORT_TIMEOUT_MS: Millis = 5_000;
 
 /// An entity session's change on a shard, applied by the coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,7 +286,8 @@ impl Reporter {
     /// a keepalive while the shard holds anything.
     pub fn due_at(&self, holds_anything: bool, has_news: bool) -> Option<Millis> {
         if self.in_flight {
-            return None;
+            // woken then to count it as failed
+            return self.last_sent_at.map(|t| t + REPORT_TIMEOUT_MS);
         }
         let change = self.dirty || has_news || self.snapshot_due;
         if change && (holds_anything || !self.reported_empty || has_news) {
@@ -348,6 +351,12 @@ impl Reporter {
             entities,
             snapshot,
         }
+    }
+
+    /// A report in flight for too long: answers the entity changes to report again.
+    pub fn time_out(&mut self, now: Millis) -> Option<Vec<EntityEvent>> {
+        let sent = self.last_sent_at?;
+        (self.in_flight && now >= sent + REPORT_TIMEOUT_MS).then(|| self.answered(now, None))
     }
 
     /// Whether the next report must carry every entity session.
@@ -722,7 +731,11 @@ mod tests {
         let mut r = Reporter::new(1, 500);
         assert_eq!(r.due_at(true, false), Some(0), "the first report at once");
         r.take_report(0, c(1, 1), vec![], vec![], 0, vec![], vec![], true);
-        assert_eq!(r.due_at(true, false), None, "one in flight");
+        assert_eq!(
+            r.due_at(true, false),
+            Some(REPORT_TIMEOUT_MS),
+            "one in flight, until it times out"
+        );
         r.answered(10, Some(Totals::default()));
         assert_eq!(r.due_at(true, false), Some(KEEPALIVE_MS), "keepalive");
         r.mark();

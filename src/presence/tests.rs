@@ -1536,6 +1536,7 @@ impl Site {
         let mut sent: Vec<Vec<Broadcast>> = self.objects.iter().map(|_| Vec::new()).collect();
         for _ in 0..10 {
             let mut moved = false;
+            #[allow(clippy::needless_range_loop)] // objects[0] is borrowed again inside
             for i in 0..self.objects.len() {
                 let fx = self.objects[i].poll(now);
                 sent[i].extend(broadcasts(&fx));

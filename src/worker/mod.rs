@@ -6,7 +6,7 @@
 mod guards;
 mod routes;
 
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{event, Context, Env, Method, Request, Response, Result};
 
 use crate::api::{Allow, ApiError, Query, SiteCall};
 use std::cell::RefCell;
@@ -99,24 +99,6 @@ async fn route(
         }
         _ => Err(ApiError::not_found()),
     }
-}
-
-/// Sends `call` to the site's object (in the call header; `upgrade` forwards a WebSocket
-/// upgrade) and answers the object's response.
-async fn call_site(env: &Env, site: &str, call: &SiteCall, upgrade: bool) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set(crate::api::call::CALL_HEADER, &call.encode())?;
-    if upgrade {
-        headers.set("Upgrade", "websocket")?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let req = Request::new_with_init("https://presence/", &init)?;
-    let stub = env
-        .durable_object("PRESENCE")?
-        .id_from_name(site)?
-        .get_stub()?;
-    stub.fetch_with_request(req).await
 }
 
 thread_local! {
@@ -255,7 +237,47 @@ impl<'a> Edge<'a> {
         call: &SiteCall,
         upgrade: bool,
     ) -> std::result::Result<Response, ApiError> {
-        Ok(call_site(self.env, site, call, upgrade).await?)
+        self.call_shard(site, self.shard_for(site, call), call, upgrade)
+            .await
+    }
+
+    /// Which of the site's objects a call goes to: every session of a visitor to one object
+    /// (by a hash of its visitor id, or of its session id when it has none), plain subscriber
+    /// sockets to any (spread at random), everything else to the coordinator.
+    fn shard_for(&self, site: &str, call: &SiteCall) -> u32 {
+        use crate::presence::shards::place;
+        let k = self.shards_of(site);
+        if k == 1 {
+            return 0;
+        }
+        match call {
+            SiteCall::Ping(p) => place(k, p.visitor.as_deref().unwrap_or(&p.session)),
+            SiteCall::Live(q) => match &q.session {
+                Some(s) => place(k, q.visitor.as_deref().unwrap_or(s)),
+                None if q.watch.is_empty() && q.members.is_none() => {
+                    (worker::js_sys::Math::random() * f64::from(k)) as u32 % k
+                }
+                None => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    /// Object `shard` of the site (see `presence/shards.rs`).
+    async fn call_shard(
+        &self,
+        site: &str,
+        shard: u32,
+        call: &SiteCall,
+        upgrade: bool,
+    ) -> std::result::Result<Response, ApiError> {
+        let shards = self.shards_of(site);
+        Ok(http::call_object(self.env, site, shard, shards, call, upgrade).await?)
+    }
+
+    /// How many objects hold the site.
+    fn shards_of(&self, site: &str) -> u32 {
+        self.sites.get(site).map_or(1, |s| s.shards.clamp(1, 64))
     }
 
     /// Calls the site's object and re-sends its JSON answer (a success or a contract error

@@ -113,7 +113,38 @@ pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
     token::check_watch(&claims, &q.site)?;
     token::check_room(&claims, &q.room)?;
     let site = q.site.clone();
-    edge.relay(&site, SiteCall::Members(q)).await
+    let k = edge.shards_of(&site);
+    if k == 1 {
+        return edge.relay(&site, SiteCall::Members(q)).await;
+    }
+    // a sharded site: the entities are the coordinator's; anonymous sessions are on every object
+    let room = q.room.clone();
+    let mut resp = edge
+        .call_shard(&site, 0, &SiteCall::Members(q), false)
+        .await?;
+    if resp.status_code() != 200 {
+        let status = resp.status_code();
+        return Ok(crate::http::relay(resp, status, edge.origin)?);
+    }
+    let mut body: serde_json::Value = resp.json().await?;
+    for shard in 1..k {
+        let call = SiteCall::Anonymous {
+            site: site.clone(),
+            room: room.clone(),
+        };
+        let mut r = edge.call_shard(&site, shard, &call, false).await?;
+        let c: crate::presence::Counts = r.json().await?;
+        for key in ["sessions", "visitors"] {
+            let n = body["anonymous"][key].as_u64().unwrap_or(0)
+                + u64::from(if key == "sessions" {
+                    c.sessions
+                } else {
+                    c.visitors
+                });
+            body["anonymous"][key] = serde_json::json!(n);
+        }
+    }
+    Ok(crate::http::json(200, body.to_string(), edge.origin)?)
 }
 
 /// `GET /v1/live?...` (WebSocket)
@@ -242,7 +273,7 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
     // Answer first: a panic resets the whole Wasm instance, this request included.
     let env = edge.env.clone();
     edge.ctx.wait_until(async move {
-        let _ = super::call_site(&env, &site, &SiteCall::Test { hook }, false).await;
+        let _ = crate::http::call_object(&env, &site, 0, 1, &SiteCall::Test { hook }, false).await;
     });
     let body = serde_json::json!({ "hook": name }).to_string();
     Ok(crate::http::json(202, body, edge.origin)?)
