@@ -130,7 +130,7 @@ export class HistoryChart {
     const n = points.length;
     const narrow = W < 520;
     // Tall enough to read a week; beside the rooms list (wide screens) about as tall as it.
-    const H = narrow ? 220 : Math.round(Math.min(420, Math.max(260, W * 0.6)));
+    const H = narrow ? 220 : Math.round(Math.min(400, Math.max(260, W * 0.56)));
     s.setAttribute('viewBox', `0 0 ${W} ${H}`);
     s.setAttribute('width', W);
     s.setAttribute('height', H);
@@ -153,7 +153,7 @@ export class HistoryChart {
     const bottom = 28;
     const maxValue = Math.max(0, ...points.map((p) => Math.max(p.sessions, p.visitors)));
     const plotH0 = H - top - bottom;
-    const yt = valueTicks(maxValue, Math.max(2, Math.floor(plotH0 / 40)));
+    const yt = valueTicks(maxValue, Math.max(2, Math.floor(plotH0 / 52)));
     const yLabels = yt.ticks.map((v) => formatCount(v, locale));
     const left = Math.max(26, 12 + 7.4 * Math.max(...yLabels.map((l) => l.length)));
     const right = 14;

@@ -44,6 +44,7 @@ const state = {
   history: null, // the last /v1/history answer, and when it came
   historyAt: 0,
   roomsAt: 0,
+  lostAt: 0, // when the server was last reachable, while it is not
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -148,7 +149,8 @@ function onConn(conn, { polling, retryAt }) {
   if (conn === 'unreachable') {
     $('conn-text').textContent = 'Offline';
     pill.title = 'The herenow server cannot be reached; retrying';
-    const known = state.counts ? `Showing what was known at ${clock(state.counts.at)}.` : 'Nothing could be loaded yet.';
+    if (was !== 'unreachable') state.lostAt = Date.now();
+    const known = state.counts ? `The numbers below are from ${clock(state.lostAt)}.` : 'Nothing could be loaded yet.';
     const when = h('span', { id: 'retry-in' });
     const tick = () => {
       const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
@@ -184,7 +186,7 @@ function onRefused(errCode, message) {
     h('p', { class: 'muted' }, `(${errCode})`),
   );
   box.hidden = false;
-  document.title = `Unknown site · herenow`;
+  document.title = `${errCode === 'unknown_site' ? 'Unknown site' : 'Not available'} · herenow`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +484,7 @@ function start() {
   loadRooms();
   loadHistory();
   setInterval(() => {
-    if (body.dataset.conn === 'live' && Date.now() - state.roomsAt >= ROOMS_EVERY_MS - 500) loadRooms();
+    if (body.dataset.conn === 'live' && !locked() && Date.now() - state.roomsAt >= ROOMS_EVERY_MS - 500) loadRooms();
   }, ROOMS_EVERY_MS);
 }
 
