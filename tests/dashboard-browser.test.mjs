@@ -15,22 +15,25 @@ import { after, before, test } from 'node:test';
 import { launchChromium, USER_AGENT } from './browser-kit.mjs';
 import { PEAK_DAY, PEAK_HOUR, playWeek } from './dashboard-kit.mjs';
 import { SECRET, SECRET_ENV, nowSeconds, signJwt } from './entities-kit.mjs';
-import { assertWithin, ROOT, sitesConfig, startWorker, uid, waitFor } from './harness.mjs';
+import { assertWithin, LOCKED_SITE, ROOT, sitesConfig, startWorker, uid, waitFor } from './harness.mjs';
 import { TestProxy } from './proxy-kit.mjs';
 
 const PRIVATE = 'private';
+/** The site with a week of known load (named like a real one: it is in the README's screenshot). */
+const WEEK = 'shop.example';
 const SHOTS = path.join(ROOT, 'test-results');
 const INTERVAL_MS = 300;
 
 function sites() {
   const s = sitesConfig();
   s[PRIVATE] = { origins: ['*'], secret_env: SECRET_ENV, private_stats: true };
+  s[WEEK] = { origins: ['*'] };
   return s;
 }
 
 let w;
 let browser;
-let week; // the site with a week of known load
+const week = WEEK;
 let weekLoad;
 
 before(async () => {
@@ -46,7 +49,6 @@ before(async () => {
     },
   });
   browser = await launchChromium();
-  week = w.site();
   weekLoad = await playWeek(w, week);
   console.log(`# dashboard: a week of load in ${weekLoad.requests} requests, ${weekLoad.ms} ms`);
 });
@@ -186,6 +188,26 @@ test('the chart marks the peak /v1/history reports, for 1h, 24h and 7d of a know
   }
 });
 
+test('a site whose origins leave out the dashboard\'s own: the socket is refused, and the count comes by polling', { timeout: 30_000 }, async () => {
+  // Browsers send Origin on every WebSocket but not on a same-origin GET: /v1/live refuses the
+  // page (403 forbidden_origin) while /v1/count, /v1/rooms and /v1/history answer it.
+  const person = { room: '/locked-room', session: uid('s'), visitor: uid('v') };
+  await w.join(LOCKED_SITE, person);
+  const { page, context, errors } = await open(`?site=${LOCKED_SITE}`);
+  try {
+    await waitFor(async () => (await text(page, '#conn-text')) === 'Live · every 5 s', { timeoutMs: 5000, what: 'the polling state' });
+    assert.equal(await text(page, '#online'), '1 online now');
+    await waitFor(async () => (await page.locator('#rooms li').first().getAttribute('data-room')) === '/locked-room', { timeoutMs: 5000, what: 'the rooms' });
+    const start = performance.now();
+    await w.leave(LOCKED_SITE, person);
+    await waitFor(async () => (await text(page, '#online')) === '0 online now', { timeoutMs: 7000, what: 'the leave, by polling' });
+    assertWithin(performance.now() - start, 6500, 'a leave shown by polling (every 5 s)');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('a site with nobody yet says so instead of drawing a flat chart; an unknown site says so', { timeout: 30_000 }, async () => {
   const empty = await open(`?site=${w.site()}`);
   try {
@@ -309,7 +331,7 @@ test('a server that cannot be reached: the page says so, keeps the last numbers 
     proxy.cut();
     await waitFor(async () => (await attr(page, 'body', 'data-conn')) === 'unreachable', { timeoutMs: 3000, intervalMs: 25, what: 'the unreachable state' });
     assertWithin(performance.now() - start, 2000, 'a cut connection shown as unreachable');
-    assert.match(await text(page, '#conn-notice'), /Can’t reach the herenow server\. Retrying/);
+    assert.match(await text(page, '#conn-notice'), /Can’t reach the herenow server\. Retrying.* The numbers below are from /);
     assert.equal(await text(page, '#online'), '1 online now', 'the last number stays');
     assert.equal(await attr(page, '#history', 'data-state'), 'ready', 'the last chart stays');
     assert.equal(await text(page, '#conn-text'), 'Offline');
