@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run dev [-- wrangler dev flags]`: set up, build and serve the demo on 127.0.0.1:8787.
 # The first run writes .dev.vars (gitignored): a random secret for the demo site's entity tokens.
-# Every run prints links to the chat, agent and docs (team) demos with fresh tokens.
+# Every run prints links to the chat, agent and docs (team) demos with fresh tokens, and to the
+# owner's dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -51,11 +52,13 @@ if track="$(token --sub customer:conv_123 --scope track --info '{"name":"Ada Lov
    customer chat (tracks customer:conv_123):  $base/chat.html#token=$track&watch=$see_sam
    agent console (watches customer:*, is Sam): $base/agent.html#token=$watch&me=$sam
    docs page with its readers' faces:          $base/team.html#watch=$readers&people=$ada,$grace,$alan,$linus
+   owner's dashboard (live, rooms, history):   $base/dashboard.html?site=demo
    (tokens valid for 24 h; more with: npm run token -- --sub customer:conv_123 --scope track)
 
 EOF
 else
   echo "== no entity demo links: scripts/token.mjs found no HERENOW_DEMO_SECRET (see .dev.vars)" >&2
+  echo "== owner's dashboard: $base/dashboard.html?site=demo"
 fi
 
 export WRANGLER_SEND_METRICS=false

@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-// Mints an entity token for local use: an HS256 JWT signed with a site's secret, as a site's own
-// back end would issue it (see "Entities" in the contract). No dependencies: node:crypto only.
+// Mints a token for local use: an HS256 JWT signed with a site's secret, as a site's own back end
+// would issue it (see "Entities" and "History, peaks and the owner's dashboard" in the contract).
+// No dependencies: node:crypto only.
 //
 //   npm run token -- --sub customer:conv_123 --scope track
 //   npm run token -- --sub agent:demo --scope watch --watch 'customer:*,user:42'
 //   npm run token -- --sub user:ada --scope track --info '{"name":"Ada Lovelace"}'
 //   npm run token -- --sub agent:demo --scope watch --rooms '/docs/*,support'
+//   npm run token -- --scope stats --site example.com      (the owner's dashboard, private stats)
 //
-// Options: --sub ID (required), --scope track|watch (required), --site KEY (default demo),
-// --watch LIST (watch scope: comma-separated ids or prefixes ending in *), --rooms LIST (watch
-// scope: rooms or prefixes ending in * whose members it may list), --info JSON (track scope:
-// member info, a JSON object of at most 512 bytes), --ttl SECONDS (default 3600, at most 7
-// days), --aud AUD (default herenow; --aud '' for none).
+// Options: --sub ID (required for track and watch; default "owner" for stats),
+// --scope track|watch|stats (required), --site KEY (default demo), --watch LIST (watch scope:
+// comma-separated ids or prefixes ending in *), --rooms LIST (watch scope: rooms or prefixes
+// ending in * whose members it may list), --info JSON (track scope: member info, a JSON object
+// of at most 512 bytes), --ttl SECONDS (default 3600, at most 7 days), --aud AUD (default
+// herenow; --aud '' for none).
 // The secret: the FIRST name in the site's `secret_env` (from $SITES, else SITES in .dev.vars),
 // read from the environment or .dev.vars, with that name as the header's `kid`, exactly as a
 // site signs during a rotation; else $HERENOW_DEMO_SECRET / .dev.vars. `--secret S [--kid K]`
@@ -44,7 +47,11 @@ export function mintToken({ secret, claims, kid }) {
   return `${head}.${body}.${sig}`;
 }
 
-/** Claims of a track token (with optional `info`) or a watch token (`watch`, `rooms`), valid for `ttl` seconds. */
+/**
+ * Claims of a track token (with optional `info`), a watch token (`watch`, `rooms`) or a stats
+ * token (`{"sub":"owner","scope":"stats"}`: reads /v1/rooms and /v1/history of a site with
+ * private stats), valid for `ttl` seconds.
+ */
 export function tokenClaims({ site = 'demo', sub, scope, watch, rooms, info, ttl = 3600, aud = 'herenow', now = Date.now() }) {
   const claims = { site, sub, scope };
   if (scope === 'watch') claims.watch = watch || [];
@@ -113,6 +120,7 @@ function parseArgs(argv) {
 const USAGE = `usage: npm run token -- --sub ID --scope track|watch [--site demo] [--watch 'user:*,customer:*']
                        [--rooms '/docs/*,support'] [--info '{"name":"Ada"}'] [--ttl 3600] [--aud herenow]
                        [--secret S [--kid NAME]]
+       npm run token -- --scope stats [--sub owner] [--site demo] [--ttl 3600] ...
 Prints an HS256 JWT for herenow, signed with the first secret of the site's secret_env (kid =
 its name), read from the environment or .dev.vars; else with $${SECRET_VAR}.`;
 
@@ -121,8 +129,10 @@ function cli(argv) {
   if (o.help) return USAGE;
   const known = ['sub', 'scope', 'site', 'watch', 'rooms', 'info', 'ttl', 'secret', 'kid', 'aud'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k}`);
+  if (o.scope !== 'track' && o.scope !== 'watch' && o.scope !== 'stats') throw new Error('--scope must be "track", "watch" or "stats"');
+  // The contract's stats token is the site owner's: {"sub":"owner","scope":"stats"}.
+  if (o.scope === 'stats' && o.sub === undefined) o.sub = 'owner';
   if (!o.sub || !ENTITY.test(o.sub)) throw new Error('--sub must be an entity id (1-128 characters of A-Z a-z 0-9 . _ : @ -)');
-  if (o.scope !== 'track' && o.scope !== 'watch') throw new Error('--scope must be "track" or "watch"');
   let watch;
   let rooms;
   let info;
