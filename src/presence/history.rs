@@ -57,7 +57,8 @@ impl History {
                 }
                 self.dirty = counts != cur.close;
             }
-            None => self.dirty = true,
+            // nothing to store for a first minute with nobody in it
+            None => self.dirty = counts != Counts::default(),
         }
         // A new minute opens with the counts the last one closed with (nothing changed since,
         // or this call saw the change).
