@@ -55,7 +55,7 @@ test('a stats token takes --sub owner as written, and refuses a watch list', () 
   assert.equal(open(r.out, SECRET).claims.sub, 'owner');
   const watch = run(['--scope', 'stats', '--site', 'shop.example', '--watch', 'user:*']);
   assert.equal(watch.status, 2);
-  assert.match(watch.err, /--watch goes with --scope watch/);
+  assert.match(watch.err, /--watch and --rooms go with --scope watch/);
 });
 
 test('track and watch tokens still need --sub, and any other scope is refused', () => {
