@@ -170,9 +170,10 @@ export function workerIsBuilt() {
 /**
  * Starts `wrangler dev` on a free 127.0.0.1 port and waits until the Worker answers.
  * `vars` override DEFAULT_VARS; `persistDir` reuses a state directory (restart tests), otherwise
- * a fresh one is made under os.tmpdir() and removed by stop().
+ * a fresh one is made under os.tmpdir() and removed by stop(). `readyStatus`: the status of
+ * `/v1/count?site=ready` that means ready (a worker with a broken SITES answers 500).
  */
-export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_000 } = {}) {
+export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_000, readyStatus = 200 } = {}) {
   if (!workerIsBuilt()) {
     throw new Error(`${SHIM} does not exist: build the Worker first (bash scripts/build.sh)`);
   }
@@ -199,7 +200,7 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_0
     });
     const worker = new TestWorker({ child, port, dir, ownsDir, vars: allVars });
     try {
-      await worker.waitUntilReady(readyTimeoutMs);
+      await worker.waitUntilReady(readyTimeoutMs, readyStatus);
       return worker;
     } catch (err) {
       const portTaken = /Address already in use/.test(worker.logs());
@@ -258,7 +259,7 @@ export class TestWorker {
     return this.output;
   }
 
-  async waitUntilReady(timeoutMs) {
+  async waitUntilReady(timeoutMs, readyStatus = 200) {
     const start = performance.now();
     let last = 'no answer yet';
     for (let round = 0; round < 1000 && performance.now() - start < timeoutMs; round++) {
@@ -268,7 +269,7 @@ export class TestWorker {
           signal: AbortSignal.timeout(2000),
         });
         last = `${res.status} ${await res.text()}`;
-        if (res.status === 200) return;
+        if (res.status === readyStatus) return;
       } catch (err) {
         last = String(err.cause ?? err);
       }
