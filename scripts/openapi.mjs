@@ -79,7 +79,7 @@ const STATUS_TEXT = {
   426: 'Upgrade required',
   429: 'Rate limited',
   500: 'Server error',
-  503: 'Site full',
+  503: 'At capacity',
 };
 
 /** The codes an answer may carry, by status, for each kind of operation. */
