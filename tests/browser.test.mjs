@@ -45,7 +45,7 @@ test('the demo page in three tabs shows 3, and closing one shows 2 within a few 
       async () => (await shown(tabs[0])) === '3 online now' && (await shown(tabs[2])) === '3 online now',
       { timeoutMs: 10_000, what: 'every tab shows 3' },
     );
-    const count = await (await fetch(`${worker.base}/v1/count?site=demo`)).json();
+    const count = (await worker.request('/v1/count?site=demo')).body;
     assert.equal(count.site.sessions, 3);
     assert.equal(count.site.visitors, 1, 'three tabs of one browser are one visitor');
 

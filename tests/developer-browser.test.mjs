@@ -58,11 +58,11 @@ after(async () => {
 });
 
 async function serverStatus(entity) {
-  const res = await fetch(`${worker.base}/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
+  const res = await worker.request(`/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
     headers: { authorization: `Bearer ${watchToken()}` },
   });
-  assert.equal(res.status, 200, await res.clone().text());
-  return (await res.json()).entities[entity];
+  assert.equal(res.status, 200, res.text);
+  return res.body.entities[entity];
 }
 
 /** A new page with `html` served at a fresh path of the proxy; `routes` (path -> handler) answer its fetches. */

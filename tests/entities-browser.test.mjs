@@ -86,11 +86,11 @@ async function openCustomer(token = trackToken(), context) {
 }
 
 async function serverStatus(entity = CUSTOMER) {
-  const res = await fetch(`${worker.base}/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
+  const res = await worker.request(`/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
     headers: { authorization: `Bearer ${watchToken()}` },
   });
-  assert.equal(res.status, 200, `GET /v1/status: ${await res.clone().text()}`);
-  return (await res.json()).entities[entity];
+  assert.equal(res.status, 200, `GET /v1/status: ${res.text}`);
+  return res.body.entities[entity];
 }
 
 test('the agent console shows a customer who was never here as offline, then online once the chat opens', async () => {
@@ -181,12 +181,12 @@ test('closing the customer page shows "Last seen ..." on the agent console only 
 });
 
 test('a refused track token is dropped with one warning, and the page is still counted anonymously', async () => {
-  const before = (await (await fetch(`${worker.base}/v1/count?site=demo&room=${CHAT_ROOM}`)).json()).room.sessions;
+  const before = (await worker.request(`/v1/count?site=demo&room=${CHAT_ROOM}`)).body.room.sessions;
   const bad = await openCustomer(trackToken(randomBytes(32).toString('hex')));
   try {
     await waitFor(() => bad.warnings.some((w) => /bad_token/.test(w)), { timeoutMs: 10_000, what: 'a bad_token warning' });
     await waitFor(
-      async () => (await (await fetch(`${worker.base}/v1/count?site=demo&room=${CHAT_ROOM}`)).json()).room.sessions === before + 1,
+      async () => (await worker.request(`/v1/count?site=demo&room=${CHAT_ROOM}`)).body.room.sessions === before + 1,
       { timeoutMs: 10_000, what: 'the page is counted anonymously' },
     );
     assert.equal(await bad.page.evaluate(() => window.herenow.identity), null);
@@ -213,7 +213,7 @@ test('herenow.identify() carries the entity from then on, and identify(null) dro
     await waitFor(async () => (await shown()).status === 'offline', { timeoutMs: GRACE_MS + 3_000, what: 'offline after identify(null)' });
     assert.ok(Date.now() - droppedAt >= GRACE_MS - 100, 'offline after the grace');
     // the page itself is still counted, anonymously
-    const count = await (await fetch(`${worker.base}/v1/count?site=demo&room=${CHAT_ROOM}`)).json();
+    const count = (await worker.request(`/v1/count?site=demo&room=${CHAT_ROOM}`)).body;
     assert.equal(count.room.sessions, 1);
   } finally {
     await ctx.close();

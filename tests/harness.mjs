@@ -13,8 +13,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { checkAnswer, checkMessage, OpenApiViolation, takeViolations } from './openapi-check.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WRANGLER = path.join(ROOT, 'node_modules', '.bin', 'wrangler');
@@ -39,6 +41,28 @@ export function sitesConfig() {
 
 function siteKey(i) {
   return `t${String(i).padStart(2, '0')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every answer and socket message against the OpenAPI document
+//
+// TestWorker.request(), the refused upgrades (refusedLive, refusedUpgrade, openLive) and every
+// message a LiveClient receives are checked against public/openapi.json (tests/openapi-check.mjs).
+// An answer that does not validate makes request() throw; a socket message that does not
+// validate makes the client's next() reject; and either fails the test that received it (the
+// hook below), even if the test caught the error.
+
+const underTestRunner = Boolean(process.env.NODE_TEST_CONTEXT) || /\.test\.m?js$/.test(process.argv[1] ?? '');
+if (underTestRunner) {
+  afterEach(() => {
+    const seen = takeViolations();
+    if (seen.length > 0) {
+      const first = seen.slice(0, 5).map((v) => v.message).join('\n\n');
+      throw new OpenApiViolation(
+        `${seen.length} answer(s) or message(s) during this test do not validate against public/openapi.json:\n\n${first}`,
+      );
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,9 +170,10 @@ export function workerIsBuilt() {
 /**
  * Starts `wrangler dev` on a free 127.0.0.1 port and waits until the Worker answers.
  * `vars` override DEFAULT_VARS; `persistDir` reuses a state directory (restart tests), otherwise
- * a fresh one is made under os.tmpdir() and removed by stop().
+ * a fresh one is made under os.tmpdir() and removed by stop(). `readyStatus`: the status of
+ * `/v1/count?site=ready` that means ready (a worker with a broken SITES answers 500).
  */
-export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_000 } = {}) {
+export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_000, readyStatus = 200 } = {}) {
   if (!workerIsBuilt()) {
     throw new Error(`${SHIM} does not exist: build the Worker first (bash scripts/build.sh)`);
   }
@@ -175,7 +200,7 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 60_0
     });
     const worker = new TestWorker({ child, port, dir, ownsDir, vars: allVars });
     try {
-      await worker.waitUntilReady(readyTimeoutMs);
+      await worker.waitUntilReady(readyTimeoutMs, readyStatus);
       return worker;
     } catch (err) {
       const portTaken = /Address already in use/.test(worker.logs());
@@ -234,7 +259,7 @@ export class TestWorker {
     return this.output;
   }
 
-  async waitUntilReady(timeoutMs) {
+  async waitUntilReady(timeoutMs, readyStatus = 200) {
     const start = performance.now();
     let last = 'no answer yet';
     for (let round = 0; round < 1000 && performance.now() - start < timeoutMs; round++) {
@@ -244,7 +269,7 @@ export class TestWorker {
           signal: AbortSignal.timeout(2000),
         });
         last = `${res.status} ${await res.text()}`;
-        if (res.status === 200) return;
+        if (res.status === readyStatus) return;
       } catch (err) {
         last = String(err.cause ?? err);
       }
@@ -305,7 +330,9 @@ export class TestWorker {
     } catch {
       // not JSON; tests assert on it
     }
-    return { status: res.status, headers: res.headers, text, body, method, path: urlPath };
+    const answer = { status: res.status, headers: res.headers, text, body, method, path: urlPath };
+    checkAnswer(answer); // throws when the answer does not validate against the document
+    return answer;
   }
 
   /** POST /v1/ping with `{site, ...fields}` as JSON; returns the raw response (see request). */
@@ -397,11 +424,26 @@ export class TestWorker {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
       const client = new LiveClient(ws, this);
+      ws.once('upgrade', (res) => {
+        try {
+          checkAnswer({ method: 'GET', path: url, status: res.statusCode, headers: res.headers, text: '' });
+        } catch (err) {
+          client.violations.push(err);
+        }
+      });
       ws.once('unexpected-response', (req, res) => {
-        readRefusal(url, req, res).then((r) => reject(new Error(`GET ${url} was refused: ${r.status} ${r.text}`)));
+        readRefusal(url, req, res).then(
+          (r) => reject(new Error(`GET ${url} was refused: ${r.status} ${r.text}`)),
+          (err) => reject(new Error(`GET ${url} was refused, with an answer outside the document: ${err.message}`)),
+        );
       });
       ws.once('open', () => {
         client.openedAt = performance.now();
+        if (client.violations.length > 0) {
+          ws.terminate();
+          reject(client.violations[0]);
+          return;
+        }
         if (autoPing) client.startPinging(this.heartbeatMs);
         resolve(client);
       });
@@ -422,7 +464,7 @@ export class TestWorker {
 /** A WebSocket client that records every message with its arrival time. */
 /** The HTTP answer that refused a WebSocket upgrade, in the shape of request(). */
 function readRefusal(url, req, res) {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let text = '';
     res.setEncoding('utf8');
     res.on('data', (c) => (text += c));
@@ -436,7 +478,14 @@ function readRefusal(url, req, res) {
       }
       const headers = new Headers();
       for (const [k, v] of Object.entries(res.headers)) headers.set(k, String(v));
-      resolve({ status: res.statusCode, headers, text, body, method: 'GET (upgrade)', path: url });
+      const answer = { status: res.statusCode, headers, text, body, method: 'GET (upgrade)', path: url };
+      try {
+        checkAnswer({ ...answer, method: 'GET' });
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      resolve(answer);
     });
   });
 }
@@ -449,7 +498,7 @@ export function refusedUpgrade(url, { headers = {}, timeoutMs = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
     ws.on('error', () => {});
-    ws.once('unexpected-response', (req, res) => readRefusal(url, req, res).then(resolve));
+    ws.once('unexpected-response', (req, res) => readRefusal(url, req, res).then(resolve, reject));
     ws.once('open', () => {
       ws.terminate();
       reject(new Error(`GET ${url} opened a socket; expected the upgrade to be refused`));
@@ -464,6 +513,8 @@ export class LiveClient {
     this.worker = worker;
     /** Every message received: { msg (parsed JSON, or the text), at (performance.now()) }. */
     this.received = [];
+    /** Answers and messages of this socket that do not validate against the OpenAPI document. */
+    this.violations = [];
     this.cursor = 0;
     this.waiters = new Set();
     this.openedAt = null;
@@ -487,7 +538,14 @@ export class LiveClient {
           // plain text such as "pong"
         }
       }
-      this.received.push({ msg, at });
+      let violation = null;
+      try {
+        checkMessage(data, isBinary, `the socket ${ws.url}`);
+      } catch (err) {
+        violation = err;
+        this.violations.push(err);
+      }
+      this.received.push({ msg, at, violation });
       for (const w of this.waiters) w();
     });
   }
@@ -505,6 +563,11 @@ export class LiveClient {
       const check = () => {
         while (this.cursor < this.received.length) {
           const entry = this.received[this.cursor++];
+          if (entry.violation) {
+            finish();
+            reject(entry.violation);
+            return true;
+          }
           if (predicate(entry.msg)) {
             finish();
             resolve(entry);

@@ -78,11 +78,11 @@ const statusLog = () => agent.evaluate(() => window.statusLog);
 const roomSessions = async (room) => (await worker.count('demo', room)).room.sessions;
 
 async function serverStatus(entity = CUSTOMER) {
-  const res = await fetch(`${worker.base}/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
+  const res = await worker.request(`/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {
     headers: { authorization: `Bearer ${watchToken()}` },
   });
-  assert.equal(res.status, 200, `GET /v1/status: ${await res.clone().text()}`);
-  return (await res.json()).entities[entity];
+  assert.equal(res.status, 200, `GET /v1/status: ${res.text}`);
+  return res.body.entities[entity];
 }
 
 /** The customer's chat page; records the sockets it opens and the texts it sends on them. */
