@@ -117,7 +117,7 @@ const ERRORS = {
   },
   Badge: { 400: ['bad_request'], 403: ['unknown_site', 'forbidden_origin'], 500: ['internal_error'] },
   OpenApi: { 400: ['bad_request'], 404: ['not_found'], 500: ['internal_error'] },
-  Preflight: { 400: ['bad_request'], 403: ['forbidden_origin'], 500: ['internal_error'] },
+  Preflight: { 400: ['bad_request'], 403: ['unknown_site', 'forbidden_origin'], 500: ['internal_error'] },
   UnknownPath: { 400: ['bad_request'], 404: ['not_found'], 500: ['internal_error'] },
   OtherMethod: { 400: ['bad_request'], 405: ['method_not_allowed'], 500: ['internal_error'] },
 };
@@ -775,7 +775,7 @@ const json = (schemaName, description, extra = {}) => ({
 });
 
 const PREFLIGHT_TEXT =
-  "The CORS preflight a browser sends before a request it may not send directly (a JSON ping, a request with `Authorization`). Allowed when the page's `Origin` may use the site named in the query (or, without `site` in the query, any configured site); otherwise 403 `forbidden_origin`.";
+  "The CORS preflight a browser sends before a request it may not send directly (a JSON ping, a request with `Authorization`). A `site` named in the query must be configured (else 403 `unknown_site`, with or without an `Origin`) and allow the page's `Origin` (else 403 `forbidden_origin`); without `site` in the query, some configured site must allow it (else 403 `forbidden_origin`).";
 
 function preflight(id, pathName) {
   return {
@@ -922,7 +922,7 @@ const paths = {
   '/v1/live': {
     summary: 'Live counts, statuses and members over a WebSocket',
     description:
-      'Answers only `GET` with a WebSocket upgrade (and the CORS preflight): a `GET` without one is 426 `upgrade_required`; any other method, `HEAD` included, is 405 with `Allow: GET, HEAD, OPTIONS`.',
+      'Answers only `GET` with a WebSocket upgrade (and the CORS preflight): a `GET` without one is 426 `upgrade_required`; any other method, `HEAD` included, is 405 with `Allow: GET, OPTIONS`.',
     get: {
       operationId: 'openLive',
       tags: ['Live'],
@@ -972,7 +972,7 @@ const paths = {
       },
     },
     options: preflight('preflightLive', '`GET /v1/live`'),
-    'x-herenow-other-methods': otherMethods('Get'),
+    'x-herenow-other-methods': otherMethods('Upgrade'),
   },
   '/v1/badge.svg': {
     summary: 'An "online now | 42" badge',
@@ -1065,7 +1065,7 @@ Pages report their sessions (\`POST /v1/ping\`, or a \`/v1/live\` socket that ca
 **Conventions of this document.** Every \`GET\` operation marked \`x-herenow-head\` also answers \`HEAD\` (same status and headers, no body). \`x-herenow-other-methods\` on a path gives the answers of any method the path does not list (405 with \`Allow\`). \`/v1/{unknown}\` stands for every path under \`/v1\` not listed (404). \`x-herenow-socket\` on \`GET /v1/live\` names the socket's message schemas. \`webhooks\` describes the POSTs a site's back end receives when it configures \`webhook\`.`;
 
 export function buildDocument() {
-  // the 405 of other methods carries its own `Allow` (MethodNotAllowedGet / Post)
+  // the 405 of other methods carries its own `Allow` (MethodNotAllowedGet / Post / Upgrade)
   delete errorResponseDefs.OtherMethodError405;
   return {
     openapi: '3.1.0',
@@ -1156,6 +1156,7 @@ export function buildDocument() {
         ...errorResponseDefs,
         MethodNotAllowedGet: methodNotAllowed('GET, HEAD, OPTIONS', 'GET'),
         MethodNotAllowedPost: methodNotAllowed('POST, OPTIONS', 'POST'),
+        MethodNotAllowedUpgrade: methodNotAllowed('GET, OPTIONS', 'GET'),
       },
       securitySchemes: {
         watchToken: {

@@ -357,7 +357,7 @@ function methodAndPathRows() {
   rows.push({ name: 'HEAD /v1/nope', method: 'HEAD', path: '/v1/nope', status: 404, code: null });
   rows.push({ name: 'HEAD /v1/count with a bad site', method: 'HEAD', path: '/v1/count?site=%zz', status: 400, code: null });
   rows.push({ name: 'OPTIONS with bad percent-encoding', method: 'OPTIONS', path: '/v1/count?site=%zz', status: 400, code: 'bad_request' });
-  rows.push({ name: 'OPTIONS for an unknown site', method: 'OPTIONS', path: '/v1/count?site=nope.example', headers: { origin: 'https://a.example', 'access-control-request-method': 'GET' }, status: 403, code: 'forbidden_origin' });
+  rows.push({ name: 'OPTIONS for an unknown site', method: 'OPTIONS', path: '/v1/count?site=nope.example', headers: { origin: 'https://a.example', 'access-control-request-method': 'GET' }, status: 403, code: 'unknown_site' });
   rows.push({ name: 'OPTIONS /v1/live of a locked site from another origin', method: 'OPTIONS', path: `/v1/live?site=${LOCKED_SITE}`, headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' }, status: 403, code: 'forbidden_origin' });
   rows.push({ name: 'OPTIONS preflight asking for DELETE (answered; the method is refused later)', method: 'OPTIONS', path: () => `/v1/count?site=${S}`, headers: { origin: ALLOWED_ORIGIN, 'access-control-request-method': 'DELETE' }, status: 204 });
 

@@ -251,6 +251,32 @@ test('an OPTIONS preflight from a forbidden origin is 403 forbidden_origin', T, 
   assertError(res, 403, 'forbidden_origin');
 });
 
+test('an OPTIONS preflight naming an unknown site is 403 unknown_site, with or without an Origin', T, async () => {
+  for (const headers of [{}, { origin: 'https://a.example', 'access-control-request-method': 'GET' }]) {
+    const res = await w.request('/v1/count?site=no-such-site', { method: 'OPTIONS', headers });
+    assertError(res, 403, 'unknown_site');
+  }
+});
+
+test("a 405's Allow header names only methods its path answers (no HEAD for /v1/live)", T, async () => {
+  const site = w.site();
+  for (const [path, refused] of [
+    ['/v1/ping', 'PUT'],
+    [`/v1/count?site=${site}`, 'DELETE'],
+    [`/v1/live?site=${site}`, 'HEAD'],
+    [`/v1/live?site=${site}`, 'POST'],
+  ]) {
+    const res = await w.request(path, { method: refused });
+    assert.equal(res.status, 405, `${refused} ${path}`);
+    const allow = (res.headers.get('allow') ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+    assert.ok(allow.length > 0 && !allow.includes(refused), `${refused} ${path}: Allow "${allow}"`);
+    for (const method of allow.filter((m) => m !== 'OPTIONS')) {
+      const other = await w.request(path, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      assert.notEqual(other.status, 405, `${path}: Allow lists ${method}, which is refused`);
+    }
+  }
+});
+
 test('a ping from an obvious crawler is 403 bot and counts nothing', T, async () => {
   const site = await siteWithOneSession();
   for (const ua of [GOOGLEBOT, BINGBOT, AHREFSBOT]) {

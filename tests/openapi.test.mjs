@@ -100,7 +100,7 @@ function workerRoutes() {
   const routes = {};
   const arms = [...body.matchAll(/^\s*"(\/v1\/[^"]+)" => \{([\s\S]*?)\n\s{8}\}/gm)];
   for (const [, p, arm] of arms) {
-    routes[p] = /Allow::Post/.test(arm) ? 'post' : 'get';
+    routes[p] = /Allow::Post/.test(arm) ? 'post' : /Allow::Upgrade/.test(arm) ? 'upgrade' : 'get';
   }
   return routes;
 }
@@ -114,13 +114,14 @@ test('every route the Worker answers is in the document, with its method, its pr
   );
   const listed = Object.keys(doc.paths).filter((p) => !p.includes('{'));
   assert.deepEqual(listed.sort(), Object.keys(routes).sort(), 'the document lists exactly the routes');
-  for (const [p, method] of Object.entries(routes)) {
+  for (const [p, route] of Object.entries(routes)) {
+    const method = route === 'post' ? 'post' : 'get';
     const item = doc.paths[p];
     assert.ok(item[method], `${method.toUpperCase()} ${p}`);
     assert.ok(item.options, `OPTIONS ${p}`);
     const other = item['x-herenow-other-methods'];
     const allow = doc.components.responses[other['405'].$ref.split('/').pop()].headers.Allow.schema.const;
-    assert.equal(allow, method === 'post' ? 'POST, OPTIONS' : 'GET, HEAD, OPTIONS', `${p}: Allow`);
+    assert.equal(allow, { post: 'POST, OPTIONS', get: 'GET, HEAD, OPTIONS', upgrade: 'GET, OPTIONS' }[route], `${p}: Allow`);
     if (method === 'get') assert.equal(item.get['x-herenow-head'] === true, p !== '/v1/live', `${p}: HEAD answers as GET`);
     for (const op of [item[method], item.options]) {
       const statuses = Object.keys(op.responses);
@@ -388,6 +389,7 @@ test('an error answer of every code validates against its operation (each code t
   assertError(await w.request('/v1/count?site=t01&site=t02'), 400, 'bad_request');
   assertError(await ping({ event: 'jump' }), 400, 'bad_request');
   assertError(await w.request(`/v1/rooms?site=${site}&limit=0`), 400, 'bad_request');
+  assertError(await w.request(`/v1/rooms?site=${site}&limit=${'0'.repeat(20)}`), 400, 'bad_request');
   assertError(await w.request(`/v1/history?site=${site}&range=1d`), 400, 'bad_request');
   assertError(await w.request(`/v1/status?site=${site}`, { headers: { authorization: `Bearer ${watch}` } }), 400, 'bad_request');
   assertError(await w.request(`/v1/members?site=${site}`, { headers: { authorization: `Bearer ${watch}` } }), 400, 'bad_request');
@@ -431,7 +433,7 @@ test('an error answer of every code validates against its operation (each code t
   for (const [method, p, allow] of [
     ['GET', '/v1/ping', 'POST, OPTIONS'],
     ['PUT', `/v1/count?site=${site}`, 'GET, HEAD, OPTIONS'],
-    ['POST', `/v1/live?site=${site}`, 'GET, HEAD, OPTIONS'],
+    ['POST', `/v1/live?site=${site}`, 'GET, OPTIONS'],
     ['DELETE', `/v1/badge.svg?site=${site}`, 'GET, HEAD, OPTIONS'],
     ['PATCH', `/v1/members?site=${site}`, 'GET, HEAD, OPTIONS'],
   ]) {

@@ -13,6 +13,8 @@ pub enum Allow {
     Get,
     /// `POST`, plus the CORS preflight.
     Post,
+    /// `GET` only (a WebSocket upgrade has no `HEAD`), plus the CORS preflight.
+    Upgrade,
 }
 
 impl Allow {
@@ -20,12 +22,13 @@ impl Allow {
         match self {
             Allow::Get => "GET, HEAD, OPTIONS",
             Allow::Post => "POST, OPTIONS",
+            Allow::Upgrade => "GET, OPTIONS",
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Allow::Get => "GET",
+            Allow::Get | Allow::Upgrade => "GET",
             Allow::Post => "POST",
         }
     }
@@ -269,6 +272,10 @@ mod tests {
         assert_eq!(
             ApiError::method_not_allowed(Allow::Post).code.allow(),
             Some("POST, OPTIONS")
+        );
+        assert_eq!(
+            ApiError::method_not_allowed(Allow::Upgrade).code.allow(),
+            Some("GET, OPTIONS")
         );
         assert_eq!(
             ApiError::method_not_allowed(Allow::Get).code.allow(),

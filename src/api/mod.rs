@@ -281,16 +281,17 @@ pub fn parse_rooms(q: &Query) -> Result<RoomsQuery, ApiError> {
     let limit = match q.get("limit") {
         None => DEFAULT_ROOMS_LIMIT,
         Some(s) => {
+            // digits only, at least 1 (leading zeros are only zeros); past u64, the clamp
             let digits_only = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            match s.parse::<u64>() {
-                Ok(n) if digits_only && n >= 1 => n.min(MAX_ROOMS_LIMIT as u64) as usize,
-                _ if digits_only && s.len() > 19 => MAX_ROOMS_LIMIT,
-                _ => {
-                    return Err(ApiError::bad_request(
-                        "\"limit\" must be a whole number of at least 1.",
-                    ))
-                }
+            let significant = s.trim_start_matches('0');
+            if !digits_only || significant.is_empty() {
+                return Err(ApiError::bad_request(
+                    "\"limit\" must be a whole number of at least 1.",
+                ));
             }
+            significant
+                .parse::<u64>()
+                .map_or(MAX_ROOMS_LIMIT, |n| n.min(MAX_ROOMS_LIMIT as u64) as usize)
         }
     };
     Ok(RoomsQuery { site, limit })
@@ -587,7 +588,10 @@ mod tests {
         assert_eq!(lim("site=d&limit=3").unwrap(), 3);
         assert_eq!(lim("site=d&limit=5000").unwrap(), 1000);
         assert_eq!(lim("site=d&limit=99999999999999999999999").unwrap(), 1000);
+        assert_eq!(lim("site=d&limit=0007").unwrap(), 7);
         for bad in [
+            "site=d&limit=00000000000000000000",
+            "site=d&limit=00",
             "site=d&limit=0",
             "site=d&limit=-1",
             "site=d&limit=abc",

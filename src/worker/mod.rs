@@ -88,9 +88,7 @@ async fn route(
             routes::members(&req, edge).await
         }
         "/v1/live" => {
-            if edge.method != Method::Get {
-                return Err(ApiError::method_not_allowed(Allow::Get));
-            }
+            edge.allow(Allow::Upgrade)?;
             routes::live(&req, edge).await
         }
         #[cfg(feature = "test-hooks")]
@@ -215,6 +213,7 @@ impl<'a> Edge<'a> {
         let ok = match allow {
             Allow::Get => matches!(self.method, Method::Get | Method::Head),
             Allow::Post => self.method == Method::Post,
+            Allow::Upgrade => self.method == Method::Get,
         };
         ok.then_some(()).ok_or(ApiError::method_not_allowed(allow))
     }

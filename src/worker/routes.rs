@@ -190,12 +190,14 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
 /// `OPTIONS`: allowed when the origin may use the site named in the query, or (for
 /// `/v1/ping`, whose site is in the body) any configured site.
 pub fn preflight(edge: &Edge<'_>) -> Answer {
-    let allowed = match edge.query.get("site") {
-        Some(site) => edge.site(site).is_ok(),
-        None => edge.sites.any_allows(edge.origin),
-    };
-    if !allowed {
-        return Err(ApiError::forbidden_origin());
+    // a named site must be known (403 `unknown_site`) and allow the origin; with none named,
+    // some site must allow it
+    match edge.query.get("site") {
+        Some(site) => {
+            edge.site(site)?;
+        }
+        None if !edge.sites.any_allows(edge.origin) => return Err(ApiError::forbidden_origin()),
+        None => {}
     }
     let headers = Headers::new();
     if let Some(o) = edge.origin.filter(|o| o.len() <= MAX_ORIGIN_ECHO) {
