@@ -278,6 +278,7 @@ const locked = () => ['private', 'refused', 'expired'].includes(body.dataset.acc
 
 let roomsTimer = null;
 let roomsInFlight = false;
+let roomsToken; // the token the request in flight carries
 
 /** After a count changed: rooms again, at most every ROOMS_MIN_GAP_MS. */
 function roomsSoon() {
@@ -290,12 +291,16 @@ function roomsSoon() {
 }
 
 async function loadRooms() {
-  if (roomsInFlight || body.dataset.state === 'refused') return;
+  // a new token asks at once; the answer to the old one is then dropped
+  if ((roomsInFlight && roomsToken === token) || body.dataset.state === 'refused') return;
+  const asked = token;
   roomsInFlight = true;
+  roomsToken = asked;
   state.roomsAt = Date.now();
   const card = $('rooms-card');
   try {
     const res = await api(`/v1/rooms?site=${encodeURIComponent(site)}&limit=${ROOMS_LIMIT}`);
+    if (asked !== token) return;
     if (res.status === 200) {
       accessOk();
       renderRooms(res.body.rooms ?? []);
@@ -315,7 +320,7 @@ async function loadRooms() {
     if (!(err instanceof Unreachable)) throw err;
     // the feed shows the server as unreachable; the last rooms stay, dimmed
   } finally {
-    roomsInFlight = false;
+    if (roomsToken === asked) roomsInFlight = false;
   }
 }
 
