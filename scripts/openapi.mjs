@@ -274,7 +274,7 @@ const schemas = {
   },
   Jwt: {
     description:
-      "An HS256 JWT signed with the site's secret (`secret_env`) by the site's own back end: a header (`alg` HS256, optional `kid` naming one of the site's secrets) and claims `site`, `sub`, `scope`, `exp` (at most 7 days ahead; `exp` and `nbf` get 30 s of leeway), optional `nbf` and `aud` (only `herenow`). At most 4096 bytes.",
+      "An HS256 JWT signed with the site's secret (`secret_env`) by the site's own back end: a header (`alg` HS256, optional `kid` naming one of the site's secrets) and claims `site`, `sub`, `scope`, `exp` (at most 7 days ahead; `exp` and `nbf` get 30 s of leeway), optional `nbf` and `aud` (only the string `herenow`). At most 4096 bytes.",
     type: 'string',
     minLength: 1,
     maxLength: 4096,
@@ -1060,7 +1060,7 @@ Pages report their sessions (\`POST /v1/ping\`, or a \`/v1/live\` socket that ca
 
 **Timing.** A join, a leave and a clean socket close reach every subscribed socket within \`BROADCAST_INTERVAL_MS\` (default 500) + 250 ms; a session that dies silently stops counting within \`ttl\` (default 45 s) + 2 s. Heartbeats write nothing to storage.
 
-**Tokens.** HS256 JWTs signed with the site's secret (\`secret_env\`, which may list several secrets, newest first, for rotation; a header \`kid\` picks one by name). Claims \`site\`, \`sub\`, \`scope\` and \`exp\` (at most 7 days ahead; \`exp\` and \`nbf\` get 30 s of leeway); \`aud\`, when present, must be \`herenow\`. A *track* token (\`"scope":"track"\`, \`sub\` the entity, optional \`info\` object of at most 512 bytes) lets a session carry that entity; a *watch* token (\`"scope":"watch"\`, \`watch\` and \`rooms\` lists of exact ids or prefixes ending in \`*\`) lets its holder read those entities and rooms; a *stats* token (\`"scope":"stats"\`) opens the rooms and history of a site with private stats. Entities are never exposed without a token.
+**Tokens.** HS256 JWTs signed with the site's secret (\`secret_env\`, which may list several secrets, newest first, for rotation; a header \`kid\` picks one by name). Claims \`site\`, \`sub\`, \`scope\` and \`exp\` (at most 7 days ahead; \`exp\` and \`nbf\` get 30 s of leeway); \`aud\`, when present, must be the string \`herenow\`. A *track* token (\`"scope":"track"\`, \`sub\` the entity, optional \`info\` object of at most 512 bytes) lets a session carry that entity; a *watch* token (\`"scope":"watch"\`, \`watch\` and \`rooms\` lists of exact ids or prefixes ending in \`*\`) lets its holder read those entities and rooms; a *stats* token (\`"scope":"stats"\`) opens the rooms and history of a site with private stats. Entities are never exposed without a token.
 
 **Conventions of this document.** Every \`GET\` operation marked \`x-herenow-head\` also answers \`HEAD\` (same status and headers, no body). \`x-herenow-other-methods\` on a path gives the answers of any method the path does not list (405 with \`Allow\`). \`/v1/{unknown}\` stands for every path under \`/v1\` not listed (404). \`x-herenow-socket\` on \`GET /v1/live\` names the socket's message schemas. \`webhooks\` describes the POSTs a site's back end receives when it configures \`webhook\`.`;
 

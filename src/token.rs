@@ -42,20 +42,17 @@ pub struct Key<'a> {
     pub secret: &'a [u8],
 }
 
-/// `aud`: one audience or a list of them.
+/// `aud` as the token carries it: any JSON value, so that a list or a number is refused as
+/// another audience (401 `bad_token`, "not herenow") rather than as a malformed token.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
+#[serde(transparent)]
+pub struct Audience(serde_json::Value);
 
 impl Audience {
-    fn names_herenow(&self) -> bool {
-        match self {
-            Audience::One(a) => a == AUDIENCE,
-            Audience::Many(list) => list.iter().any(|a| a == AUDIENCE),
-        }
+    /// Only the string `"herenow"` (a `null` is no `aud` and never reaches here): the contract
+    /// says any other `aud` is 401, a list that contains "herenow" included.
+    fn is_herenow(&self) -> bool {
+        self.0.as_str() == Some(AUDIENCE)
     }
 }
 
@@ -191,7 +188,7 @@ pub fn verify(token: &str, keys: &[Key<'_>], now_ms: u64) -> Result<Claims, Toke
     {
         return Err(TokenError::NotYetValid);
     }
-    if claims.aud.as_ref().is_some_and(|a| !a.names_herenow()) {
+    if claims.aud.as_ref().is_some_and(|a| !a.is_herenow()) {
         return Err(TokenError::OtherAudience);
     }
     Ok(claims)
@@ -446,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn aud_when_present_must_name_herenow() {
+    fn aud_when_present_must_be_the_string_herenow() {
         let at = |aud: &str| {
             verify(
                 &sign(
@@ -458,17 +455,18 @@ mod tests {
             )
         };
         assert!(at(r#""herenow""#).is_ok());
-        assert!(at(r#"["other","herenow"]"#).is_ok());
         assert!(at("null").is_ok(), "a null aud is no aud");
-        for bad in [r#""other""#, r#""HERENOW""#, "[]", r#"["other"]"#, "5"] {
-            let e = at(bad);
-            assert!(
-                matches!(
-                    e,
-                    Err(TokenError::OtherAudience | TokenError::MissingClaims)
-                ),
-                "{bad}: {e:?}"
-            );
+        for bad in [
+            r#""other""#,
+            r#""HERENOW""#,
+            r#"["other","herenow"]"#,
+            r#"["herenow"]"#,
+            "[]",
+            r#"["other"]"#,
+            "5",
+            "{}",
+        ] {
+            assert_eq!(at(bad).unwrap_err(), TokenError::OtherAudience, "{bad}");
         }
     }
 
