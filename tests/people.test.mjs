@@ -3,6 +3,7 @@
 // feed), and webhooks delivered, signed, in order, retried and kept across a restart.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,17 +33,31 @@ const INTERVAL = 300;
 const HOOKED = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-people-'));
 
+// A site half way through a secret rotation: its newest secret (which signs webhooks) is listed
+// first but not set yet; tokens are signed with the older one.
+const ROTATING = 'h7';
+const NEXT_SECRET_ENV = 'T_SECRET_NEXT';
+const NEXT_SECRET = randomBytes(32).toString('hex');
+
 let w;
 let receiver;
+/** The receiver of the rotating site: it checks signatures with the next secret. */
+let rotatingReceiver;
 /** What the receiver answers, per event type, while set (status code). */
 let receiverAnswers = null;
 
-function vars(port) {
+function vars(port, { nextSecretSet = false } = {}) {
   const sites = entitySitesConfig();
   for (const key of HOOKED) {
     sites[key] = { origins: ['*'], secret_env: SECRET_ENV, webhook: { url: `http://127.0.0.1:${port}/hooks/herenow` } };
   }
+  sites[ROTATING] = {
+    origins: ['*'],
+    secret_env: [NEXT_SECRET_ENV, SECRET_ENV],
+    webhook: { url: `http://127.0.0.1:${rotatingReceiver.port}/hooks/herenow` },
+  };
   return entityVars({
+    ...(nextSecretSet ? { [NEXT_SECRET_ENV]: NEXT_SECRET } : {}),
     SITES: JSON.stringify(sites),
     LEAVE_GRACE_MS: String(GRACE),
     AWAY_TTL_SECONDS: String(AWAY_TTL_S),
@@ -52,11 +67,13 @@ function vars(port) {
 
 before(async () => {
   receiver = await startReceiver({ secret: SECRET, answer: () => (receiverAnswers ? receiverAnswers() : 200) });
+  rotatingReceiver = await startReceiver({ secret: NEXT_SECRET });
   w = await startWorker({ vars: vars(receiver.port), persistDir: stateDir });
 });
 after(async () => {
   await w?.stop();
   await receiver?.close();
+  await rotatingReceiver?.close();
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -337,4 +354,26 @@ test('webhooks: a receiver that is down gets the events once it is back, also af
   await waitFor(() => eventsFor(entity).length >= 1, { timeoutMs: 40_000, intervalMs: 200, what: 'the queued event after the restart' });
   assert.equal(eventsFor(entity)[0].type, 'entity.online');
   assert.equal(receiver.state.refused, 0);
+});
+
+test('webhooks: while the signing secret is not set, events are kept (none sent unsigned), and delivered in order once it is', { timeout: 120_000 }, async () => {
+  const entity = 'user:w7';
+  const f = fieldsOf(ROTATING, entity); // its token is signed with the older, set secret
+  await ping(ROTATING, f, 'join');
+  await ping(ROTATING, f, 'leave');
+  await sleep(GRACE + 2_500); // online and offline are both due long before this
+  assert.equal(rotatingReceiver.state.attempts, 0, 'nothing was sent without the secret');
+  await waitFor(() => /webhook secret not set: events are queued and held until it is/.test(w.logs()), {
+    timeoutMs: 5_000,
+    what: 'the log line naming the missing secret',
+  });
+  assert.match(w.logs(), new RegExp(`"secret_env":"${NEXT_SECRET_ENV}"`));
+  // the secret is set (a deploy restarts the objects): the kept events go out, signed with it
+  await w.stop({ keepState: true });
+  w = await startWorker({ vars: vars(receiver.port, { nextSecretSet: true }), persistDir: stateDir });
+  await w.count(ROTATING); // wakes the object (its alarm would too)
+  const got = () => rotatingReceiver.events.filter((e) => e.entity === entity);
+  await waitFor(() => got().length === 2, { timeoutMs: 30_000, intervalMs: 200, what: 'both kept events' });
+  assert.deepEqual(got().map((e) => e.type), ['entity.online', 'entity.offline']);
+  assert.equal(rotatingReceiver.state.refused, 0, 'every signature verified with the newest secret');
 });

@@ -468,6 +468,9 @@ impl SitePresence {
             let stored = l.storage.webhooks()?;
             l.core
                 .enable_webhooks(&site, target.events, &prefix, stored);
+            if !target.can_sign() {
+                l.core.hold_webhooks();
+            }
         }
         l.site = Some(site);
         Ok(())

@@ -17,12 +17,13 @@ const TRY_TIMEOUT_MS: u64 = 10_000;
 pub struct WebhookTarget {
     pub url: String,
     pub events: WebhookEvents,
-    /// The first of the site's secrets (the newest): it signs every event.
-    secret: Vec<u8>,
+    /// The first of the site's secrets (the newest): it signs every event. `None` while that
+    /// secret is not set: events are then queued and held, not sent unsigned nor dropped.
+    secret: Option<Vec<u8>>,
 }
 
 impl WebhookTarget {
-    /// The webhook of `site` from `SITES`, if it has one and its first secret is set.
+    /// The webhook of `site` from `SITES`, if it has one (with its first secret, if set).
     pub fn for_site(env: &Env, site: &str) -> Option<WebhookTarget> {
         let raw = env.var("SITES").ok()?.to_string();
         let sites = Sites::parse(&raw).ok()?;
@@ -35,20 +36,32 @@ impl WebhookTarget {
             .or_else(|_| env.var(name).map(|v| v.to_string()))
             .ok()
             .filter(|s| !s.is_empty());
-        let Some(secret) = secret else {
-            worker::console_error!("the secret {name} named by SITES is not set: no webhooks");
-            return None;
-        };
+        if secret.is_none() {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({
+                    "herenow": "error",
+                    "message": "webhook secret not set: events are queued and held until it is",
+                    "site": site,
+                    "secret_env": name,
+                })
+            );
+        }
         Some(WebhookTarget {
             url: hook.url.clone(),
             events: hook.events(),
-            secret: secret.into_bytes(),
+            secret: secret.map(String::into_bytes),
         })
     }
 
+    /// Whether events can be signed (and so sent) now.
+    pub fn can_sign(&self) -> bool {
+        self.secret.is_some()
+    }
+
     /// `Herenow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
-    pub fn signature(&self, unix_seconds: u64, body: &str) -> String {
-        signature(&self.secret, unix_seconds, body)
+    fn signature(&self, unix_seconds: u64, body: &str) -> Option<String> {
+        Some(signature(self.secret.as_deref()?, unix_seconds, body))
     }
 
     /// One try: a 2xx answer within the timeout is delivered; anything else failed.
@@ -64,10 +77,10 @@ impl WebhookTarget {
                 return Outcome::Failed;
             }
         }
-        if headers
-            .set("Herenow-Signature", &self.signature(t, &d.body))
-            .is_err()
-        {
+        let Some(sig) = self.signature(t, &d.body) else {
+            return Outcome::Failed;
+        };
+        if headers.set("Herenow-Signature", &sig).is_err() {
             return Outcome::Failed;
         }
         let mut init = RequestInit::new();

@@ -506,7 +506,9 @@ impl Presence {
         let transitions = self.entities.local.take_transitions();
         if self.webhooks.is_enabled() {
             let queued = self.webhooks.enqueue(transitions);
-            fx.writes.extend(queued.into_iter().map(Write::Webhook));
+            let stale = self.webhooks.drop_stale(now);
+            fx.writes
+                .extend(queued.into_iter().chain(stale).map(Write::Webhook));
         }
         fx.writes.extend(
             self.entities
@@ -755,6 +757,12 @@ impl Presence {
     ) {
         self.webhooks = Webhooks::new(site, events, id_prefix);
         self.webhooks.restore(stored);
+    }
+
+    /// Keeps the site's webhook events queued (and stored) without trying them: the edge has
+    /// no secret to sign them with. A restart with the secret set delivers them.
+    pub fn hold_webhooks(&mut self) {
+        self.webhooks.hold();
     }
 
     /// The webhook deliveries to try now (in flight until [`Presence::webhook_answered`]).

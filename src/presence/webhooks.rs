@@ -102,6 +102,9 @@ pub struct Webhooks {
     queues: BTreeMap<String, VecDeque<Delivery>>,
     /// Deliveries handed to the edge and not yet answered.
     in_flight: HashSet<String>,
+    /// No signing secret: events are queued and kept (given up after a day like any other),
+    /// none is tried.
+    held: bool,
 }
 
 impl Webhooks {
@@ -113,6 +116,16 @@ impl Webhooks {
             id_prefix: id_prefix.to_owned(),
             ..Webhooks::default()
         }
+    }
+
+    /// Keeps events queued without trying them (the edge has no secret to sign with). A restart
+    /// with the secret set brings the stored queue back and delivers it.
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -173,6 +186,9 @@ impl Webhooks {
     /// in flight. They are in flight until [`Webhooks::answered`].
     pub fn due(&mut self, now: Millis) -> Vec<Delivery> {
         let mut out = Vec::new();
+        if self.held {
+            return out;
+        }
         for q in self.queues.values() {
             if let Some(head) = q.front() {
                 if head.next_at <= now && !self.in_flight.contains(&head.id) {
@@ -226,8 +242,41 @@ impl Webhooks {
         vec![change]
     }
 
-    /// When the next delivery falls due (heads in flight wait for their answer).
+    /// While held: drops the deliveries a day old (as a day of failed tries would); answers
+    /// what to store. Nothing otherwise.
+    pub fn drop_stale(&mut self, now: Millis) -> Vec<QueueChange> {
+        let mut out = Vec::new();
+        if !self.held {
+            return out;
+        }
+        self.queues.retain(|_, q| {
+            while q
+                .front()
+                .is_some_and(|d| d.created_at + GIVE_UP_AFTER_MS <= now)
+            {
+                if let Some(d) = q.pop_front() {
+                    out.push(QueueChange::Removed {
+                        id: d.id,
+                        given_up: true,
+                    });
+                }
+            }
+            !q.is_empty()
+        });
+        out
+    }
+
+    /// When the next delivery falls due (heads in flight wait for their answer); while held,
+    /// when the oldest delivery is a day old.
     pub fn next_wake(&self) -> Option<Millis> {
+        if self.held {
+            return self
+                .queues
+                .values()
+                .filter_map(|q| q.front())
+                .map(|d| d.created_at + GIVE_UP_AFTER_MS)
+                .min();
+        }
         self.queues
             .values()
             .filter_map(|q| q.front())
@@ -378,5 +427,49 @@ mod tests {
             again.answered(&d.id, Outcome::Delivered, 100);
         }
         assert_eq!(seen, ["entity.online", "entity.away", "entity.offline"]);
+    }
+
+    #[test]
+    fn without_a_secret_events_are_kept_untried_for_a_day_then_delivered_once_it_is_set() {
+        let mut held = Webhooks::new("s", all(), "x");
+        held.hold();
+        let added = held.enqueue(vec![
+            t("a", State::Offline, State::Online, 0),
+            t("a", State::Online, State::Offline, 10),
+            t("b", State::Offline, State::Online, 5_000),
+        ]);
+        assert_eq!(added.len(), 3, "queued (and stored) all the same");
+        assert!(held.due(60_000).is_empty(), "nothing is tried unsigned");
+        assert_eq!(
+            held.next_wake(),
+            Some(GIVE_UP_AFTER_MS),
+            "wakes only to drop a day-old event"
+        );
+        assert!(held.drop_stale(GIVE_UP_AFTER_MS - 1).is_empty());
+        // the restart with the secret set: the stored queue comes back and is delivered in order
+        let stored: Vec<Delivery> = added
+            .iter()
+            .filter_map(|c| match c {
+                QueueChange::Added(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut signed = Webhooks::new("s", all(), "y");
+        signed.restore(stored);
+        let due = signed.due(60_000);
+        assert_eq!(due.len(), 2, "the head of a and of b");
+        assert!(due[0].body.contains("entity.online") && due[0].entity == "a");
+        // still held a day later: a's two events (a day old) go, b's (younger) stays
+        let gone = held.drop_stale(GIVE_UP_AFTER_MS + 10);
+        assert_eq!(gone.len(), 2);
+        assert!(gone
+            .iter()
+            .all(|c| matches!(c, QueueChange::Removed { given_up: true, .. })));
+        assert_eq!(held.pending(), 1);
+        assert_eq!(held.next_wake(), Some(5_000 + GIVE_UP_AFTER_MS));
+        assert!(
+            signed.drop_stale(GIVE_UP_AFTER_MS * 2).is_empty(),
+            "a queue that can sign drops only after a day of tries"
+        );
     }
 }
