@@ -399,6 +399,18 @@ test('the ceilings: site_full, rooms grouped into ~other, too_many_sockets; a re
     assert.equal(sockyNow, 2);
     for (const s of open) await s.close();
     reportLost('ceilings', lost);
+    // the object's refusals are logged by the Worker as its own are: one JSON line each (a
+    // warning: refused, not an error of ours)
+    const refusals = c
+      .logs()
+      .split('\n')
+      .map((l) => /\{.*"herenow":"refused".*\}/.exec(l)?.[0])
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const seen = (code, route, site) => refusals.some((l) => l.code === code && l.status === 503 && l.route === route && l.site === site);
+    assert.ok(seen("site_full", "/v1/ping", full), 'site_full on /v1/ping is logged');
+    assert.ok(seen('site_full', '/v1/live', roomy), 'site_full on /v1/live is logged');
+    assert.ok(seen('too_many_sockets', '/v1/live', socky), 'too_many_sockets is logged');
   } finally {
     await c.stop();
   }

@@ -95,6 +95,29 @@ impl ErrorCode {
         }
     }
 
+    /// The code named `code` (every code but `method_not_allowed`, whose `Allow` is not in
+    /// the name).
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        [
+            ErrorCode::BadRequest,
+            ErrorCode::BadToken,
+            ErrorCode::UnknownSite,
+            ErrorCode::ForbiddenOrigin,
+            ErrorCode::Bot,
+            ErrorCode::EntitiesDisabled,
+            ErrorCode::NotWatchable,
+            ErrorCode::NotFound,
+            ErrorCode::TooLarge,
+            ErrorCode::UpgradeRequired,
+            ErrorCode::RateLimited,
+            ErrorCode::SiteFull,
+            ErrorCode::TooManySockets,
+            ErrorCode::Internal,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == code)
+    }
+
     /// The `Allow` header a 405 carries.
     pub fn allow(self) -> Option<&'static str> {
         match self {
@@ -202,6 +225,14 @@ impl ApiError {
         )
     }
 
+    /// The error an answer's JSON body holds (an object's refusal, as the Worker reads it);
+    /// `None` for any other body.
+    pub fn from_body(body: &str) -> Option<ApiError> {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        let code = ErrorCode::parse(v["error"]["code"].as_str()?)?;
+        Some(ApiError::new(code, v["error"]["message"].as_str()?))
+    }
+
     /// The JSON body: `{"error":{"code":..,"message":..}}`.
     pub fn body(&self) -> String {
         serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}})
@@ -233,6 +264,26 @@ impl From<crate::presence::Refusal> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_body_reads_back_as_the_same_error() {
+        for e in [
+            ApiError::site_full(),
+            ApiError::too_many_sockets(),
+            ApiError::not_watchable("user:1"),
+            ApiError::bad_request("no"),
+            ApiError::internal(),
+        ] {
+            assert_eq!(ApiError::from_body(&e.body()), Some(e.clone()));
+        }
+        assert_eq!(ErrorCode::parse("method_not_allowed"), None);
+        assert_eq!(
+            ApiError::from_body(r#"{"error":{"code":"nope","message":"x"}}"#),
+            None
+        );
+        assert_eq!(ApiError::from_body("{}"), None);
+        assert_eq!(ApiError::from_body("<html>"), None);
+    }
 
     #[test]
     fn error_bodies_follow_the_contract() {

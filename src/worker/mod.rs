@@ -144,16 +144,20 @@ fn log_refusal(e: &ApiError, path: &str, site: Option<&str>) {
         .find(|r| **r == path)
         .copied()
         .unwrap_or("/v1/*");
+    // a full site (503) is a refusal, not our fault, but one its owner must see: a warning
+    let ours = e.code == crate::api::ErrorCode::Internal;
     let line = serde_json::json!({
-        "herenow": if e.status() >= 500 { "error" } else { "refused" },
+        "herenow": if ours { "error" } else { "refused" },
         "code": e.code.as_str(),
         "status": e.status(),
         "route": route,
         "site": site,
     })
     .to_string();
-    if e.status() >= 500 {
+    if ours {
         worker::console_error!("{line}");
+    } else if e.status() >= 500 {
+        worker::console_warn!("{line}");
     } else {
         worker::console_log!("{line}");
     }
@@ -282,13 +286,26 @@ impl<'a> Edge<'a> {
     /// Calls the site's object and re-sends its JSON answer (a success or a contract error
     /// such as `site_full`) with the public headers; anything else is a server error.
     async fn relay(&self, site: &str, call: SiteCall) -> std::result::Result<Response, ApiError> {
-        let mut resp = self.call_object(site, &call, false).await?;
+        let resp = self.call_object(site, &call, false).await?;
         let status = resp.status_code();
-        if status == 200 || (400..500).contains(&status) || status == 503 {
+        if status == 200 {
             return Ok(http::relay(resp, status, self.origin)?);
         }
-        let text = resp.text().await.unwrap_or_default();
-        worker::console_error!("object answered {status}: {text}");
-        Err(ApiError::internal())
+        Err(object_refusal(resp).await)
+    }
+}
+
+/// An object's answer other than success, as the error it holds (`site_full`,
+/// `too_many_sockets`, ...), so that it is answered and logged as the Worker's own refusals
+/// are; anything else an object answers is a server error.
+pub(crate) async fn object_refusal(mut resp: Response) -> ApiError {
+    let status = resp.status_code();
+    let text = resp.text().await.unwrap_or_default();
+    match ApiError::from_body(&text) {
+        Some(e) if e.status() == status && status != 500 => e,
+        _ => {
+            worker::console_error!("object answered {status}: {text}");
+            ApiError::internal()
+        }
     }
 }

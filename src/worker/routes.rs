@@ -182,9 +182,8 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     if resp.status_code() == 101 {
         return Ok(resp);
     }
-    // A refusal of the object (site_full, too_many_sockets): relayed as JSON with CORS.
-    let status = resp.status_code();
-    Ok(crate::http::relay(resp, status, edge.origin)?)
+    // A refusal of the object (site_full, too_many_sockets): answered and logged as ours.
+    Err(super::object_refusal(resp).await)
 }
 
 /// `OPTIONS`: allowed when the origin may use the site named in the query, or (for
