@@ -2,7 +2,8 @@
 // would (sessions, distinct visitors across shards, rooms, the merged /v1/rooms), its sockets on
 // every shard converge to the true totals within BROADCAST_INTERVAL_MS + 1,250 ms, it holds more
 // sockets than MAX_SOCKETS allows one object, its counts and entity statuses survive a runtime
-// restart mid-traffic, and a change of "shards" on a live site is exact again within ttl + 2 s.
+// restart mid-traffic, a change of "shards" on a live site is exact again within ttl + 2 s, and
+// MAX_ROOMS holds for the site over all its objects.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -282,4 +283,61 @@ test('changing "shards" on a live site: counts are exact again within ttl + 2 s'
     assert.equal(await beats.stop(), 0, 'no heartbeat was rate limited');
   }
   assertWithin(elapsed, (ttl + 2) * 1000 + 2000, 'exact again within ttl + 2 s (plus the restart)');
+});
+
+test('MAX_ROOMS stays per site on a sharded site: at most MAX_ROOMS named rooms over all shards, a named room is never split, the rest is ~other', { timeout: 120_000 }, async () => {
+  const MAX = 6;
+  const w = await startWorker({
+    vars: {
+      SITES: sites(),
+      MAX_ROOMS: String(MAX),
+      BROADCAST_INTERVAL_MS: String(INTERVAL),
+    },
+  });
+  workers.push(w);
+  // 15 rooms, room r with r + 1 sessions; one visitor per session, so every room spreads over
+  // the shards (each object alone would name 6 of them: 24 names over 4 objects)
+  const tabs = [];
+  for (let r = 0; r < 15; r++) {
+    for (let n = 0; n <= r; n++) tabs.push({ room: `/room${r}`, session: uid('s'), visitor: `m${r}_${n}_${uid('v')}` });
+  }
+  await pool(tabs, 24, (s) => w.mustPing('big', { ...s, event: 'join' }, from(s.visitor)));
+  const objectsUsed = new Set(tabs.map((s) => place(K, s.visitor)));
+  assert.equal(objectsUsed.size, K, 'the sessions are on every object');
+  await sleep(2 * INTERVAL + 1250); // the reports arrive; the site fills; the shards hear so
+  // each page's next heartbeat places it as the site does (a session an object had grouped on
+  // its own before it heard joins its named room)
+  await pool(tabs, 24, (s) => w.mustPing('big', { ...s, event: 'heartbeat' }, from(s.visitor)));
+  const want = truth(tabs);
+  const { value: listed } = await waitFor(async () => {
+    const l = await w.rooms('big');
+    const named = l.rooms.filter((r) => r.room !== '~other');
+    const whole = named.every((r) => r.sessions === want.rooms.get(r.room)?.sessions);
+    const sum = l.rooms.reduce((n, r) => n + r.sessions, 0);
+    return named.length === MAX && whole && sum === tabs.length ? l : null;
+  }, { timeoutMs: 5_000, intervalMs: 150, what: 'MAX_ROOMS named rooms, each whole, and ~other' });
+  assert.deepEqual(listed.site, want.site, 'nothing dropped');
+  const named = listed.rooms.filter((r) => r.room !== '~other');
+  const other = listed.rooms.find((r) => r.room === '~other');
+  assert.ok(other, 'the rest is ~other');
+  assert.equal(other.sessions, tabs.length - named.reduce((n, r) => n + r.sessions, 0));
+  for (const r of named) {
+    assert.deepEqual((await w.count('big', r.room)).room, want.rooms.get(r.room), `${r.room} is counted whole over the shards`);
+  }
+  assert.deepEqual((await w.count('big', '~other')).room, { room: '~other', sessions: other.sessions, visitors: other.visitors });
+  const grouped = [...want.rooms.keys()].find((r) => !named.some((n) => n.room === r));
+  assert.equal((await w.count('big', grouped)).room.sessions, 0, 'a grouped room is counted in ~other, as on one object');
+  // a join in a new room, on each of the objects, is grouped, and its answer says so
+  for (let shard = 0; shard < K; shard++) {
+    const [visitor] = visitorsOn(K, shard, 1, `late${shard}`);
+    const res = await w.mustPing('big', { room: '/brand-new', session: uid('s'), visitor, event: 'join' }, from(visitor));
+    assert.equal(res.room.grouped_as, '~other', `object ${shard}: a new room of a full site is grouped`);
+  }
+  const after = await waitFor(async () => {
+    const l = await w.rooms('big');
+    return l.site.sessions === tabs.length + K ? l : null;
+  }, { timeoutMs: 3_000, intervalMs: 100, what: 'the 4 late sessions' });
+  assert.deepEqual(after.value.rooms.filter((r) => r.room !== '~other').map((r) => r.room).sort(), named.map((r) => r.room).sort(), 'the named rooms keep their slots');
+  assert.equal(after.value.rooms.find((r) => r.room === '~other').sessions, other.sessions + K);
+  console.log(`# max rooms: ${tabs.length} sessions in 15 rooms over ${K} objects -> ${named.length} named + ~other ${other.sessions}`);
 });

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
+use super::slots::RoomSlots;
 use super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
 
 /// Sessions and distinct visitors of one scope (the site or a room).
@@ -65,12 +66,21 @@ impl Tallies {
 
     /// The room a session naming `room` is counted in: its own, or the overflow group once the
     /// site has `max_rooms` rooms. A session already in the group (`current`) stays there while
-    /// its room would still overflow, so its heartbeats never move it.
-    pub fn place(&self, room: &str, current: Option<&Rc<str>>) -> Rc<str> {
+    /// its room would still overflow, so its heartbeats never move it. On a sharded site the
+    /// site's `slots` decide once the site is full: a room with a slot by its name, any other
+    /// in the group.
+    pub fn place(&self, room: &str, current: Option<&Rc<str>>, slots: &RoomSlots) -> Rc<str> {
         if let Some((name, _)) = self.rooms.get_key_value(room) {
             return name.clone();
         }
-        if self.rooms.len() < self.max_rooms {
+        let open = if slots.is_full() {
+            // the site's named rooms are at most max_rooms; local leftovers from before it
+            // filled are bounded by the same number again
+            slots.keeps(room) && room != OVERFLOW_ROOM && self.rooms.len() < 2 * self.max_rooms
+        } else {
+            self.rooms.len() < self.max_rooms
+        };
+        if open {
             return match current {
                 Some(c) if &**c == room => c.clone(),
                 _ => Rc::from(room),

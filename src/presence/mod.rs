@@ -29,6 +29,7 @@ pub mod history;
 mod restore;
 mod sessions;
 pub mod shards;
+mod slots;
 mod sockets;
 pub mod types;
 pub mod webhooks;
@@ -45,6 +46,7 @@ use entities::Entities;
 use history::{History, MinuteRow};
 use sessions::{Session, Sessions};
 use shards::{Aggregator, EntityEvent, EntityLink, Report, Reporter, Totals};
+use slots::RoomSlots;
 use sockets::{Socket, Sockets};
 
 pub use effects::{Close, Effects, Message, Send, Timing, Write};
@@ -83,6 +85,10 @@ pub struct Presence {
     reporter: Option<Reporter>,
     /// The coordinator: the shards' reports.
     aggregator: Aggregator,
+    /// `MAX_ROOMS` over the site: kept by the coordinator, learned by the shards.
+    slots: RoomSlots,
+    /// The coordinator: the site's rooms may have changed since the slots were last updated.
+    slots_stale: bool,
     /// This instance, for the shards to tell a restart (set by the edge).
     instance: u64,
     /// The coordinator: when a throttled push falls due.
@@ -105,6 +111,8 @@ impl Presence {
             history: History::default(),
             reporter: (cfg.shard > 0).then(|| Reporter::new(cfg.shard, cfg.broadcast_interval_ms)),
             aggregator: Aggregator::default(),
+            slots: RoomSlots::new(cfg.limits.max_rooms),
+            slots_stale: false,
             instance: 0,
             push_wake: None,
             out: Effects::default(),
@@ -122,6 +130,7 @@ impl Presence {
         view_of(
             &self.tallies,
             &self.aggregator,
+            &self.slots,
             self.reporter.as_ref(),
             None,
         )
@@ -133,6 +142,7 @@ impl Presence {
         let view = view_of(
             &self.tallies,
             &self.aggregator,
+            &self.slots,
             self.reporter.as_ref(),
             Some(room),
         );
@@ -154,18 +164,12 @@ impl Presence {
     /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`: over
     /// every object of a sharded site (the coordinator merges its shards' reports).
     pub fn top_rooms(&self, limit: usize) -> Vec<RoomCounts> {
-        if self.aggregator.is_empty() {
+        if self.aggregator.is_empty() && !self.slots.is_full() {
             return self.tallies.top(limit);
         }
-        let mut all: HashMap<String, Counts> = self.aggregator.rooms().clone();
-        for r in self.tallies.list() {
-            let local = Counts {
-                sessions: r.sessions,
-                visitors: r.visitors,
-            };
-            let e = all.entry(r.room).or_default();
-            *e = shards::add(*e, local);
-        }
+        let all = self
+            .slots
+            .fold(merged_rooms(&self.tallies, &self.aggregator));
         counts::top_of(all.iter().map(|(r, c)| (r.as_str(), *c)).collect(), limit)
     }
 
@@ -271,18 +275,27 @@ impl Presence {
         }
         let mut snap = self.snapshot(Some(p.room));
         if let (Some(r), Some(s)) = (snap.room.as_mut(), self.sessions.get(p.session)) {
-            if &*s.room != p.room && !s.away {
+            // counted in the group: here, or (a sharded site past MAX_ROOMS) over the site
+            let group = if &*s.room != p.room {
+                Some(&*s.room)
+            } else if !self.slots.keeps(&s.room) {
+                Some(OVERFLOW_ROOM)
+            } else {
+                None
+            };
+            if let Some(group) = group.filter(|_| !s.away) {
                 let c = view_of(
                     &self.tallies,
                     &self.aggregator,
+                    &self.slots,
                     self.reporter.as_ref(),
-                    Some(&s.room),
+                    Some(group),
                 )
                 .room
                 .unwrap_or_default();
                 r.sessions = c.sessions;
                 r.visitors = c.visitors;
-                r.grouped_as = Some(s.room.to_string());
+                r.grouped_as = Some(group.to_string());
             }
         }
         Ok(snap)
@@ -469,15 +482,21 @@ impl Presence {
     pub fn poll(&mut self, now: Millis) -> Effects {
         let mut fx = std::mem::take(&mut self.out);
         if self.tallies.take_changed() {
+            self.slots_stale = true;
             self.throttle.mark();
             if let Some(r) = self.reporter.as_mut() {
                 r.mark();
             }
         }
-        let (tallies, aggregator, reporter) =
-            (&self.tallies, &self.aggregator, self.reporter.as_ref());
+        self.refresh_slots();
+        let (tallies, aggregator, slots, reporter) = (
+            &self.tallies,
+            &self.aggregator,
+            &self.slots,
+            self.reporter.as_ref(),
+        );
         let counts = self.throttle.flush(now, &mut self.sockets, |room| {
-            view_of(tallies, aggregator, reporter, room)
+            view_of(tallies, aggregator, slots, reporter, room)
         });
         fx.sends.extend(counts);
         for (entity, status) in self.entities.local.take_changes() {
@@ -551,6 +570,25 @@ impl Presence {
     /// This instance's id (random per load): shards that see it change report in full.
     pub fn set_instance(&mut self, instance: u64) {
         self.instance = instance;
+        self.slots.start_at(instance);
+    }
+
+    /// The coordinator: the site's named rooms after a change of its rooms (see `slots.rs`).
+    fn refresh_slots(&mut self) {
+        if !std::mem::take(&mut self.slots_stale) || self.reporter.is_some() {
+            return;
+        }
+        if self.aggregator.is_empty() && !self.slots.is_full() {
+            return; // one object caps its own rooms
+        }
+        let upper = self.tallies.room_count() + self.aggregator.rooms().len();
+        let (tallies, aggregator) = (&self.tallies, &self.aggregator);
+        if self
+            .slots
+            .update(upper, || merged_rooms(tallies, aggregator))
+        {
+            self.throttle.mark();
+        }
     }
 
     /// Whether this object holds anything a coordinator must count or serve.
@@ -559,8 +597,11 @@ impl Presence {
     }
 
     /// The coordinator's totals for a shard whose sockets view `views`.
-    fn totals_for(&self, views: &[String]) -> Totals {
+    fn totals_for(&self, views: &[String], slots_held: u64) -> Totals {
+        let slots = self.slots.version();
         Totals {
+            slots,
+            named: (slots != 0 && slots_held != slots).then(|| self.slots.names()),
             instance: self.instance,
             site: self.site_counts(),
             rooms: views.iter().map(|r| self.room_counts(r)).collect(),
@@ -621,21 +662,27 @@ impl Presence {
             }
         }
         let views = report.views.clone();
+        let slots_held = report.slots;
         let (totals_changed, anonymous_changed) = self.aggregator.receive(now, report);
         if totals_changed {
+            self.slots_stale = true;
+            self.refresh_slots();
             self.throttle.mark();
         }
         if anonymous_changed {
             let rooms = self.sockets.members_rooms();
             self.members.mark(&mut self.sockets, &rooms);
         }
-        let totals = self.totals_for(&views);
+        let totals = self.totals_for(&views, slots_held);
         self.aggregator.answered(shard, &totals, now);
         totals
     }
 
     /// A shard: the report in flight was answered with `totals`, or failed (`None`).
-    pub fn report_answered(&mut self, now: Millis, totals: Option<Totals>) {
+    pub fn report_answered(&mut self, now: Millis, mut totals: Option<Totals>) {
+        if let Some(t) = totals.as_mut() {
+            self.slots.learn(t.slots, t.named.take());
+        }
         if let Some(r) = self.reporter.as_mut() {
             let lost = r.answered(now, totals);
             self.entities.put_back(lost);
@@ -644,7 +691,10 @@ impl Presence {
     }
 
     /// A shard: the coordinator pushed new totals.
-    pub fn totals_pushed(&mut self, totals: Totals) {
+    pub fn totals_pushed(&mut self, mut totals: Totals) {
+        if self.reporter.is_some() {
+            self.slots.learn(totals.slots, totals.named.take());
+        }
         if let Some(r) = self.reporter.as_mut() {
             r.received(totals);
             self.throttle.mark();
@@ -660,6 +710,8 @@ impl Presence {
     fn poll_shards(&mut self, now: Millis, fx: &mut Effects) {
         if self.reporter.is_none() {
             if self.aggregator.expire(now) {
+                self.slots_stale = true;
+                self.refresh_slots();
                 self.throttle.mark();
             }
             let interval = self.cfg.broadcast_interval_ms;
@@ -667,7 +719,10 @@ impl Presence {
                 .aggregator
                 .viewers()
                 .into_iter()
-                .map(|(shard, views)| (shard, self.totals_for(&views)))
+                .map(|(shard, views)| {
+                    let held = self.aggregator.slots_held(shard);
+                    (shard, self.totals_for(&views, held))
+                })
                 .collect();
             let (pushes, pending) = self.aggregator.pushes(now, interval, totals);
             self.push_wake = pending;
@@ -715,9 +770,11 @@ impl Presence {
             self.sockets.len() as u32,
         );
         if let Some(r) = self.reporter.as_mut() {
-            fx.report = Some(r.take_report(
+            let mut report = r.take_report(
                 now, site, rooms, views, sockets, anonymous, entities, snapshot,
-            ));
+            );
+            report.slots = self.slots.version();
+            fx.report = Some(report);
         }
     }
 
@@ -837,9 +894,11 @@ impl Presence {
     /// restored, and a mere sign of life otherwise. Answers the session's shared name.
     fn upsert_session(&mut self, now: Millis, session: &str, want: Want<'_>) -> Rc<str> {
         let away = want.visibility == Visibility::Away;
-        let room = self
-            .tallies
-            .place(want.room, self.sessions.get(session).map(|s| &s.room));
+        let room = self.tallies.place(
+            want.room,
+            self.sessions.get(session).map(|s| &s.room),
+            &self.slots,
+        );
         let new_entity = want.entity.map(|e| self.entities.name(e));
         let new_info: Option<Rc<str>> = want.info.map(Rc::from);
         let Some(name) = self.sessions.name(session) else {
@@ -1104,6 +1163,7 @@ fn upsert(name: &str, s: &Session) -> Write {
 fn view_of(
     tallies: &Tallies,
     aggregator: &Aggregator,
+    slots: &RoomSlots,
     reporter: Option<&Reporter>,
     room: Option<&str>,
 ) -> View {
@@ -1114,7 +1174,33 @@ fn view_of(
         }
         None => View {
             site: shards::add(tallies.site(), aggregator.site()),
-            room: room.map(|r| shards::add(tallies.room(r), aggregator.room(r))),
+            room: room.map(|r| {
+                if !slots.is_full() {
+                    shards::add(tallies.room(r), aggregator.room(r))
+                } else if r == OVERFLOW_ROOM {
+                    // the group holds every room without a slot
+                    let folded = slots.fold(merged_rooms(tallies, aggregator));
+                    folded.get(OVERFLOW_ROOM).copied().unwrap_or_default()
+                } else if slots.keeps(r) {
+                    shards::add(tallies.room(r), aggregator.room(r))
+                } else {
+                    Counts::default() // counted in the group, as on one object
+                }
+            }),
         },
     }
+}
+
+/// Every room's counts over the site: this object's and its shards' reports.
+fn merged_rooms(tallies: &Tallies, aggregator: &Aggregator) -> HashMap<String, Counts> {
+    let mut all: HashMap<String, Counts> = aggregator.rooms().clone();
+    for r in tallies.list() {
+        let local = Counts {
+            sessions: r.sessions,
+            visitors: r.visitors,
+        };
+        let e = all.entry(r.room).or_default();
+        *e = shards::add(*e, local);
+    }
+    all
 }

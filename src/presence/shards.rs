@@ -76,6 +76,9 @@ pub struct Report {
     /// `entities` lists every entity session of the shard (after a restart of either side):
     /// the coordinator replaces what it knew of this shard's entity sessions.
     pub snapshot: bool,
+    /// The version of the site's named rooms the shard holds (0: none; see `slots.rs`).
+    #[serde(default)]
+    pub slots: u64,
 }
 
 /// What the coordinator tells a shard (the answer to a report, or a push).
@@ -88,6 +91,12 @@ pub struct Totals {
     pub rooms: Vec<RoomCounts>,
     /// Rooms whose members someone follows: shards report their anonymous counts.
     pub members_rooms: Vec<String>,
+    /// The site's rooms are past `MAX_ROOMS`: the version of its named rooms (0: not full).
+    #[serde(default)]
+    pub slots: u64,
+    /// The named rooms, when the shard holds another version than `slots`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named: Option<Vec<String>>,
 }
 
 // ----- the shard side -----
@@ -350,6 +359,7 @@ impl Reporter {
             anonymous,
             entities,
             snapshot,
+            slots: 0,
         }
     }
 
@@ -531,6 +541,11 @@ impl Aggregator {
             .fold(Counts::default(), |a, r| add(a, counts_of(r)))
     }
 
+    /// The version of the site's named rooms shard `shard` said it holds.
+    pub fn slots_held(&self, shard: u32) -> u64 {
+        self.reports.get(&shard).map_or(0, |h| h.report.slots)
+    }
+
     /// The shards to send totals to, with the rooms each views.
     pub fn viewers(&self) -> Vec<(u32, Vec<String>)> {
         let mut out: Vec<(u32, Vec<String>)> = self
@@ -643,6 +658,7 @@ mod tests {
             anonymous: vec![],
             entities: vec![],
             snapshot: false,
+            slots: 0,
         }
     }
 
@@ -795,6 +811,7 @@ mod tests {
             site: c(10, 9),
             rooms: vec![RoomCounts::new("/", c(6, 5))],
             members_rooms: vec![],
+            ..Totals::default()
         };
         r.answered(5, Some(totals));
         // one more local join since the report

@@ -1503,12 +1503,17 @@ struct Site {
 
 impl Site {
     fn new(k: u32) -> Site {
+        Site::with_limits(k, Limits::default())
+    }
+
+    fn with_limits(k: u32, limits: Limits) -> Site {
         let objects = (0..k)
             .map(|i| {
                 let mut p = Presence::new(Config {
                     shard: i,
                     shards: k,
                     history: i == 0,
+                    limits,
                     ..p_config()
                 });
                 p.set_instance(1000 + u64::from(i));
@@ -1564,9 +1569,20 @@ impl Site {
     }
 
     fn join(&mut self, now: Millis, session: &str, visitor: &str, room: &str) {
+        self.send(now, session, visitor, room, Event::Join);
+    }
+
+    fn send(
+        &mut self,
+        now: Millis,
+        session: &str,
+        visitor: &str,
+        room: &str,
+        event: Event,
+    ) -> Snapshot {
         let i = self.place(visitor);
         let key = VisitorKey(hash(visitor));
-        ping(&mut self.objects[i], now, session, room, key, Event::Join).unwrap();
+        ping(&mut self.objects[i], now, session, room, key, event).unwrap()
     }
 }
 
@@ -1804,4 +1820,152 @@ fn a_restarted_coordinator_greets_its_shards_and_learns_their_entities_again() {
     site.settle(10_000);
     assert_eq!(site.objects[0].entity_status("user:7").unwrap().sessions, 1);
     assert_eq!(site.objects[0].site_counts(), counts(1, 1));
+}
+
+#[test]
+fn max_rooms_holds_for_the_site_not_per_object_and_a_named_room_is_never_split() {
+    const MAX: usize = 5;
+    let limits = Limits {
+        max_rooms: MAX,
+        ..Limits::default()
+    };
+    let mut site = Site::with_limits(4, limits);
+    // 12 rooms, room r with r + 1 sessions, its visitors spread over every object
+    let mut sessions: Vec<(String, String, String)> = Vec::new();
+    let mut now = 1_000;
+    for r in 0..12u32 {
+        for n in 0..=r {
+            now += 3;
+            let (s, v, room) = (format!("s{r}_{n}"), format!("v{r}_{n}"), format!("/r{r}"));
+            site.join(now, &s, &v, &room);
+            sessions.push((s, v, room));
+        }
+    }
+    site.settle(now);
+    let truth = |sessions: &[(String, String, String)], room: &str| {
+        sessions.iter().filter(|(_, _, r)| r == room).count() as u32
+    };
+    let check = |site: &Site, sessions: &[(String, String, String)], what: &str| {
+        let coordinator = &site.objects[0];
+        let list = coordinator.top_rooms(1_000);
+        let named: Vec<&RoomCounts> = list.iter().filter(|r| r.room != OVERFLOW_ROOM).collect();
+        assert!(
+            named.len() <= MAX,
+            "{what}: at most MAX_ROOMS named rooms: {list:?}"
+        );
+        let total: u32 = list.iter().map(|r| r.sessions).sum();
+        assert_eq!(
+            total,
+            sessions.len() as u32,
+            "{what}: the list holds every session"
+        );
+        assert_eq!(coordinator.site_counts().sessions, sessions.len() as u32);
+        for r in &named {
+            assert_eq!(
+                r.sessions,
+                truth(sessions, &r.room),
+                "{what}: {} whole, on every object",
+                r.room
+            );
+            assert_eq!(coordinator.room_counts(&r.room).sessions, r.sessions);
+        }
+        let other = list
+            .iter()
+            .find(|r| r.room == OVERFLOW_ROOM)
+            .map_or(0, |r| r.sessions);
+        assert_eq!(
+            coordinator.room_counts(OVERFLOW_ROOM).sessions,
+            other,
+            "{what}: ~other"
+        );
+        named.iter().map(|r| r.room.clone()).collect::<Vec<_>>()
+    };
+    // the heartbeats after the site filled move what an object had grouped on its own into
+    // the named rooms
+    now += HEARTBEAT;
+    for (s, v, room) in sessions.clone() {
+        site.send(now, &s, &v, &room, Event::Heartbeat);
+    }
+    site.settle(now);
+    let named = check(&site, &sessions, "after a heartbeat");
+    assert_eq!(named.len(), MAX, "the site is full: every slot taken");
+    // a new room on any object is counted in the group, and its ping answer says so
+    for i in 0..20 {
+        now += 1;
+        let v = format!("late{i}");
+        let s = format!("late_s{i}");
+        let answer = site.send(now, &s, &v, "/brand-new", Event::Join);
+        let room = answer.room.expect("a room answer");
+        assert_eq!(
+            room.grouped_as.as_deref(),
+            Some(OVERFLOW_ROOM),
+            "object {}",
+            site.place(&v)
+        );
+        sessions.push((s, v, "/brand-new".to_owned()));
+    }
+    site.settle(now);
+    let again = check(&site, &sessions, "after new rooms");
+    assert_eq!(again, named, "named rooms keep their slots");
+    assert_eq!(
+        site.objects[0].room_counts("/brand-new").sessions,
+        0,
+        "counted in the group"
+    );
+    // a named room empties: its slot goes to the busiest room some object still counts by
+    // its name (a room grouped everywhere waits, as on one object, for a free slot)
+    let gone = named[named.len() - 1].clone();
+    now += 10;
+    for (s, v, room) in sessions.iter().filter(|(_, _, r)| *r == gone) {
+        site.send(now, s, v, room, Event::Leave);
+    }
+    sessions.retain(|(_, _, r)| *r != gone);
+    site.settle(now);
+    now += HEARTBEAT;
+    for (s, v, room) in sessions.clone() {
+        site.send(now, &s, &v, &room, Event::Heartbeat);
+    }
+    site.settle(now);
+    let after = check(&site, &sessions, "after a slot freed");
+    assert!(!after.contains(&gone));
+    assert_eq!(after.len(), MAX, "the free slot was given again: {after:?}");
+    assert!(
+        named
+            .iter()
+            .filter(|r| **r != gone)
+            .all(|r| after.contains(r)),
+        "the others kept theirs"
+    );
+    // every shard learned the site's list (a room's totals on a shard read the same)
+    for o in &site.objects[1..] {
+        assert_eq!(o.site_counts().sessions, sessions.len() as u32);
+    }
+    // back under the cap: nothing is grouped, and a new room keeps its name on every object
+    let keep: Vec<String> = after[..3].to_vec();
+    now += 10;
+    for (s, v, room) in sessions.iter().filter(|(_, _, r)| !keep.contains(r)) {
+        site.send(now, s, v, room, Event::Leave);
+    }
+    sessions.retain(|(_, _, r)| keep.contains(r));
+    site.settle(now);
+    let list = site.objects[0].top_rooms(1_000);
+    assert!(list.iter().all(|r| r.room != OVERFLOW_ROOM), "{list:?}");
+    assert_eq!(list.len(), 3);
+    for i in 0..8 {
+        now += 1;
+        let answer = site.send(
+            now,
+            &format!("n{i}"),
+            &format!("nv{i}"),
+            "/fresh",
+            Event::Join,
+        );
+        assert_eq!(
+            answer.room.and_then(|r| r.grouped_as),
+            None,
+            "not full: named everywhere"
+        );
+    }
+    site.settle(now);
+    assert_eq!(site.objects[0].room_counts("/fresh").sessions, 8);
 }
