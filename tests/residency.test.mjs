@@ -39,13 +39,18 @@ test('HTTP heartbeats 12 s apart for 40 s: the object stays loaded and writes no
   assert.equal(end.sessions, 1);
 });
 
-test('an object holding only sockets hibernates after the grace and its socket still counts', { timeout: 60_000 }, async () => {
+test('an object holding only sockets hibernates after the grace and its socket still counts', { timeout: 90_000 }, async () => {
   const site = w.site();
   const live = await w.openLive({ site, session: uid('s') });
   await live.next((m) => m?.type === 'count', 2000);
   const start = await memory(site);
-  await sleep(14_000);
-  const end = await memory(site);
+  // 14 s of quiet is past the runtime's 10 s grace; an alarm inside it (the history's minute
+  // boundary) restarts the grace, so a window may be tried again (each read wakes the object)
+  let end = start;
+  for (let window = 0; window < 3 && end.loaded_at === start.loaded_at; window++) {
+    await sleep(14_000);
+    end = await memory(site);
+  }
   assert.ok(end.loaded_at > start.loaded_at, 'rebuilt: it had hibernated');
   assert.equal(end.sessions, 1, 'the socket session came back from its attachment');
   assert.equal(end.rows_written, 0, 'a wake-up with sockets writes no row');
