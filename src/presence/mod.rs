@@ -44,7 +44,7 @@ use broadcast::{MembersThrottle, Sent, Throttle, View};
 use counts::Tallies;
 use entities::Entities;
 use history::{History, MinuteRow};
-use sessions::{Session, Sessions};
+use sessions::{HoldUntil, Session, Sessions};
 use shards::{Aggregator, EntityEvent, EntityLink, Report, Reporter, Totals};
 use slots::RoomSlots;
 use sockets::{Socket, Sockets};
@@ -916,7 +916,7 @@ impl Presence {
                 entity: new_entity,
                 info: new_info,
                 joined_at: now,
-                hold_until: None,
+                hold_until: HoldUntil::NONE,
                 sockets: 0,
                 restored: false,
                 away,

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use super::sessions::Session;
+use super::sessions::{HoldUntil, Session};
 use super::types::{Millis, SocketSession, SocketSpec, StoredSession, Visibility};
 use super::{Presence, Want, Write};
 
@@ -66,7 +66,7 @@ impl Presence {
                     entity,
                     info,
                     joined_at: row.joined_at,
-                    hold_until: Some(until),
+                    hold_until: HoldUntil::at(until),
                     sockets: 0,
                     restored: true,
                     away,
