@@ -84,11 +84,11 @@ impl Loaded {
     fn carry_out(&mut self, fx: Effects) -> Result<()> {
         self.storage.apply(fx.writes)?;
         for send in fx.sends {
-            let text = send.message.text();
+            let text = runtime::Outgoing::new(&send.message.text());
             for id in &send.to {
                 if let Some(ws) = self.sockets.get(id) {
                     // A socket closing meanwhile is told nothing; its close event follows.
-                    let _ = ws.send_with_str(&text);
+                    let _ = text.send(ws);
                 }
             }
         }
