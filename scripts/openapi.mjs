@@ -64,7 +64,7 @@ const CODE_TEXT = {
   too_large: 'the body is larger than 1 KiB',
   upgrade_required: 'the path only answers WebSocket upgrades',
   rate_limited: 'too many requests from this client to this site (per IP and site, 600 a minute)',
-  internal_error: 'something went wrong on the server side (including a broken `SITES` configuration)',
+  internal_error: 'something went wrong on the server side (including a broken `SITES` configuration, or a broken entry for the site named)',
   site_full: 'the site holds `MAX_SESSIONS` live sessions (per object)',
   too_many_sockets: 'the site holds `MAX_SOCKETS` open sockets (per object)',
 };

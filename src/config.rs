@@ -125,46 +125,82 @@ impl SiteConfig {
 
 /// All configured sites.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sites(HashMap<String, SiteConfig>);
+pub struct Sites {
+    sites: HashMap<String, SiteConfig>,
+    /// Entries that do not validate, with why: a mistake in one site's entry takes down that
+    /// site (500 `internal_error`, logged), not every site of the deployment.
+    broken: HashMap<String, String>,
+}
+
+impl SiteConfig {
+    /// The rules serde cannot say: what a site's entry needs together.
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=64).contains(&self.shards) {
+            return Err("shards must be 1-64".into());
+        }
+        if self.private_stats && self.secret_env.is_empty() {
+            return Err("private_stats needs secret_env (it signs the stats tokens)".into());
+        }
+        if let Some(w) = &self.webhook {
+            w.check()?;
+            if self.secret_env.is_empty() {
+                return Err("a webhook needs secret_env (it signs the events)".into());
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Sites {
-    /// Parses the `SITES` var. A broken value is a deployment mistake: the error names it.
+    /// Parses the `SITES` var. A value that is not a JSON object breaks every site (the error
+    /// says why); an entry that does not validate breaks only its site ([`Sites::broken`]).
     pub fn parse(json: &str) -> Result<Sites, String> {
-        let sites = serde_json::from_str::<HashMap<String, SiteConfig>>(json).map_err(|e| {
-            format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
-        })?;
-        for (key, site) in &sites {
-            if !(1..=64).contains(&site.shards) {
-                return Err(format!("SITES, site {key:?}: shards must be 1-64"));
-            }
-            if site.private_stats && site.secret_env.is_empty() {
-                return Err(format!(
-                    "SITES, site {key:?}: private_stats needs secret_env (it signs the stats tokens)"
-                ));
-            }
-            if let Some(w) = &site.webhook {
-                w.check().map_err(|e| format!("SITES, site {key:?}: {e}"))?;
-                if site.secret_env.is_empty() {
-                    return Err(format!(
-                        "SITES, site {key:?}: a webhook needs secret_env (it signs the events)"
-                    ));
+        let entries = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+            .map_err(|e| {
+                format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
+            })?;
+        let mut out = Sites::default();
+        for (key, entry) in entries {
+            let site = serde_json::from_value::<SiteConfig>(entry)
+                .map_err(|e| e.to_string())
+                .and_then(|site| site.validate().map(|()| site));
+            match site {
+                Ok(site) => {
+                    out.sites.insert(key, site);
+                }
+                Err(why) => {
+                    let why = format!("SITES, site {key:?}: {why}; its requests answer 500");
+                    out.broken.insert(key, why);
                 }
             }
         }
-        Ok(Sites(sites))
+        Ok(out)
+    }
+
+    /// Why each broken entry is broken (logged when `SITES` is read).
+    pub fn broken(&self) -> impl Iterator<Item = &str> {
+        self.broken.values().map(String::as_str)
+    }
+
+    /// A key of `SITES`, valid or not (for the logs: any other site is the client's text).
+    pub fn is_configured(&self, site: &str) -> bool {
+        self.sites.contains_key(site) || self.broken.contains_key(site)
     }
 
     pub fn get(&self, site: &str) -> Option<&SiteConfig> {
-        self.0.get(site)
+        self.sites.get(site)
     }
 
     /// Whether any site allows this origin (for a preflight that names no site).
     pub fn any_allows(&self, origin: Option<&str>) -> bool {
-        self.0.values().any(|s| s.allows_origin(origin))
+        self.sites.values().any(|s| s.allows_origin(origin))
     }
 
-    /// The site's config, or the contract's 403 errors.
+    /// The site's config, or the contract's 403 errors; 500 for a broken entry.
     pub fn check(&self, site: &str, origin: Option<&str>) -> Result<&SiteConfig, ApiError> {
+        if self.broken.contains_key(site) {
+            return Err(ApiError::internal());
+        }
         let cfg = self.get(site).ok_or_else(|| ApiError::unknown_site(site))?;
         if !cfg.allows_origin(origin) {
             return Err(ApiError::forbidden_origin());
@@ -280,13 +316,17 @@ mod tests {
         assert_eq!(names("a"), ["S"]);
         assert_eq!(names("b"), ["NEW", "OLD"]);
         assert!(names("c").is_empty() && names("d").is_empty());
-        assert!(Sites::parse(r#"{"a":{"secret_env":[""]}}"#).is_err());
-        assert!(Sites::parse(r#"{"a":{"secret_env":5}}"#).is_err());
+        assert!(broken(r#"{"a":{"secret_env":[""]}}"#).contains("must not be empty"));
+        assert!(!broken(r#"{"a":{"secret_env":5}}"#).is_empty());
     }
 
     #[test]
     fn webhooks_need_a_secret_and_an_https_or_local_url() {
-        let ok = |w: &str| Sites::parse(&format!(r#"{{"a":{{"secret_env":"S","webhook":{w}}}}}"#));
+        let json = |w: &str| format!(r#"{{"a":{{"secret_env":"S","webhook":{w}}}}}"#);
+        let ok = |w: &str| {
+            let s = Sites::parse(&json(w)).unwrap();
+            s.get("a").is_some().then_some(s).ok_or(())
+        };
         let s = ok(r#"{"url":"https://example.com/hooks/herenow"}"#).unwrap();
         let events = s.get("a").unwrap().webhook.as_ref().unwrap().events();
         assert!(
@@ -308,17 +348,43 @@ mod tests {
         ] {
             assert!(ok(bad).is_err(), "{bad}");
         }
-        assert!(
-            Sites::parse(r#"{"a":{"webhook":{"url":"https://x.example"}}}"#)
-                .unwrap_err()
-                .contains("secret_env")
-        );
+        assert!(broken(r#"{"a":{"webhook":{"url":"https://x.example"}}}"#).contains("secret_env"));
+    }
+
+    /// Why site `a` of `json` is broken ("" when it is not).
+    fn broken(json: &str) -> String {
+        let sites = Sites::parse(json).unwrap();
+        assert!(sites.get("a").is_none() || sites.broken().next().is_none());
+        sites.broken().collect::<Vec<_>>().join("; ")
     }
 
     #[test]
-    fn broken_sites_say_what_is_wrong() {
+    fn a_broken_sites_var_says_what_is_wrong_and_a_broken_entry_takes_down_only_its_site() {
         assert!(Sites::parse("[1,2]").unwrap_err().contains("SITES"));
-        assert!(Sites::parse(r#"{"a":{"origins":"*"}}"#).is_err());
+        assert!(Sites::parse("{").unwrap_err().contains("SITES"));
+        let sites = Sites::parse(
+            r#"{"bad":{"origins":"*"},"stats":{"private_stats":true},"hook":{"secret_env":"S","webhook":{"url":"http://x.example"}},"many":{"shards":65},"good":{"origins":["*"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(sites.check("good", None).unwrap().shards, 1, "the others work");
+        for key in ["bad", "stats", "hook", "many"] {
+            assert!(sites.get(key).is_none());
+            assert!(sites.is_configured(key));
+            assert_eq!(
+                sites.check(key, None).unwrap_err().code.as_str(),
+                "internal_error",
+                "{key}"
+            );
+        }
+        let why: Vec<&str> = sites.broken().collect();
+        assert_eq!(why.len(), 4);
+        assert!(why.iter().all(|w| w.starts_with("SITES, site ") && w.ends_with("answer 500")));
+        assert!(why.iter().any(|w| w.contains("\"many\"") && w.contains("1-64")));
+        assert_eq!(
+            sites.check("nope", None).unwrap_err().code.as_str(),
+            "unknown_site"
+        );
+        assert!(!sites.is_configured("nope"));
     }
 
     #[test]

@@ -494,9 +494,9 @@ test('an error answer of every code validates against its operation (each code t
 });
 
 test('500 internal_error: a Worker whose SITES is broken answers every /v1 path with it, and those answers validate', { timeout: 120_000 }, async () => {
-  // private_stats without secret_env is refused when SITES is read: every request is a 500
+  // SITES that is not a JSON object breaks every site: every request is a 500
   const broken = await startWorker({
-    vars: { SITES: JSON.stringify({ ready: { origins: ['*'], private_stats: true } }) },
+    vars: { SITES: '{"ready":{"origins":["*"]}' },
     readyStatus: 500,
   });
   try {
@@ -524,6 +524,35 @@ test('500 internal_error: a Worker whose SITES is broken answers every /v1 path 
   const s = seen();
   for (const key of ['GET /v1/count 500', 'POST /v1/ping 500', 'GET /v1/live 500', 'GET /v1/openapi.json 500', 'GET /v1/{unknown} 500', 'OPTIONS /v1/count 500', 'DELETE /v1/count 500']) {
     assert.ok(s.has(key), `validated: ${key}`);
+  }
+});
+
+test('a broken entry in SITES takes down only its own site (500, logged with why); the other sites answer', { timeout: 120_000 }, async () => {
+  // private_stats without secret_env, and a webhook to a plain http:// host: both entries fail
+  const w = await startWorker({
+    vars: {
+      SITES: JSON.stringify({
+        ready: { origins: ['*'] },
+        stats: { origins: ['*'], private_stats: true },
+        hooked: { origins: ['*'], secret_env: 'S', webhook: { url: 'http://hooks.example/h' } },
+      }),
+    },
+  });
+  try {
+    for (const site of ['stats', 'hooked']) {
+      assertError(await w.request(`/v1/count?site=${site}`), 500, 'internal_error');
+      assertError(await w.ping(site, { room: '/', session: 'sess_broken_1', event: 'join' }), 500, 'internal_error');
+      assertError(await w.refusedLive({ site }), 500, 'internal_error');
+    }
+    assert.deepEqual((await w.count('ready')).site, { sessions: 0, visitors: 0 });
+    await w.mustPing('ready', { room: '/', session: 'sess_fine_1', event: 'join' });
+    assert.equal((await w.count('ready')).site.sessions, 1, 'the valid site counts');
+    assertError(await w.request('/v1/count?site=nowhere'), 403, 'unknown_site');
+    const logs = w.logs();
+    assert.match(logs, /SITES, site "stats": private_stats needs secret_env/);
+    assert.match(logs, /SITES, site "hooked": webhook url "http:\/\/hooks\.example\/h" must be https:\/\//);
+  } finally {
+    await w.stop();
   }
 });
 

@@ -13,7 +13,7 @@ impl Edge<'_> {
     /// The site's config, or 403 `unknown_site` / `forbidden_origin`.
     pub fn site(&self, site: &str) -> Result<&SiteConfig, ApiError> {
         // only configured site keys are logged: any other is the client's text
-        if self.sites.get(site).is_some() {
+        if self.sites.is_configured(site) {
             self.site_named.replace(Some(site.to_owned()));
         }
         self.sites.check(site, self.origin)

@@ -117,6 +117,10 @@ fn parsed_sites(raw: &str) -> std::result::Result<Rc<Sites>, ApiError> {
         worker::console_error!("{e}");
         ApiError::internal()
     })?);
+    // once per isolate (the parse is cached): each entry that takes its site down, and why
+    for why in sites.broken() {
+        worker::console_error!("{why}");
+    }
     SITES.set(Some((raw.to_owned(), sites.clone())));
     Ok(sites)
 }
