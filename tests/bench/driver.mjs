@@ -342,6 +342,9 @@ async function pings(beforeSaturation = async () => {}) {
   const built = s3.constructedBy[site] ?? 0;
   const ok = run.latencies.length;
   const hookRows = (a, b, n) => (a?.rows_written !== undefined && b?.rows_written !== undefined ? (b.rows_written - a.rows_written) / n : null);
+  // herenow's history writes one row a minute whatever the traffic (on its alarm): counted
+  // apart, so that "rows per heartbeat" is what heartbeats write
+  const historyRows = (a, b) => (a?.history_rows_written !== undefined && b?.history_rows_written !== undefined ? b.history_rows_written - a.history_rows_written : null);
   return {
     pings: {
       concurrency: PLAN.pingConcurrency,
@@ -363,6 +366,9 @@ async function pings(beforeSaturation = async () => {}) {
       heartbeats: ok,
       hook_per_join: hookRows(hook0, hook1, sessions.length),
       hook_per_heartbeat: hookRows(hook2, hook3, ok),
+      hook_history_rows: historyRows(hook2, hook3),
+      hook_session_per_heartbeat:
+        historyRows(hook2, hook3) === null ? null : hookRows(hook2, hook3, ok) - historyRows(hook2, hook3) / ok,
     },
   };
 }

@@ -264,9 +264,14 @@ function targets(results) {
   }
   if (h.rows) {
     const w = h.rows.after_wake;
+    // herenow's own count without its history rows (one a minute, on the alarm) when the build
+    // says; the SQL cursors' count otherwise
+    const own = h.rows.hook_session_per_heartbeat;
+    const awake = own ?? h.rows.per_heartbeat;
+    const history = own == null ? '' : ` (${h.rows.hook_history_rows} history row(s) of the minute in the window not counted: ${f2(own)} written by heartbeats)`;
     verdict(
-      h.rows.per_heartbeat === 0 && (!w || w.per_heartbeat === 0),
-      `zero rows per heartbeat: ${f2(h.rows.per_heartbeat)} while the object is awake; ${w ? `${f2(w.per_heartbeat)} for the first heartbeat of each session after the object was evicted and woken` : 'after a wake: not run'} (per join ${f2(h.rows.per_join)})`,
+      awake === 0 && (!w || w.per_heartbeat === 0),
+      `zero rows per heartbeat: ${f2(h.rows.per_heartbeat)} while the object is awake${history}; ${w ? `${f2(w.per_heartbeat)} for the first heartbeat of each session after the object was evicted and woken` : 'after a wake: not run'} (per join ${f2(h.rows.per_join)})`,
     );
   }
   if (h.bundle) verdict(h.bundle.gzip <= 200_000, `bundle at most 200 KB gzipped: ${kb(h.bundle.gzip)} (Wasm ${kb(h.bundle.files['index_bg.wasm'].gzip)}, JS ${kb(h.bundle.files['index.js'].gzip)})`);
