@@ -17,7 +17,10 @@ const topIdx = args.indexOf('--top');
 const TOP = topIdx >= 0 ? Number(args[topIdx + 1]) : 40;
 const callersIdx = args.indexOf('--callers');
 const CALLERS = callersIdx >= 0 ? args[callersIdx + 1] : null;
-const file = args.find((a, i) => !a.startsWith('--') && i !== topIdx + 1 && i !== callersIdx + 1) ?? 'build/index_bg.wasm';
+// the first argument that is neither an option nor an option's value (an index of -1 + 1 is 0:
+// only a present option's value is skipped)
+const optionValues = new Set([topIdx, callersIdx].filter((i) => i >= 0).map((i) => i + 1));
+const file = args.find((a, i) => !a.startsWith('--') && !optionValues.has(i)) ?? 'build/index_bg.wasm';
 const buf = fs.readFileSync(file);
 
 let pos = 8;
