@@ -366,7 +366,11 @@ mod tests {
             r#"{"bad":{"origins":"*"},"stats":{"private_stats":true},"hook":{"secret_env":"S","webhook":{"url":"http://x.example"}},"many":{"shards":65},"good":{"origins":["*"]}}"#,
         )
         .unwrap();
-        assert_eq!(sites.check("good", None).unwrap().shards, 1, "the others work");
+        assert_eq!(
+            sites.check("good", None).unwrap().shards,
+            1,
+            "the others work"
+        );
         for key in ["bad", "stats", "hook", "many"] {
             assert!(sites.get(key).is_none());
             assert!(sites.is_configured(key));
@@ -378,8 +382,12 @@ mod tests {
         }
         let why: Vec<&str> = sites.broken().collect();
         assert_eq!(why.len(), 4);
-        assert!(why.iter().all(|w| w.starts_with("SITES, site ") && w.ends_with("answer 500")));
-        assert!(why.iter().any(|w| w.contains("\"many\"") && w.contains("1-64")));
+        assert!(why
+            .iter()
+            .all(|w| w.starts_with("SITES, site ") && w.ends_with("answer 500")));
+        assert!(why
+            .iter()
+            .any(|w| w.contains("\"many\"") && w.contains("1-64")));
         assert_eq!(
             sites.check("nope", None).unwrap_err().code.as_str(),
             "unknown_site"

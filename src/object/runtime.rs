@@ -27,8 +27,10 @@ extern "C" {
     type RawSocket;
 
     #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_js(this: &RawSocket, data: &worker::js_sys::JsString)
-        -> std::result::Result<(), JsValue>;
+    fn send_js(
+        this: &RawSocket,
+        data: &worker::js_sys::JsString,
+    ) -> std::result::Result<(), JsValue>;
 }
 
 /// One message for many sockets: the text becomes a JS string once (workers-rs's

@@ -49,6 +49,8 @@ pub(crate) struct Tallies {
     max_rooms: usize,
     /// Some count changed since the broadcast last looked.
     changed: bool,
+    /// A room appeared or emptied since the site's room slots last looked.
+    rooms_changed: bool,
     /// Rooms whose anonymous counts changed since the members feed last looked.
     anonymous_changed: HashSet<Rc<str>>,
 }
@@ -60,6 +62,7 @@ impl Tallies {
             rooms: HashMap::new(),
             max_rooms,
             changed: false,
+            rooms_changed: false,
             anonymous_changed: HashSet::new(),
         }
     }
@@ -106,7 +109,11 @@ impl Tallies {
     /// Counts a visible session in `room`; `anonymous` when it carries no entity.
     pub fn add(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
         self.site.add(v);
-        self.rooms.entry(room.clone()).or_default().add(v);
+        let tally = self.rooms.entry(room.clone()).or_insert_with(|| {
+            self.rooms_changed = true;
+            Tally::default()
+        });
+        tally.add(v);
         if anonymous {
             self.anonymous_changed.insert(room.clone());
         }
@@ -115,26 +122,36 @@ impl Tallies {
 
     pub fn remove(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
         self.site.remove(v);
-        Self::take_from(&mut self.rooms, room, v);
+        if Self::take_from(&mut self.rooms, room, v) {
+            self.rooms_changed = true;
+        }
         if anonymous {
             self.anonymous_changed.insert(room.clone());
         }
         self.changed = true;
     }
 
-    fn take_from(map: &mut HashMap<Rc<str>, Tally>, room: &str, v: VisitorKey) {
+    /// Takes `v` out of `room`; answers whether the room emptied (and is gone).
+    fn take_from(map: &mut HashMap<Rc<str>, Tally>, room: &str, v: VisitorKey) -> bool {
         if let Some(t) = map.get_mut(room) {
             t.remove(v);
             if t.counts().sessions == 0 {
                 map.remove(room);
+                return true;
             }
         }
+        false
     }
 
     /// Rooms whose anonymous sessions changed since the last call (the members of those rooms
     /// count them; they are counted when asked, not kept, as few rooms have a members feed).
     pub fn take_anonymous_changed(&mut self) -> Vec<Rc<str>> {
         self.anonymous_changed.drain().collect()
+    }
+
+    /// Whether a room appeared or emptied since the last call (for the site's room slots).
+    pub fn take_rooms_changed(&mut self) -> bool {
+        std::mem::take(&mut self.rooms_changed)
     }
 
     /// Whether any count changed since the last call (for the broadcast).

@@ -125,28 +125,25 @@ impl Presence {
 
     // ----- reading -----
 
-    /// The site's counts: over every object of a sharded site (see `shards.rs`).
-    pub fn site_counts(&self) -> Counts {
+    /// What a socket viewing `room` (or the site alone) shows now.
+    fn view(&self, room: Option<&str>) -> View {
         view_of(
             &self.tallies,
             &self.aggregator,
             &self.slots,
             self.reporter.as_ref(),
-            None,
+            room,
         )
-        .site
+    }
+
+    /// The site's counts: over every object of a sharded site (see `shards.rs`).
+    pub fn site_counts(&self) -> Counts {
+        self.view(None).site
     }
 
     /// A room's counts: over every object of a sharded site.
     pub fn room_counts(&self, room: &str) -> RoomCounts {
-        let view = view_of(
-            &self.tallies,
-            &self.aggregator,
-            &self.slots,
-            self.reporter.as_ref(),
-            Some(room),
-        );
-        RoomCounts::new(room, view.room.unwrap_or_default())
+        RoomCounts::new(room, self.view(Some(room)).room.unwrap_or_default())
     }
 
     /// This object's own counts (for a shard, its share of the site).
@@ -284,15 +281,7 @@ impl Presence {
                 None
             };
             if let Some(group) = group.filter(|_| !s.away) {
-                let c = view_of(
-                    &self.tallies,
-                    &self.aggregator,
-                    &self.slots,
-                    self.reporter.as_ref(),
-                    Some(group),
-                )
-                .room
-                .unwrap_or_default();
+                let c = self.room_counts(group);
                 r.sessions = c.sessions;
                 r.visitors = c.visitors;
                 r.grouped_as = Some(group.to_string());
@@ -481,8 +470,11 @@ impl Presence {
     /// messages due at `now` (throttled), closes, and when to wake the core next.
     pub fn poll(&mut self, now: Millis) -> Effects {
         let mut fx = std::mem::take(&mut self.out);
-        if self.tallies.take_changed() {
+        // the site's room slots depend on which rooms exist, not on their counts
+        if self.tallies.take_rooms_changed() {
             self.slots_stale = true;
+        }
+        if self.tallies.take_changed() {
             self.throttle.mark();
             if let Some(r) = self.reporter.as_mut() {
                 r.mark();

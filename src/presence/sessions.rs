@@ -172,6 +172,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<HoldUntil>(), 8);
         assert_eq!(HoldUntil::at(5).get(), Some(5));
         assert_eq!(HoldUntil::NONE.get(), None);
-        assert!(HoldUntil::at(0).is_some(), "a hold is never none by accident");
+        assert!(
+            HoldUntil::at(0).is_some(),
+            "a hold is never none by accident"
+        );
     }
 }
