@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { startWorker, waitFor } from './harness.mjs';
+import { sleep, startWorker, waitFor } from './harness.mjs';
 
 let worker;
 let browser;
@@ -81,6 +81,34 @@ test('the element shows a quiet fallback when the server cannot be reached', asy
     );
     assert.equal(await page.locator('#online').getAttribute('data-state'), 'live');
   } finally {
+    await context.close();
+  }
+});
+
+test('a single-page navigation moves the tracked session without a gap: another viewer never sees it leave', async () => {
+  const context = await browser.newContext({ userAgent: USER_AGENT });
+  const viewer = await worker.openLive({ site: 'demo', room: '/spa/a' });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${worker.base}/`);
+    // the demo page tracks itself; track() with another room moves that one session
+    await page.evaluate(() => window.herenow.track({ site: 'demo', room: '/spa/a' }));
+    // the tabs of earlier tests have ended (at most a ttl): this tab is the whole site
+    await viewer.next((m) => m.type === 'count' && m.site.sessions === 1 && m.room?.sessions === 1, 15_000);
+    const since = performance.now();
+    // each navigation is a new socket for the same session; the old one closes cleanly
+    for (let i = 0; i < 11; i++) {
+      await page.evaluate((room) => window.herenow.setRoom(room), i % 2 ? '/spa/a' : '/spa/b');
+      await sleep(300);
+    }
+    await waitFor(async () => (await worker.count('demo', '/spa/b')).room.sessions === 1, { timeoutMs: 5_000, what: 'the tab in /spa/b' });
+    await sleep(worker.intervalMs + 250);
+    const sites = viewer.countsSince(since).map((e) => e.msg.site.sessions);
+    assert.ok(sites.length > 0, 'the viewer heard the room changes');
+    assert.deepEqual([...new Set(sites)], [1], `the site count never dipped: ${JSON.stringify(sites)}`);
+    console.log(`# browser: 11 navigations, ${sites.length} count messages to a viewer, the site always 1`);
+  } finally {
+    viewer.terminate();
     await context.close();
   }
 });

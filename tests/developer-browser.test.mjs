@@ -148,7 +148,8 @@ async function drive(head, label) {
     await setHidden(p.page, false);
     steps.push(await at('shown: online', (s) => s.status[0] === 'online' && s.members_cb?.members[0]?.state === 'online' && s.counts?.room.sessions === 1));
     await p.page.evaluate((room) => window.api.setRoom(room + '/next'), room);
-    steps.push(await at('moved away from the room', (s) => s.members[1] === '0' && s.counts?.room.sessions === 0 && s.status[0] === 'online'));
+    // the session moved: out of the room, still on the site
+    steps.push(await at('moved away from the room', (s) => s.members[1] === '0' && s.counts?.room.sessions === 0 && s.counts?.site.sessions === 1 && s.status[0] === 'online'));
     await p.page.evaluate(() => window.api.stop());
     // the counts feed moves from the tracker's socket to one of its own: its first message may
     // still hold the session that is leaving; the next one (within the interval) does not

@@ -155,6 +155,8 @@ test('an anonymous page that is hidden leaves (its socket closed), and joins aga
     assert.deepEqual(c.tracker()[0].sent.filter((t) => t !== 'ping'), [], 'no away: a leave');
     await setHidden(c.page, false);
     await waitFor(async () => (await roomSessions(CHAT_ROOM)) === 1, { timeoutMs: 2_000, what: 'back' });
+    // the browser's report of the new socket (CDP) may reach the test after the server's count
+    await waitFor(() => c.tracker().length >= 2, { timeoutMs: 2_000, what: 'the browser to report its new socket' });
     assert.equal(c.tracker().length, 2, 'a new socket');
   } finally {
     await c.ctx.close();

@@ -29,6 +29,10 @@
 //   the probe). `generation` grows whenever what is in flight stops mattering (stop, restart, a
 //   change of mode, a new loss), and a late answer of an older generation is dropped.
 // - No exception leaves a timer or an event handler: every one is wrapped in `safe`.
+// - `replace()` is make-before-break: the sockets it opens carry the same session (in a new room,
+//   or with a new identity) and the old ones close only once the new ones are open, so the
+//   session never ends in between (a clean close ends a session at once: a break-before-make
+//   would take it out of every count for a moment, and other viewers would see the dip).
 
 import { safe } from './util.js';
 
@@ -55,6 +59,16 @@ export const LINK_DEFAULTS = Object.freeze({
 
 /** A close code by which the server meant it (a policy violation, or one of ours): no retry helps. */
 export const closedOnPurpose = (code) => code === 1008 || (code >= 4000 && code < 5000);
+
+/** Closes a WebSocket with 1000, if there is one and it is not closed yet. */
+function closeClean(ws) {
+  if (!ws) return;
+  try {
+    ws.close(1000);
+  } catch (e) {
+    /* already closed */
+  }
+}
 
 /** The WebSocket URL of `GET /v1/live` at `endpoint` with the query `params`. */
 export function liveUrl(endpoint, params) {
@@ -103,6 +117,7 @@ export class Link {
     this.pollFailures = 0; // failed HTTP exchanges in a row
     this.generation = 0;
     this.sockets = [];
+    this.retiring = []; // replaced sockets: open until the sockets that replace them are
     this.nextTimer = 0; // a reconnect, or the next poll
     this.probeTimer = 0;
   }
@@ -137,9 +152,27 @@ export class Link {
     this.halt();
   }
 
-  /** start() again if running: e.g. the tracked session moved to another room. */
+  /** start() again if running: everything closes, then connects again. */
   restart() {
     if (this.running) this.start();
+  }
+
+  /**
+   * Connects again with fresh URLs, make-before-break: the open sockets stay open (their
+   * messages no longer count) until the new ones are, then close. E.g. the tracked session moved
+   * to another room: it must not end in between. Anything else than open sockets: restart().
+   */
+  replace() {
+    if (!this.running) return;
+    const open = this.sockets.filter((s) => s.ws && s.openedAt);
+    if (this.mode !== 'socket' || !open.length || open.length !== this.sockets.length) return this.start();
+    this.generation++;
+    clearTimeout(this.nextTimer);
+    clearTimeout(this.probeTimer);
+    this.closeRetiring();
+    this.retiring = open.map((s) => this.detach(s));
+    this.sockets = [];
+    this.connect();
   }
 
   /** The server's heartbeat (`heartbeat_ms` of a message or an HTTP answer): pings follow it. */
@@ -199,7 +232,7 @@ export class Link {
   }
 
   connect() {
-    this.closeSockets();
+    this.closeCurrent(); // not the retiring ones: they stand until these are open
     // The sockets to come, while their URLs are awaited: whatever closes the sockets (stop, a
     // restart, another connect) removes it, and then these URLs are not used.
     const placeholder = { ws: null };
@@ -238,7 +271,10 @@ export class Link {
         clearTimeout(this.probeTimer);
       }
       this.beat(socket);
-      if (this.hooks.opened && this.sockets.every((s) => s.ws && s.openedAt)) this.hooks.opened();
+      if (this.sockets.every((s) => s.ws && s.openedAt)) {
+        this.closeRetiring(); // replaced: the new sockets carry the session now
+        if (this.hooks.opened) this.hooks.opened();
+      }
     });
     ws.onmessage = safe((e) => {
       if (socket.ws !== ws) return;
@@ -266,18 +302,20 @@ export class Link {
   }
 
   closeSockets() {
+    this.closeCurrent();
+    this.closeRetiring();
+  }
+
+  closeCurrent() {
     const sockets = this.sockets;
     this.sockets = [];
-    for (const s of sockets) {
-      const ws = this.detach(s);
-      if (ws) {
-        try {
-          ws.close(1000);
-        } catch (e) {
-          /* already closed */
-        }
-      }
-    }
+    for (const s of sockets) closeClean(this.detach(s));
+  }
+
+  closeRetiring() {
+    const retiring = this.retiring;
+    this.retiring = [];
+    retiring.forEach(closeClean);
   }
 
   beat(socket) {

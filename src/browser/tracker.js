@@ -221,7 +221,7 @@ class CountFeed {
     this.away = true;
     // A socket opened before the identity had a token carries an anonymous session, which
     // `away` would end: the next one carries the entity, and goes away as it opens.
-    if (!this.link.fallback && this.link.hasSocket && this.socketIdentity !== identity) return this.link.restart();
+    if (!this.link.fallback && this.link.hasSocket && this.socketIdentity !== identity) return this.link.replace();
     // No open socket (connecting, reconnecting, or HTTP): say it over HTTP; a socket that opens
     // later says it again (see `opened`).
     if (!this.link.send('away')) this.beacon('away');
@@ -444,10 +444,17 @@ function identityChanged() {
   else rejoin();
 }
 
-/** The tracked session joins again: with its new room or identity. */
+/**
+ * The tracked session joins again: with its new room or identity. Make-before-break: the new
+ * socket moves the session, and the old one closes after it opened, so the session never leaves
+ * the counts in between (a navigation is not a leave and a join for everyone watching).
+ */
 function rejoin() {
   if (!tracked || !tracked.wanted || tracked.dead || !ids.ready) return; // a later join uses them anyway
-  tracked.link.restart();
+  // A socket without an entity keeps the one its session carries: to drop the identity, the
+  // session must end first (the next one joins anonymously).
+  if (tracked.socketIdentity && !usable(identity)) tracked.link.restart();
+  else tracked.link.replace();
 }
 
 /** herenow.subscribe({site, room, endpoint}, callback) -> unsubscribe() */
