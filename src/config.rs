@@ -28,7 +28,7 @@ pub struct SiteConfig {
     #[serde(default)]
     pub private_stats: bool,
     /// How many Durable Objects hold the site (1-64): its sessions and sockets spread over
-    /// them (see `presence/shards.rs`).
+    /// them (see `presence/shards/`).
     #[serde(default = "one")]
     pub shards: u32,
 }
@@ -242,8 +242,6 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
         leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
         away_ttl_ms: secs("AWAY_TTL_SECONDS", d.away_ttl_ms),
         history: true,
-        shard: 0,
-        shards: 1,
         limits: Limits {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
             max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),

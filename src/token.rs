@@ -265,11 +265,13 @@ pub fn check_stats(claims: &Claims, site: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
+#[cfg(test)]
 /// Signs claims (for tests and tools; sites issue tokens in their own back ends).
 pub fn sign(claims_json: &str, secret: &[u8]) -> String {
     sign_with_kid(claims_json, secret, None)
 }
 
+#[cfg(test)]
 /// Signs claims with `kid` in the header when given.
 pub fn sign_with_kid(claims_json: &str, secret: &[u8], kid: Option<&str>) -> String {
     let header = match kid {

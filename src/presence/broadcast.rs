@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use super::effects::{Message, Send};
-use super::sockets::Sockets;
+use super::local::Sockets;
 use super::types::{Counts, Millis, RoomCounts, SocketId};
 
 /// What a socket shows: the site's counts and, if it named a room, that room's.
@@ -59,6 +59,11 @@ impl Throttle {
     /// When a pending message falls due.
     pub fn wake(&self) -> Option<Millis> {
         self.dirty.then_some(self.next_at)
+    }
+
+    /// Whether a flush at `now` may send anything.
+    pub fn is_due(&self, now: Millis) -> bool {
+        self.dirty && now >= self.next_at
     }
 
     /// The count messages due at `now`. `view_of(room)` answers what a socket viewing `room`
@@ -152,14 +157,14 @@ impl MembersThrottle {
         self.next_at
     }
 
-    /// The members messages due at `now`; `message_of(room)` builds a room's message (once).
-    pub fn flush(
+    /// The rooms whose members message is due at `now`, with the sockets to send it to (the
+    /// caller builds each room's message once).
+    pub fn due(
         &mut self,
         now: Millis,
         interval: Millis,
         sockets: &mut Sockets,
-        message_of: impl Fn(&str) -> Message,
-    ) -> Vec<Send> {
+    ) -> Vec<(Rc<str>, Vec<SocketId>)> {
         if self.next_at.is_none_or(|t| now < t) {
             return Vec::new();
         }
@@ -187,10 +192,7 @@ impl MembersThrottle {
                 }
             }
             if !due.is_empty() {
-                out.push(Send {
-                    to: due,
-                    message: message_of(&room),
-                });
+                out.push((room, due));
             }
         }
         self.next_at = pending;

@@ -2,11 +2,11 @@
 //! close, and when to wake it. [`super::Presence::poll`] hands them out in one [`Effects`]
 //! value after every input; the Durable Object carries them out in one place.
 
-use serde::Serialize;
-use serde_json::json;
-
-use super::entities::{EntityRecord, EntityStatus, Member};
+use super::entities::{EntityRecord, EntityStatus};
 use super::history::MinuteRow;
+use super::messages::{
+    CountMessage, CountType, MembersList, MembersMessage, MembersType, StatusMessage,
+};
 use super::shards::{Report, Totals};
 use super::types::{Counts, Millis, RoomCounts, SocketId, VisitorKey};
 use super::webhooks::QueueChange;
@@ -71,6 +71,16 @@ pub struct Send {
     pub message: Message,
 }
 
+impl Send {
+    /// `message` to one socket.
+    pub fn one(to: SocketId, message: Message) -> Self {
+        Send {
+            to: vec![to],
+            message,
+        }
+    }
+}
+
 /// The socket messages of the contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -87,71 +97,41 @@ pub enum Message {
         status: EntityStatus,
     },
     /// `{"type":"members","room":..,"members":[..],"anonymous":{..}}` (+ `"truncated":true`)
-    Members {
-        room: String,
-        members: Vec<Member>,
-        anonymous: Counts,
-        truncated: bool,
-    },
+    Members(MembersList),
     /// The text `pong`, for a `ping` the runtime did not answer itself (other spelling).
     Pong,
 }
 
 /// The heartbeat and ttl a socket is told in its first message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
     pub heartbeat_ms: Millis,
     pub ttl_ms: Millis,
 }
 
 impl Message {
-    /// The text sent on the socket.
+    /// The text sent on the socket: the message's JSON (see `messages.rs`), or `pong`.
     pub fn text(&self) -> String {
-        match self {
-            Message::Count { site, room, timing } => {
-                let mut v = json!({"type": "count", "site": site});
-                if let Some(room) = room {
-                    v["room"] = json!(room);
-                }
-                if let Some(t) = timing {
-                    v["heartbeat_ms"] = json!(t.heartbeat_ms);
-                    v["ttl_ms"] = json!(t.ttl_ms);
-                }
-                v.to_string()
-            }
+        let json = match self {
+            Message::Count { site, room, timing } => serde_json::to_string(&CountMessage {
+                heartbeat_ms: timing.map(|t| t.heartbeat_ms),
+                room: room.as_ref(),
+                site: *site,
+                ttl_ms: timing.map(|t| t.ttl_ms),
+                r#type: CountType::Count,
+            }),
             Message::Status { entity, status } => {
-                let mut v = json!(status);
-                v["type"] = json!("status");
-                v["entity"] = json!(entity);
-                v.to_string()
+                serde_json::to_string(&StatusMessage::new(entity, status))
             }
-            Message::Members {
-                room,
-                members,
-                anonymous,
-                truncated,
-            } => {
-                let mut v = members_json(room, members, *anonymous, *truncated);
-                v["type"] = json!("members");
-                v.to_string()
-            }
-            Message::Pong => "pong".to_owned(),
-        }
+            Message::Members(list) => serde_json::to_string(&MembersMessage {
+                list,
+                r#type: MembersType::Members,
+            }),
+            Message::Pong => return "pong".to_owned(),
+        };
+        // These plain structs always serialize.
+        json.unwrap_or_default()
     }
-}
-
-/// The members of a room as `/v1/members` answers them.
-pub fn members_json(
-    room: &str,
-    members: &[Member],
-    anonymous: Counts,
-    truncated: bool,
-) -> serde_json::Value {
-    let mut v = json!({"room": room, "members": members, "anonymous": anonymous});
-    if truncated {
-        v["truncated"] = json!(true);
-    }
-    v
 }
 
 /// A socket the core has let go; the edge closes it with this code and reason.
@@ -208,12 +188,12 @@ mod tests {
             status.text(),
             r#"{"entity":"user:42","info":null,"last_seen":null,"online":false,"online_since":null,"sessions":0,"state":"offline","type":"status"}"#
         );
-        let members = Message::Members {
+        let members = Message::Members(MembersList {
             room: "/docs".into(),
             members: vec![],
             anonymous: site,
             truncated: false,
-        };
+        });
         assert_eq!(
             members.text(),
             r#"{"anonymous":{"sessions":3,"visitors":2},"members":[],"room":"/docs","type":"members"}"#

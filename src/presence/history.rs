@@ -161,6 +161,47 @@ pub struct Peak {
     pub t: Millis,
 }
 
+/// Walks the minutes from `first` to `end` (at most 10,080 for a week) into the points of
+/// `step` ms: a minute with a row holds its max; one without holds the closing counts of the row
+/// before it (`carry` for the first).
+fn fill(
+    points: &mut [Point],
+    (first, end, step): (Millis, Millis, Millis),
+    mut carry: Counts,
+    rows: &[MinuteRow],
+) {
+    let mut next = rows.iter().peekable();
+    let mut minute = first;
+    while minute <= end {
+        let held = match next.next_if(|r| r.t == minute) {
+            Some(r) => {
+                carry = r.close;
+                r.max
+            }
+            None => carry,
+        };
+        let i = ((minute - first) / step) as usize;
+        if let Some(p) = points.get_mut(i) {
+            p.sessions = p.sessions.max(held.sessions);
+            p.visitors = p.visitors.max(held.visitors);
+        }
+        minute += MINUTE_MS;
+    }
+}
+
+/// The highest point: most sessions, then most visitors, then the earliest; none when all are 0.
+fn peak_of(points: &[Point]) -> Option<Peak> {
+    points
+        .iter()
+        .filter(|p| p.sessions > 0 || p.visitors > 0)
+        .min_by_key(|p| (std::cmp::Reverse((p.sessions, p.visitors)), p.t))
+        .map(|p| Peak {
+            sessions: p.sessions,
+            visitors: p.visitors,
+            t: p.t,
+        })
+}
+
 /// The points of `range` at `now` from the stored minutes `rows` (those of the range, oldest
 /// first), the last row before the range (`before`, whose closing counts carry in), and the
 /// minute in progress (`pending`).
@@ -194,42 +235,13 @@ pub fn answer(
         all.push(p);
     }
     all.sort_by_key(|r| r.t);
-    // Walk the minutes of the range (at most 10,080 for a week): a minute with a row holds its
-    // max; one without holds the closing counts of the row before it.
-    let mut carry = before
+    let carry = before
         .filter(|b| b.t < first)
         .map(|b| b.close)
         .unwrap_or_default();
-    let mut next = all.iter().peekable();
-    let end = now - now % MINUTE_MS;
-    let mut minute = first;
-    while minute <= end.min(last + step - MINUTE_MS) {
-        let held = match next.peek() {
-            Some(r) if r.t == minute => {
-                carry = r.close;
-                let max = r.max;
-                next.next();
-                max
-            }
-            _ => carry,
-        };
-        let i = ((minute - first) / step) as usize;
-        if let Some(p) = points.get_mut(i) {
-            p.sessions = p.sessions.max(held.sessions);
-            p.visitors = p.visitors.max(held.visitors);
-        }
-        minute += MINUTE_MS;
-    }
-    // the highest point: most sessions, then most visitors, then the earliest
-    let peak = points
-        .iter()
-        .filter(|p| p.sessions > 0 || p.visitors > 0)
-        .min_by_key(|p| (std::cmp::Reverse((p.sessions, p.visitors)), p.t))
-        .map(|p| Peak {
-            sessions: p.sessions,
-            visitors: p.visitors,
-            t: p.t,
-        });
+    let end = (now - now % MINUTE_MS).min(last + step - MINUTE_MS);
+    fill(&mut points, (first, end, step), carry, &all);
+    let peak = peak_of(&points);
     HistoryAnswer {
         site: site.to_owned(),
         range: range.name(),

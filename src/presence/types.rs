@@ -97,13 +97,8 @@ pub struct Config {
     /// How long a hidden (away) session of an entity lives without a sign of life (background
     /// tabs are throttled to about one timer a minute).
     pub away_ttl_ms: Millis,
-    /// Whether this object keeps the site's history (a site's shards leave it to one object).
+    /// Whether the object that keeps the site keeps its history (a shard never does).
     pub history: bool,
-    /// Which object of the site this is: 0 the coordinator (and any unsharded site's object),
-    /// 1.. a shard.
-    pub shard: u32,
-    /// How many objects the site has (`"shards"` in `SITES`).
-    pub shards: u32,
     pub limits: Limits,
 }
 
@@ -117,8 +112,6 @@ impl Default for Config {
             leave_grace_ms: 3_000,
             away_ttl_ms: 300_000,
             history: true,
-            shard: 0,
-            shards: 1,
             limits: Limits::default(),
         }
     }
@@ -199,6 +192,7 @@ impl Incoming<'_> {
         }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -8,8 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::slots::RoomSlots;
-use super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
+use super::super::slots::RoomSlots;
+use super::super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
 
 /// Sessions and distinct visitors of one scope (the site or a room).
 #[derive(Clone, Debug, Default)]
@@ -72,11 +72,16 @@ impl Tallies {
     /// its room would still overflow, so its heartbeats never move it. On a sharded site the
     /// site's `slots` decide once the site is full: a room with a slot by its name, any other
     /// in the group.
-    pub fn place(&self, room: &str, current: Option<&Rc<str>>, slots: &RoomSlots) -> Rc<str> {
+    pub fn place(
+        &self,
+        room: &str,
+        current: Option<&Rc<str>>,
+        slots: Option<&RoomSlots>,
+    ) -> Rc<str> {
         if let Some((name, _)) = self.rooms.get_key_value(room) {
             return name.clone();
         }
-        let open = if slots.is_full() {
+        let open = if let Some(slots) = slots.filter(|s| s.is_full()) {
             // the site's named rooms are at most max_rooms; local leftovers from before it
             // filled are bounded by the same number again
             slots.keeps(room) && room != OVERFLOW_ROOM && self.rooms.len() < 2 * self.max_rooms

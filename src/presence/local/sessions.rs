@@ -2,13 +2,13 @@
 //!
 //! A session is live while its HTTP hold has not run out (a join or heartbeat gives it one
 //! `ttl`) or while at least one socket carries it. This table only keeps that state; which
-//! counts and entities a change touches is decided in `mod.rs`.
+//! counts and entities a change touches is decided in `local/mod.rs`.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::deadlines::Deadlines;
-use super::types::{Millis, Visibility, VisitorKey};
+use super::super::deadlines::Deadlines;
+use super::super::types::{Millis, Visibility, VisitorKey};
 
 /// When an HTTP hold ends, or none, in 8 bytes (an `Option<u64>` takes 16): a hold is always
 /// given at a time after the epoch plus a ttl, so 0 means none.

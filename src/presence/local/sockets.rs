@@ -8,9 +8,9 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::broadcast::Sent;
-use super::deadlines::Deadlines;
-use super::types::{Millis, SocketId};
+use super::super::broadcast::Sent;
+use super::super::deadlines::Deadlines;
+use super::super::types::{Millis, SocketId};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Socket {
@@ -178,9 +178,12 @@ impl Sockets {
             .chain(self.by_room.iter().map(|(r, ids)| (Some(r), ids)))
     }
 
-    /// The shared name of a viewed room, if some socket views it.
-    pub fn view_name(&self, room: &str) -> Option<Rc<str>> {
-        self.by_room.get_key_value(room).map(|(k, _)| k.clone())
+    /// The shared name of a viewed room (a new one if no socket views it yet).
+    pub fn view_name(&self, room: &str) -> Rc<str> {
+        match self.by_room.get_key_value(room) {
+            Some((k, _)) => k.clone(),
+            None => Rc::from(room),
+        }
     }
 
     /// The sockets that receive the members of `room`.
@@ -204,8 +207,11 @@ impl Sockets {
         self.by_members.keys().cloned().collect()
     }
 
-    /// The shared name of a watched entity, if some socket watches it.
-    pub fn watched_name(&self, entity: &str) -> Option<Rc<str>> {
-        self.by_entity.get_key_value(entity).map(|(k, _)| k.clone())
+    /// The shared name of a watched entity (a new one if no socket watches it yet).
+    pub fn watched_name(&self, entity: &str) -> Rc<str> {
+        match self.by_entity.get_key_value(entity) {
+            Some((k, _)) => k.clone(),
+            None => Rc::from(entity),
+        }
     }
 }
