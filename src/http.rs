@@ -45,20 +45,29 @@ pub fn error(e: &ApiError, origin: Option<&str>) -> Result<Response> {
     Ok(resp)
 }
 
+/// A call to a site's object: its header (the public API's calls, or the objects' own protocol).
+pub enum ObjectCall<'a> {
+    Site(&'a crate::api::SiteCall),
+    Shard(&'a crate::presence::shards::ShardCall),
+}
+
 /// Sends `call` to object `shard` of `shards` of `site` (the call in its header, and which
 /// object it is in another; `upgrade` forwards a WebSocket upgrade) and answers its response.
 /// The Worker calls objects this way, and objects call each other.
 pub async fn call_object(
     env: &worker::Env,
     site: &str,
-    shard: u32,
-    shards: u32,
-    call: &crate::api::SiteCall,
+    (shard, shards): (u32, u32),
+    call: ObjectCall<'_>,
     upgrade: bool,
 ) -> Result<Response> {
-    use crate::api::call::{object_name, CALL_HEADER, SHARD_HEADER};
+    use crate::api::call::{encode, object_name, CALL_HEADER, SHARD_HEADER};
+    use crate::presence::shards::SHARD_CALL_HEADER;
     let headers = Headers::new();
-    headers.set(CALL_HEADER, &call.encode())?;
+    match call {
+        ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode(c))?,
+        ObjectCall::Shard(c) => headers.set(SHARD_CALL_HEADER, &encode(c))?,
+    }
     headers.set(SHARD_HEADER, &format!("{shard}/{shards}"))?;
     if upgrade {
         headers.set("Upgrade", "websocket")?;
@@ -71,4 +80,10 @@ pub async fn call_object(
         .id_from_name(&object_name(site, shard))?
         .get_stub()?;
     stub.fetch_with_request(req).await
+}
+
+/// An answer's JSON body as `T`; `None` when it is not one.
+pub async fn read_json<T: serde::de::DeserializeOwned>(mut resp: Response) -> Option<T> {
+    let text = resp.text().await.ok()?;
+    serde_json::from_str(&text).ok()
 }

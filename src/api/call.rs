@@ -8,7 +8,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
-use crate::presence::shards::{Report, Totals};
 
 /// The request header that carries a [`SiteCall`].
 pub const CALL_HEADER: &str = "herenow-call";
@@ -40,30 +39,12 @@ pub enum SiteCall {
     Status(StatusQuery),
     Members(MembersQuery),
     History(HistoryQuery),
-    /// Object to object, for a site over many objects: a shard's report to the coordinator
-    /// (answered with its totals), the totals it answered (sent by the shard to itself), a push
-    /// of totals to a shard, and a shard's anonymous counts of a room (for members).
-    Report {
-        site: String,
-        report: Report,
-    },
-    Answered {
-        site: String,
-        totals: Totals,
-    },
-    Totals {
-        site: String,
-        totals: Totals,
-    },
-    Anonymous {
-        site: String,
-        room: String,
-    },
     /// A WebSocket upgrade (the request carries the upgrade headers).
     Live(LiveQuery),
     /// Test hooks (the `test-hooks` feature, routed only with `HERENOW_TEST_HOOKS`).
     #[cfg(feature = "test-hooks")]
     Test {
+        site: String,
         hook: TestHook,
     },
 }
@@ -83,35 +64,56 @@ pub enum TestHook {
     Memory,
 }
 
+/// What the test hooks answer (never in a deploy).
+#[cfg(feature = "test-hooks")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HookAnswer {
+    /// The object's Wasm memory, sessions, sockets and storage rows written (and the Worker's
+    /// Wasm memory, added by the Worker).
+    Memory {
+        object_wasm_bytes: u64,
+        sessions: u32,
+        sockets: u32,
+        rows_written: u64,
+        history_rows_written: u64,
+        loaded_at: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker_wasm_bytes: Option<u64>,
+    },
+    /// The clock moved by `offset_ms`.
+    Clock { hook: String, offset_ms: i64 },
+    /// Taken: `{"hook": name}`.
+    Taken { hook: String },
+}
+
 impl SiteCall {
-    /// The site the call is for (test hooks name none).
-    pub fn site(&self) -> Option<&str> {
+    /// The site the call is for.
+    pub fn site(&self) -> &str {
         match self {
-            SiteCall::Ping(p) => Some(&p.site),
-            SiteCall::Count(q) => Some(&q.site),
-            SiteCall::Rooms(q) => Some(&q.site),
-            SiteCall::Status(q) => Some(&q.site),
-            SiteCall::Members(q) => Some(&q.site),
-            SiteCall::History(q) => Some(&q.site),
-            SiteCall::Report { site, .. }
-            | SiteCall::Answered { site, .. }
-            | SiteCall::Totals { site, .. }
-            | SiteCall::Anonymous { site, .. } => Some(site),
-            SiteCall::Live(q) => Some(&q.site),
+            SiteCall::Ping(p) => &p.site,
+            SiteCall::Count(q) => &q.site,
+            SiteCall::Rooms(q) => &q.site,
+            SiteCall::Status(q) => &q.site,
+            SiteCall::Members(q) => &q.site,
+            SiteCall::History(q) => &q.site,
+            SiteCall::Live(q) => &q.site,
             #[cfg(feature = "test-hooks")]
-            SiteCall::Test { .. } => None,
+            SiteCall::Test { site, .. } => site,
         }
     }
+}
 
-    pub fn encode(&self) -> String {
-        // Serializing these plain structs cannot fail.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
+/// A call as a header value: its JSON, base64url-encoded (serializing these plain types cannot
+/// fail).
+pub fn encode<T: Serialize>(call: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(call).unwrap_or_default())
+}
 
-    pub fn decode(header: &str) -> Option<SiteCall> {
-        let json = URL_SAFE_NO_PAD.decode(header.trim()).ok()?;
-        serde_json::from_slice(&json).ok()
-    }
+/// A call from a header value; `None` when it is not one.
+pub fn decode<T: serde::de::DeserializeOwned>(header: &str) -> Option<T> {
+    let json = URL_SAFE_NO_PAD.decode(header.trim()).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 #[cfg(test)]
@@ -149,9 +151,9 @@ mod tests {
             }),
         ];
         for call in calls {
-            let header = call.encode();
+            let header = encode(&call);
             assert!(header.is_ascii(), "a header value is ASCII");
-            let back = SiteCall::decode(&header).unwrap();
+            let back: SiteCall = decode(&header).unwrap();
             assert!(!String::from_utf8(URL_SAFE_NO_PAD.decode(&header).unwrap())
                 .unwrap()
                 .contains("secret"));
@@ -171,7 +173,7 @@ mod tests {
                 _ => assert_eq!(call, back),
             }
         }
-        assert_eq!(SiteCall::decode("not base64 json"), None);
-        assert_eq!(SiteCall::decode(""), None);
+        assert_eq!(decode::<SiteCall>("not base64 json"), None);
+        assert_eq!(decode::<SiteCall>(""), None);
     }
 }

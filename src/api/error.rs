@@ -2,9 +2,28 @@
 //! and (for 405) its `Allow` header, and one JSON shape for all of them:
 //! `{"error":{"code":"<snake_case>","message":"<one sentence for a person>"}}`.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::MAX_PING_BYTES;
+
+/// Every error answer: `{"error":{"code":"<snake_case>","message":"<one sentence for a person>"}}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorAnswer<'a> {
+    #[serde(borrow)]
+    pub error: ErrorDetail<'a>,
+}
+
+/// The code and the sentence of an error answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorDetail<'a> {
+    #[serde(borrow)]
+    pub code: Cow<'a, str>,
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+}
 
 /// The methods a path answers, for `405 method_not_allowed` and its `Allow` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,15 +247,21 @@ impl ApiError {
     /// The error an answer's JSON body holds (an object's refusal, as the Worker reads it);
     /// `None` for any other body.
     pub fn from_body(body: &str) -> Option<ApiError> {
-        let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        let code = ErrorCode::parse(v["error"]["code"].as_str()?)?;
-        Some(ApiError::new(code, v["error"]["message"].as_str()?))
+        let answer: ErrorAnswer = serde_json::from_str(body).ok()?;
+        let code = ErrorCode::parse(&answer.error.code)?;
+        Some(ApiError::new(code, answer.error.message))
     }
 
     /// The JSON body: `{"error":{"code":..,"message":..}}`.
     pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}})
-            .to_string()
+        let answer = ErrorAnswer {
+            error: ErrorDetail {
+                code: self.code.as_str().into(),
+                message: self.message.as_str().into(),
+            },
+        };
+        // a struct of two strings always serializes
+        serde_json::to_string(&answer).unwrap_or_default()
     }
 }
 

@@ -5,11 +5,13 @@
 //! - [`query`]: query strings; [`headers`]: the headers the API reads;
 //! - [`call`]: the one typed value the Worker sends the object.
 
+pub mod answers;
 pub mod badge;
 pub mod call;
 pub mod error;
 pub mod headers;
 pub mod query;
+pub mod routes;
 
 use std::fmt;
 
@@ -407,6 +409,10 @@ pub fn parse_history(q: &Query) -> Result<HistoryQuery, ApiError> {
 pub struct MembersQuery {
     pub site: String,
     pub room: String,
+    /// On a sharded site, the other objects' anonymous sessions in the room, asked by the
+    /// Worker before it calls the coordinator (which adds its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_anonymous: Option<crate::presence::Counts>,
 }
 
 pub fn parse_members(q: &Query) -> Result<MembersQuery, ApiError> {
@@ -414,6 +420,7 @@ pub fn parse_members(q: &Query) -> Result<MembersQuery, ApiError> {
         site: parse_site(q.get("site"))?,
         room: parse_room(q.get("room"))?
             .ok_or_else(|| ApiError::bad_request("The parameter \"room\" is required."))?,
+        shards_anonymous: None,
     })
 }
 

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use serde::Deserialize;
 use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
 
+use crate::log::GivenUp;
 use crate::presence::history::{MinuteRow, KEEP_MS};
 use crate::presence::{Counts, Delivery, Millis, QueueChange, StoredEntity, StoredSession, Write};
 use crate::visitor::{from_hex, to_hex};
@@ -446,10 +447,11 @@ impl Storage {
                 }
                 Write::Webhook(QueueChange::Removed { id, given_up }) => {
                     if given_up {
-                        worker::console_error!(
-                            "{}",
-                            serde_json::json!({"event": "webhook_given_up", "id": id})
-                        );
+                        let line = GivenUp {
+                            event: "webhook_given_up",
+                            id: &id,
+                        };
+                        worker::console_error!("{}", line.text());
                     }
                     self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
                 }

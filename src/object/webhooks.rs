@@ -8,6 +8,7 @@ use wasm_bindgen::JsValue;
 use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::Sites;
+use crate::log::{Line, Problem};
 use crate::presence::{Delivery, Outcome, WebhookEvents};
 
 /// How long one try may take before it counts as failed.
@@ -37,15 +38,12 @@ impl WebhookTarget {
             .ok()
             .filter(|s| !s.is_empty());
         if secret.is_none() {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({
-                    "herenow": "error",
-                    "message": "webhook secret not set: events are queued and held until it is",
-                    "site": site,
-                    "secret_env": name,
-                })
-            );
+            let line = Line::Error(Problem::Site {
+                message: "webhook secret not set: events are queued and held until it is",
+                site,
+                secret_env: name,
+            });
+            worker::console_error!("{}", line.text());
         }
         Some(WebhookTarget {
             url: hook.url.clone(),

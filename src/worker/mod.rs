@@ -6,14 +6,16 @@
 mod guards;
 mod routes;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
-
-use crate::api::{Allow, ApiError, Query, SiteCall};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use crate::api::routes::{self as table, Op};
+use crate::api::{Allow, ApiError, Query, SiteCall};
 use crate::config::{Sites, DEFAULT_SITES};
-use crate::http;
+use crate::http::{self, ObjectCall};
+use crate::log::{Line, Problem, Refusal};
 
 #[event(start)]
 fn start() {
@@ -45,7 +47,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
 }
 
-/// One function per route; the method check and the preflight come first.
+/// One function per route (the table in `api/routes.rs`); the preflight and the method check
+/// come first.
 async fn route(
     req: Request,
     edge: &Edge<'_>,
@@ -54,48 +57,24 @@ async fn route(
     if edge.method == Method::Options {
         return routes::preflight(edge);
     }
-    match path {
-        "/v1/ping" => {
-            edge.allow(Allow::Post)?;
-            routes::ping(req, edge).await
-        }
-        "/v1/count" => {
-            edge.allow(Allow::Get)?;
-            routes::count(edge).await
-        }
-        "/v1/rooms" => {
-            edge.allow(Allow::Get)?;
-            routes::rooms(&req, edge).await
-        }
-        "/v1/status" => {
-            edge.allow(Allow::Get)?;
-            routes::status(&req, edge).await
-        }
-        "/v1/badge.svg" => {
-            edge.allow(Allow::Get)?;
-            routes::badge(edge).await
-        }
-        "/v1/openapi.json" => {
-            edge.allow(Allow::Get)?;
-            routes::openapi(edge).await
-        }
-        "/v1/history" => {
-            edge.allow(Allow::Get)?;
-            routes::history(&req, edge).await
-        }
-        "/v1/members" => {
-            edge.allow(Allow::Get)?;
-            routes::members(&req, edge).await
-        }
-        "/v1/live" => {
-            edge.allow(Allow::Upgrade)?;
-            routes::live(&req, edge).await
-        }
-        #[cfg(feature = "test-hooks")]
-        hook if hook.starts_with("/v1/_test/") && edge.flag("HERENOW_TEST_HOOKS") => {
-            routes::test_hook(edge, hook).await
-        }
-        _ => Err(ApiError::not_found()),
+    #[cfg(feature = "test-hooks")]
+    if path.starts_with("/v1/_test/") && edge.flag("HERENOW_TEST_HOOKS") {
+        return routes::test_hook(edge, path).await;
+    }
+    let Some(route) = table::find(path) else {
+        return Err(ApiError::not_found());
+    };
+    edge.allow(route.allow)?;
+    match route.op {
+        Op::Ping => routes::ping(req, edge).await,
+        Op::Count => routes::count(edge).await,
+        Op::Rooms => routes::rooms(&req, edge).await,
+        Op::History => routes::history(&req, edge).await,
+        Op::Status => routes::status(&req, edge).await,
+        Op::Members => routes::members(&req, edge).await,
+        Op::Live => routes::live(&req, edge).await,
+        Op::Badge => routes::badge(edge).await,
+        Op::OpenApi => routes::openapi(edge).await,
     }
 }
 
@@ -125,53 +104,32 @@ fn parsed_sites(raw: &str) -> std::result::Result<Rc<Sites>, ApiError> {
     Ok(sites)
 }
 
-/// The paths logged as themselves; any other is logged as `/v1/*` (a path is the client's
-/// text, and logs carry no personal data).
-const ROUTES: [&str; 9] = [
-    "/v1/ping",
-    "/v1/count",
-    "/v1/rooms",
-    "/v1/history",
-    "/v1/status",
-    "/v1/members",
-    "/v1/live",
-    "/v1/badge.svg",
-    "/v1/openapi.json",
-];
-
 /// One JSON line per refused request or error, for Workers Logs, `wrangler tail` and Logpush:
-/// its class (the contract's code and status), the route and the site; never an IP, a
-/// User-Agent, an Origin, an id or a token.
+/// its class (the contract's code and status), the route (a path the API has, else `/v1/*`: a
+/// path is the client's text, and logs carry no personal data) and the site.
 fn log_refusal(e: &ApiError, path: &str, site: Option<&str>) {
-    let route = ROUTES
-        .iter()
-        .find(|r| **r == path)
-        .copied()
-        .unwrap_or("/v1/*");
+    let route = table::find(path).map_or("/v1/*", |r| r.path);
+    let refusal = Refusal {
+        code: e.code.as_str(),
+        status: e.status(),
+        route,
+        site,
+    };
     // a full site (503) is a refusal, not our fault, but one its owner must see: a warning
-    let ours = e.code == crate::api::ErrorCode::Internal;
-    let line = serde_json::json!({
-        "herenow": if ours { "error" } else { "refused" },
-        "code": e.code.as_str(),
-        "status": e.status(),
-        "route": route,
-        "site": site,
-    })
-    .to_string();
-    if ours {
-        worker::console_error!("{line}");
+    if e.code == crate::api::ErrorCode::Internal {
+        worker::console_error!("{}", Line::Error(Problem::Request(refusal)).text());
     } else if e.status() >= 500 {
-        worker::console_warn!("{line}");
+        worker::console_warn!("{}", Line::Refused(refusal).text());
     } else {
-        worker::console_log!("{line}");
+        worker::console_log!("{}", Line::Refused(refusal).text());
     }
 }
 
 /// A `worker::Error` on a request path is ours, not the client's: logged, answered 500.
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
-        let line = serde_json::json!({"herenow": "internal", "message": e.to_string()});
-        worker::console_error!("{line}");
+        let message = e.to_string();
+        worker::console_error!("{}", Line::Internal { message: &message }.text());
         ApiError::internal()
     }
 }
@@ -244,7 +202,8 @@ impl<'a> Edge<'a> {
         call: &SiteCall,
         upgrade: bool,
     ) -> std::result::Result<Response, ApiError> {
-        self.call_shard(site, self.shard_for(site, call), call, upgrade)
+        let shard = self.shard_for(site, call);
+        self.call_shard(site, shard, ObjectCall::Site(call), upgrade)
             .await
     }
 
@@ -275,11 +234,11 @@ impl<'a> Edge<'a> {
         &self,
         site: &str,
         shard: u32,
-        call: &SiteCall,
+        call: ObjectCall<'_>,
         upgrade: bool,
     ) -> std::result::Result<Response, ApiError> {
         let shards = self.shards_of(site);
-        Ok(http::call_object(self.env, site, shard, shards, call, upgrade).await?)
+        Ok(http::call_object(self.env, site, (shard, shards), call, upgrade).await?)
     }
 
     /// How many objects hold the site.
@@ -291,6 +250,12 @@ impl<'a> Edge<'a> {
     /// such as `site_full`) with the public headers; anything else is a server error.
     async fn relay(&self, site: &str, call: SiteCall) -> std::result::Result<Response, ApiError> {
         let resp = self.call_object(site, &call, false).await?;
+        self.relay_answer(resp).await
+    }
+
+    /// An object's answer with the public headers: its JSON as it is on success, else the
+    /// contract error it holds.
+    async fn relay_answer(&self, resp: Response) -> std::result::Result<Response, ApiError> {
         let status = resp.status_code();
         if status == 200 {
             return Ok(http::relay(resp, status, self.origin)?);

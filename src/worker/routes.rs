@@ -9,7 +9,9 @@ use crate::api::{
     parse_count, parse_history, parse_live, parse_members, parse_ping, parse_rooms, parse_status,
     ApiError, SiteCall, MAX_PING_BYTES,
 };
-use crate::http::MAX_ORIGIN_ECHO;
+use crate::http::{ObjectCall, MAX_ORIGIN_ECHO};
+use crate::presence::shards::ShardCall;
+use crate::presence::Counts;
 use crate::token;
 
 type Answer = Result<Response, ApiError>;
@@ -117,34 +119,32 @@ pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
     if k == 1 {
         return edge.relay(&site, SiteCall::Members(q)).await;
     }
-    // a sharded site: the entities are the coordinator's; anonymous sessions are on every object
-    let room = q.room.clone();
-    let mut resp = edge
-        .call_shard(&site, 0, &SiteCall::Members(q), false)
-        .await?;
-    if resp.status_code() != 200 {
-        let status = resp.status_code();
-        return Ok(crate::http::relay(resp, status, edge.origin)?);
-    }
-    let mut body: serde_json::Value = resp.json().await?;
-    for shard in 1..k {
-        let call = SiteCall::Anonymous {
+    // A sharded site: the entities are the coordinator's; anonymous sessions are on every
+    // object. The shards say theirs (at once), then the coordinator answers with its own added.
+    let ask = |shard: u32| {
+        let call = ShardCall::Anonymous {
             site: site.clone(),
-            room: room.clone(),
+            room: q.room.clone(),
         };
-        let mut r = edge.call_shard(&site, shard, &call, false).await?;
-        let c: crate::presence::Counts = r.json().await?;
-        for key in ["sessions", "visitors"] {
-            let n = body["anonymous"][key].as_u64().unwrap_or(0)
-                + u64::from(if key == "sessions" {
-                    c.sessions
-                } else {
-                    c.visitors
-                });
-            body["anonymous"][key] = serde_json::json!(n);
+        async move {
+            let resp = edge
+                .call_shard(call.site(), shard, ObjectCall::Shard(&call), false)
+                .await?;
+            crate::http::read_json::<Counts>(resp)
+                .await
+                .ok_or_else(ApiError::internal)
         }
-    }
-    Ok(crate::http::json(200, body.to_string(), edge.origin)?)
+    };
+    let counts = futures_util::future::try_join_all((1..k).map(ask)).await?;
+    let others = counts
+        .into_iter()
+        .fold(Counts::default(), crate::presence::shards::add);
+    let mut q = q;
+    q.shards_anonymous = Some(others);
+    let resp = edge
+        .call_shard(&site, 0, ObjectCall::Site(&SiteCall::Members(q)), false)
+        .await?;
+    edge.relay_answer(resp).await
 }
 
 /// `GET /v1/live?...` (WebSocket)
@@ -243,7 +243,7 @@ async fn read_capped(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiError>
 /// `HERENOW_TEST_HOOKS` var): fault injection and measurement.
 #[cfg(feature = "test-hooks")]
 pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
-    use crate::api::call::TestHook;
+    use crate::api::call::{HookAnswer, TestHook};
     let site = edge.query.get("site").unwrap_or_default().to_owned();
     edge.site(&site)?;
     let name = path.trim_start_matches("/v1/_test");
@@ -260,24 +260,38 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
         "/memory" => TestHook::Memory,
         _ => return Err(ApiError::not_found()),
     };
+    let call = SiteCall::Test {
+        site: site.clone(),
+        hook,
+    };
     if matches!(hook, TestHook::Memory | TestHook::Clock { .. }) {
-        let mut resp = edge
-            .call_object(&site, &SiteCall::Test { hook }, false)
-            .await?;
-        let mut v: serde_json::Value = resp.json().await?;
-        if hook == TestHook::Memory {
-            v["worker_wasm_bytes"] =
-                serde_json::json!(core::arch::wasm32::memory_size::<0>() * 65_536);
+        let resp = edge.call_object(&site, &call, false).await?;
+        let mut answer: HookAnswer = crate::http::read_json(resp)
+            .await
+            .ok_or_else(ApiError::internal)?;
+        if let HookAnswer::Memory {
+            worker_wasm_bytes, ..
+        } = &mut answer
+        {
+            *worker_wasm_bytes = Some(core::arch::wasm32::memory_size::<0>() as u64 * 65_536);
         }
-        return Ok(crate::http::json(200, v.to_string(), edge.origin)?);
+        return Ok(crate::http::json(200, to_json(&answer), edge.origin)?);
     }
     // Answer first: a panic resets the whole Wasm instance, this request included.
     let env = edge.env.clone();
     edge.ctx.wait_until(async move {
-        let _ = crate::http::call_object(&env, &site, 0, 1, &SiteCall::Test { hook }, false).await;
+        let _ = crate::http::call_object(&env, &site, (0, 1), ObjectCall::Site(&call), false).await;
     });
-    let body = serde_json::json!({ "hook": name }).to_string();
-    Ok(crate::http::json(202, body, edge.origin)?)
+    let taken = HookAnswer::Taken {
+        hook: name.to_owned(),
+    };
+    Ok(crate::http::json(202, to_json(&taken), edge.origin)?)
+}
+
+/// `value` as JSON text (the answers' plain types always serialize).
+#[cfg(feature = "test-hooks")]
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// `GET /v1/openapi.json`: the OpenAPI 3.1 document of this API, kept in `public/openapi.json`
@@ -302,6 +316,7 @@ pub async fn openapi(edge: &Edge<'_>) -> Answer {
 /// `GET /v1/badge.svg?site=S[&room=R][&label=TEXT]`: "online now | 42" as SVG, cached at most
 /// 10 s (by browsers and by image proxies such as GitHub's).
 pub async fn badge(edge: &Edge<'_>) -> Answer {
+    use crate::api::answers::CountAnswer;
     use crate::api::badge::{parse_badge, short_count, svg};
     let q = parse_badge(&edge.query)?;
     edge.site(&q.site)?;
@@ -309,14 +324,17 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
         site: q.site.clone(),
         room: q.room.clone(),
     });
-    let mut resp = edge.call_object(&q.site, &call, false).await?;
+    let resp = edge.call_object(&q.site, &call, false).await?;
     if resp.status_code() != 200 {
         return Err(ApiError::internal());
     }
-    let counts: serde_json::Value = resp.json().await?;
-    let scope = if q.room.is_some() { "room" } else { "site" };
-    let sessions = counts[scope]["sessions"].as_u64().unwrap_or(0);
-    let sessions = u32::try_from(sessions).unwrap_or(u32::MAX);
+    let counts: CountAnswer = crate::http::read_json(resp)
+        .await
+        .ok_or_else(ApiError::internal)?;
+    let sessions = match counts.room {
+        Some(room) => room.sessions,
+        None => counts.site.sessions,
+    };
     let body = svg(&q.label, &short_count(sessions), sessions > 0);
     let headers = Headers::new();
     headers.set("Content-Type", "image/svg+xml; charset=utf-8")?;
