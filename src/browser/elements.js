@@ -6,7 +6,7 @@
 // :where() rules and custom properties, so that any rule of the page wins.
 
 import { members } from './members.js';
-import { subscribe } from './tracker.js';
+import { subscribe } from './counts.js';
 import { safe } from './util.js';
 import { watch } from './watch.js';
 

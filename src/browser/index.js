@@ -3,15 +3,16 @@
 // before calling anything else.
 
 import { isVisible } from './config.js';
+import { hideCounts, resumeCounts } from './counts.js';
 import { defineElements } from './elements.js';
+import { hideAllFeeds, showAllFeeds } from './feeds.js';
 import { ids, listenToTabs, loadIds, stopListeningToTabs } from './ids.js';
-import { closeMembersFeeds, reopenMembersFeeds } from './members.js';
 import { checkTokensDue } from './tokens.js';
-import { hideCounts, idsReady, pauseCounts, resumeCounts } from './tracker.js';
+import { idsReady } from './tracker.js';
 import { safe } from './util.js';
-import { closeStatusFeeds, reopenStatusFeeds } from './watch.js';
 
-export { identify, setRoom, stop, subscribe, track, tracking, currentEntity } from './tracker.js';
+export { subscribe } from './counts.js';
+export { identify, setRoom, stop, track, tracking, currentEntity } from './tracker.js';
 export { watch } from './watch.js';
 export { members } from './members.js';
 export { setDefaults } from './config.js';
@@ -48,16 +49,13 @@ export function start() {
   document.addEventListener('prerenderingchange', show);
   window.addEventListener('pagehide', safe(() => {
     gone = true;
-    pauseCounts();
+    hideAllFeeds(); // the tracked session leaves; every feed closes
     stopListeningToTabs();
-    closeStatusFeeds();
-    closeMembersFeeds();
   }));
   window.addEventListener('pageshow', safe((e) => {
     if (!e.persisted) return;
     gone = false;
+    showAllFeeds();
     show();
-    reopenStatusFeeds();
-    reopenMembersFeeds();
   }));
 }

@@ -10,20 +10,20 @@
 //   known, `{room, members: null, anonymous: null, truncated: false, error}` with error
 //   "unreachable" (it retries) or the server's code ("not_watchable", "bad_token", ...: final,
 //   with one warning). A bad_token is first answered with a fresh token (tokens.js).
-// - Like status feeds, members feeds live while the page does and close on pagehide.
+// - Like status feeds, members feeds live while the page does and close on pagehide (feeds.js).
 
 import { defaultSite, endpointOf, roomOf } from './config.js';
+import { deliver, FeedRegistry, pageGone } from './feeds.js';
 import { Link, closedOnPurpose, liveUrl } from './link.js';
 import { afterRefusal, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
-import { httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
+import { httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
 import { objectOrNull, timeOrNull } from './watch.js';
 
 /** Members feeds poll GET /v1/members this often in the HTTP fallback. */
 const MEMBERS_POLL_MS = 15000;
 
-const feeds = new Map(); // JSON [endpoint, site, room, token source] -> MembersFeed
-let pageGone = false;
+const feeds = new FeedRegistry(); // JSON [endpoint, site, room, token source] -> MembersFeed
 
 const counts = (o) => ({ sessions: Math.max(0, +(o && o.sessions) || 0), visitors: Math.max(0, +(o && o.visitors) || 0) });
 
@@ -92,16 +92,21 @@ class MembersFeed {
         if (this.subscribers.has(sub) && this.value === value) sub.push(value);
       });
     }
-    if (this.subscribers.size === 1 && !this.dead && !pageGone) this.link.start();
+    if (this.subscribers.size === 1 && !this.dead && !pageGone()) this.link.start();
   }
 
   remove(sub) {
     if (!this.subscribers.delete(sub) || this.subscribers.size) return;
     this.link.stop();
-    if (feeds.get(this.key) === this) {
-      feeds.delete(this.key);
-      this.source.release();
-    }
+    if (feeds.drop(this.key, this)) this.source.release();
+  }
+
+  pageHide() {
+    this.link.stop();
+  }
+
+  pageShow() {
+    if (!this.dead && this.subscribers.size) this.link.start();
   }
 
   /** GET /v1/members -> 'ok' | 'failed' | 'again' | 'stop' | 'stale', as StatusFeed.ask. */
@@ -172,11 +177,7 @@ export function members(options, callback) {
       live: true,
       push: (value) => {
         if (!sub.live) return;
-        try {
-          callback({ ...value, members: value.members && value.members.map((m) => ({ ...m })), anonymous: value.anonymous && { ...value.anonymous } });
-        } catch (e) {
-          reportError(e);
-        }
+        deliver(callback, { ...value, members: value.members && value.members.map((m) => ({ ...m })), anonymous: value.anonymous && { ...value.anonymous } });
       },
     };
     const fail = (code, message) => {
@@ -189,8 +190,7 @@ export function members(options, callback) {
     if (!site) return fail('unknown_site', 'members: no site (set data-site on the script, or site on <here-now-members>)');
     if (!source) return fail('bad_token', `members: the room "${room}" needs a watch token whose "rooms" allow it (token or token-url attribute, token or getToken option)`);
     const key = JSON.stringify([endpoint, site, room, source.key]);
-    let feed = feeds.get(key);
-    if (!feed) feeds.set(key, (feed = new MembersFeed(key, endpoint, site, room, source)));
+    const feed = feeds.get(key, () => new MembersFeed(key, endpoint, site, room, source));
     feed.add(sub);
     return () =>
       safe(() => {
@@ -200,18 +200,4 @@ export function members(options, callback) {
   } catch (e) {
     return nop;
   }
-}
-
-/** pagehide: close every members feed. */
-export function closeMembersFeeds() {
-  pageGone = true;
-  feeds.forEach(safe((feed) => feed.link.stop()));
-}
-
-/** pageshow from the back/forward cache: open them again. */
-export function reopenMembersFeeds() {
-  pageGone = false;
-  feeds.forEach(safe((feed) => {
-    if (!feed.dead && feed.subscribers.size) feed.link.start();
-  }));
 }

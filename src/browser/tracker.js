@@ -1,37 +1,31 @@
-// The tracked session (this page, present in a room while it is visible) and the count feeds
-// that <here-now> and herenow.subscribe() read.
+// The tracked session: this page, present in a room while it is visible, carrying its
+// identity (an entity and the source of its track token, see tokens.js) when it has one.
 //
-// - The tracker's link is both its session and its count feed: GET /v1/live?site&room&session
-//   &visitor[&entity&token], or in the HTTP fallback POST /v1/ping (join, then a heartbeat each
-//   heartbeat) whose answers carry the counts. It joins while the page is visible. When the
-//   page is hidden, an anonymous page leaves (sendBeacon, and the socket closed with 1000); a
-//   page that carries an entity goes away instead: the text `away` on its socket (or an `away`
-//   ping over HTTP), and it keeps the socket (pinging, at whatever pace the browser lets a
-//   background tab's timers run), so that its entity shows as away, not offline; shown again,
-//   it says `back` (or heartbeats). On pagehide every page leaves.
-// - A subscription to the tracked site (no room, or the tracked room) and endpoint shares the
-//   tracker's feed; any other gets a count-only feed (GET /v1/live?site[&room], or polling
-//   GET /v1/count every 15 s) shared by every subscription to the same endpoint, site and room,
-//   and closed when the last one goes.
-// - The identity (an entity and the source of its track token, see tokens.js) rides on the
-//   tracked session. A 401 bad_token gets a fresh token from the page's getToken() when there is
-//   one, and the session goes on with it; a refusal that no fresh token cures (401 bad_token
-//   again, 403 entities_disabled, ...) drops the identity with one warning and the page goes on
-//   counting anonymously. Any other final refusal (a socket closed on purpose, an HTTP 4xx other
-//   than 429) stops that feed with one warning and shows it as unreachable.
+// - Its feed is a count feed (counts.js) whose link is also the session: GET /v1/live?site&room
+//   &session&visitor[&entity&token], or in the HTTP fallback POST /v1/ping (join, then a
+//   heartbeat each heartbeat) whose answers carry the counts. It joins while the page is
+//   visible. When the page is hidden, an anonymous page leaves (sendBeacon, and the socket
+//   closed with 1000); a page that carries an entity goes away instead: the text `away` on its
+//   socket (or an `away` ping over HTTP), and it keeps the socket (pinging, at whatever pace the
+//   browser lets a background tab's timers run), so that its entity shows as away, not offline;
+//   shown again, it says `back` (or heartbeats). On pagehide every page leaves.
+// - A room or identity change moves the session make-before-break (link.js `replace()`): the
+//   session never leaves the counts in between.
+// - A 401 bad_token gets a fresh token from the page's getToken() when there is one, and the
+//   session goes on with it; a refusal that no fresh token cures (401 bad_token again, 403
+//   entities_disabled, ...) drops the identity with one warning and the page goes on counting
+//   anonymously. Any other final refusal stops the session with one warning.
 // - Leave pings carry no token: ending a session needs none, and so an expired token cannot
 //   keep a closed tab counted.
 
-import { endpointOf, roomOf, isVisible, defaultSite } from './config.js';
+import { defaultSite, endpointOf, isVisible, roomOf } from './config.js';
+import { CountFeed, EXCHANGE_TIMEOUT_MS, setTracked } from './counts.js';
+import { FeedRegistry } from './feeds.js';
 import { ENTITY_ID, ids, randomId } from './ids.js';
-import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { closedOnPurpose, liveUrl } from './link.js';
 import { afterRefusal, tokenSource } from './tokens.js';
-import { TEXT_BODY, httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
+import { TEXT_BODY, httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
 
-/** Count-only feeds poll GET /v1/count this often in the HTTP fallback. */
-const COUNT_POLL_MS = 15000;
-/** An HTTP exchange of the fallback that has no answer by then failed (as status feeds' do). */
-const EXCHANGE_TIMEOUT_MS = 10000;
 /** The server's limit on a ping body: a longer one would be refused whole. */
 const MAX_PING_BYTES = 1024;
 /** Refusals that concern the identity, not whether this page may be counted. */
@@ -115,76 +109,49 @@ export function identifyAtLoad(entity, token, tokenUrl) {
 
 export const currentEntity = () => (identity ? identity.entity : null);
 
-// ---- count feeds ----
+// ---- the tracked session ----
 
-const counts = (o) => ({ sessions: +o.sessions || 0, visitors: +o.visitors || 0 });
-
-/** What a subscriber sees: copies, the room only where one was asked for. */
-const view = (data, room) => ({
-  site: { ...data.site },
-  room: room == null || !data.room ? null : { ...data.room },
-  self: data.self,
-});
-
-class CountFeed {
-  constructor(endpoint, site, room, isTracker) {
-    this.endpoint = endpoint;
-    this.site = site;
-    this.room = room; // null: the whole site (count-only feeds)
-    this.isTracker = isTracker;
-    this.subscriptions = new Set();
-    this.data = undefined; // undefined: nothing yet; null: unreachable or stopped; else the counts
-    this.wanted = false; // the feed should be connected: the page is visible (or away, below)
-    this.away = false; // the tracker of a hidden page that carries an entity: its session is away
-    this.dead = false; // refused for good
+class TrackedSession extends CountFeed {
+  constructor(endpoint, site, room) {
+    super(endpoint, site, room, { pollInterval: null });
+    this.away = false; // the page is hidden and carries an entity: its session is away
     this.socketIdentity = null; // the identity the current socket was opened with...
     this.socketToken = ''; // ...and its token then
-    this.link = new Link(
-      {
-        urls: async () => {
-          if (this.isTracker && identity && !identity.source.token) await identity.source.ready();
-          return [this.socketUrl()];
-        },
-        opened: () => {
-          if (this.socketIdentity) this.socketIdentity.source.accepted(this.socketToken);
-          if (!this.away) return;
-          if (this.socketIdentity) this.link.send('away'); // a socket opens as a visible join
-          else this.pause(); // the identity was dropped meanwhile: a hidden anonymous page leaves
-        },
-        message: (msg) => {
-          if (msg.type === 'count') this.emit(msg);
-        },
-        poll: (fresh, current) => this.exchange(this.away ? 'away' : fresh ? 'join' : 'heartbeat', current),
-        diagnose: (loss, current) => this.diagnose(loss, current),
-      },
-      { pollInterval: isTracker ? null : COUNT_POLL_MS },
-    );
   }
 
-  query(id) {
-    const q = new URLSearchParams();
-    q.set('site', this.site);
-    if (this.room != null) q.set('room', this.room);
-    if (this.isTracker) {
-      q.set('session', ids.session);
-      q.set('visitor', ids.visitor);
-    }
-    if (id) {
-      q.set('entity', id.entity);
-      q.set('token', id.token);
-    }
+  /** This page's session is in these counts: tracked, and not away (counted nowhere). */
+  get self() {
+    return !this.away;
+  }
+
+  what() {
+    return 'tracking';
+  }
+
+  query() {
+    const q = super.query();
+    q.set('session', ids.session);
+    q.set('visitor', ids.visitor);
     return q;
   }
 
-  socketUrl() {
-    this.socketIdentity = this.isTracker ? usable(identity) : null;
+  async urls() {
+    if (identity && !identity.source.token) await identity.source.ready();
+    this.socketIdentity = usable(identity);
     this.socketToken = this.socketIdentity ? this.socketIdentity.source.token : '';
-    const q = this.query(null);
+    const q = this.query();
     if (this.socketIdentity) {
       q.set('entity', this.socketIdentity.entity);
       q.set('token', this.socketToken);
     }
-    return liveUrl(this.endpoint, q);
+    return [liveUrl(this.endpoint, q)];
+  }
+
+  opened() {
+    if (this.socketIdentity) this.socketIdentity.source.accepted(this.socketToken);
+    if (!this.away) return;
+    if (this.socketIdentity) this.link.send('away'); // a socket opens as a visible join
+    else this.pause(); // the identity was dropped meanwhile: a hidden anonymous page leaves
   }
 
   /** A ping body; without the token when it would pass the server's size limit. */
@@ -198,25 +165,21 @@ class CountFeed {
     return plain;
   }
 
-  /** The page became visible (or the feed was created on a visible page). */
   resume() {
     if (this.away) return this.back();
-    if (this.wanted) return;
-    this.wanted = true;
-    this.go();
+    super.resume();
   }
 
   go() {
-    if (!this.wanted || this.dead || (this.isTracker && !ids.ready)) return;
-    this.link.start();
+    if (ids.ready) super.go();
   }
 
   /**
-   * The page was hidden. The tracked session of a page that carries an entity goes away and
-   * keeps its link; any other feed pauses (the tracked session leaving).
+   * The page was hidden. The session of a page that carries an entity goes away and keeps its
+   * link; an anonymous one leaves.
    */
   hide() {
-    if (!this.isTracker || !this.wanted || this.dead || !ids.ready || !usable(identity)) return this.pause();
+    if (!this.wanted || this.dead || !ids.ready || !usable(identity)) return this.pause();
     if (this.away) return;
     this.away = true;
     // A socket opened before the identity had a token carries an anonymous session, which
@@ -235,19 +198,18 @@ class CountFeed {
     // else a socket is on its way: its open is a visible join
   }
 
-  /** The page was hidden (an anonymous page) or is going away: the tracked session leaves at once. */
+  /** The page was hidden (an anonymous page) or is going away: the session leaves at once. */
   pause() {
     this.away = false;
     if (!this.wanted) return;
-    this.wanted = false;
-    this.link.stop();
-    if (this.isTracker && !this.dead && ids.ready) this.beacon('leave');
+    super.pause();
+    if (!this.dead && ids.ready) this.beacon('leave');
   }
 
   /** A ping that must go out even as the page goes away (a leave carries no identity). */
   beacon(event) {
     const url = this.endpoint + '/v1/ping';
-    const body = this.pingBody(event, this.isTracker && event !== 'leave' ? usable(identity) : null);
+    const body = this.pingBody(event, event !== 'leave' ? usable(identity) : null);
     try {
       if (navigator.sendBeacon(url, body)) return;
     } catch (e) {
@@ -260,23 +222,20 @@ class CountFeed {
     }
   }
 
-  /** One HTTP exchange of the fallback: a ping (the tracker) or GET /v1/count. */
-  async exchange(event, current) {
-    if (this.isTracker && identity && !identity.source.token) await identity.source.ready();
+  /** One HTTP exchange of the fallback: a ping (join first, then heartbeats; away while hidden). */
+  async exchange(fresh, current) {
+    if (identity && !identity.source.token) await identity.source.ready();
     if (!current()) return 'stale';
-    const id = this.isTracker ? usable(identity) : null;
+    const id = usable(identity);
+    const event = this.away ? 'away' : fresh ? 'join' : 'heartbeat';
     if (event === 'away' && !id) {
       this.pause(); // the identity was dropped while the page is hidden: an anonymous page leaves
       return 'stop';
     }
     const token = id ? id.source.token : '';
     try {
-      const response = await fetch(
-        this.isTracker ? this.endpoint + '/v1/ping' : this.endpoint + '/v1/count?' + this.query(null),
-        this.isTracker
-          ? { method: 'POST', body: this.pingBody(event, id, ids.session, token), credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) }
-          : { credentials: 'omit', cache: 'no-store', ...timeoutAfter(EXCHANGE_TIMEOUT_MS) },
-      );
+      const init = { method: 'POST', body: this.pingBody(event, id, ids.session, token), credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) };
+      const response = await fetch(this.endpoint + '/v1/ping', init);
       const body = await response.json().catch(() => null);
       if (!current()) return 'stale';
       if (response.ok && body) {
@@ -285,18 +244,7 @@ class CountFeed {
         this.emit(body);
         return 'ok';
       }
-      if (isFinalRefusal(response.status)) {
-        const error = httpError(response, body);
-        if (id && IDENTITY_REFUSALS.has(error.code)) {
-          const verdict = await retryIdentity(id, token, error);
-          if (!current()) return 'stale';
-          if (verdict === 'again') return 'again'; // with the fresh token
-          if (verdict === 'failed') return 'failed';
-          if (dropIdentity(id, error.text)) return 'again'; // anonymously
-        }
-        this.kill(error.text);
-        return 'stop';
-      }
+      if (isFinalRefusal(response.status)) return this.refused(id, token, httpError(response, body), current);
       if (response.status !== 429) this.emit(null);
       return 'failed';
     } catch (e) {
@@ -304,6 +252,19 @@ class CountFeed {
       this.emit(null);
       return 'failed';
     }
+  }
+
+  /** A final refusal of a ping: the identity's (retried with a fresh token, or dropped), or the page's. */
+  async refused(id, token, error, current) {
+    if (id && IDENTITY_REFUSALS.has(error.code)) {
+      const verdict = await retryIdentity(id, token, error);
+      if (!current()) return 'stale';
+      if (verdict === 'again') return 'again'; // with the fresh token
+      if (verdict === 'failed') return 'failed';
+      if (dropIdentity(id, error.text)) return 'again'; // anonymously
+    }
+    this.kill(error.text);
+    return 'stop';
   }
 
   async diagnose({ opened, code, reason }, current) {
@@ -321,11 +282,7 @@ class CountFeed {
         if (dropIdentity(id, error.text)) return 'again'; // anonymously
       }
     }
-    if (onPurpose && current()) {
-      this.kill(`the server closed the socket (${code}${reason ? ' ' + reason : ''})`);
-      return 'stop';
-    }
-    return 'failed';
+    return super.diagnose({ code, reason }, current);
   }
 
   /**
@@ -347,95 +304,17 @@ class CountFeed {
     }
     return null;
   }
-
-  kill(why) {
-    this.dead = true;
-    this.link.stop();
-    warnOnce(this.endpoint + ' ' + this.site, `${this.isTracker ? 'tracking' : 'counts'} stopped for site "${this.site}": ${why}`);
-    this.emit(null);
-  }
-
-  /** New counts (a message or an HTTP answer), or null: unreachable. */
-  emit(msg) {
-    const data =
-      msg && msg.site
-        ? {
-            site: counts(msg.site),
-            room: msg.room ? { room: String(msg.room.room ?? this.room), ...counts(msg.room) } : null,
-            // this page's session is in these counts: tracked, and not away (counted nowhere)
-            self: this.isTracker && !this.away,
-          }
-        : null;
-    if (data === null && this.data === null) return;
-    this.data = data;
-    for (const s of this.subscriptions) s.push();
-    if (data) {
-      const detail = { ...view(data, this.room), endpoint: this.endpoint, siteKey: this.site };
-      document.dispatchEvent(new CustomEvent('herenow:count', { detail }));
-    }
-  }
 }
 
-// ---- the tracked feed, the count-only feeds, and the subscriptions routed to them ----
+// The tracked session, in a registry of its own so that the page's lifecycle reaches it too.
+const sessions = new FeedRegistry();
+let tracked = null;
 
-let tracked = null; // the tracker's CountFeed
-const countOnly = new Map(); // JSON [endpoint, site, room] -> CountFeed
-const subscriptions = new Set();
-
-class Subscription {
-  constructor(options, callback) {
-    this.options = options;
-    this.callback = callback;
-    this.feed = null;
-    this.room = null;
-  }
-
-  push() {
-    const feed = this.feed;
-    const data = feed && feed.data;
-    if (data === undefined || !subscriptions.has(this)) return;
-    try {
-      this.callback(data && view(data, this.room));
-    } catch (e) {
-      reportError(e);
-    }
-  }
-}
-
-/** The feed a subscription reads: the tracker's when it can share it, else a count-only one. */
-function feedFor(sub) {
-  const o = sub.options;
-  const endpoint = endpointOf(o.endpoint || (tracked ? tracked.endpoint : ''));
-  const site = String(o.site || (tracked ? tracked.site : defaultSite()));
-  sub.room = o.room == null || o.room === '' ? null : String(o.room);
-  if (tracked && endpoint === tracked.endpoint && site === tracked.site && (sub.room == null || sub.room === tracked.room)) return tracked;
-  const key = JSON.stringify([endpoint, site, sub.room]);
-  let feed = countOnly.get(key);
-  if (!feed) {
-    countOnly.set(key, (feed = new CountFeed(endpoint, site, sub.room, false)));
-    if (!site) feed.kill('no site: set data-site on the script or site on <here-now>');
-    else if (isVisible()) feed.resume();
-  }
-  return feed;
-}
-
-/** Moves every subscription to its feed (the tracker may have started, stopped or moved). */
-function route() {
-  for (const sub of subscriptions) {
-    const feed = feedFor(sub);
-    if (feed === sub.feed) continue;
-    if (sub.feed) sub.feed.subscriptions.delete(sub);
-    (sub.feed = feed).subscriptions.add(sub);
-    queueMicrotask(safe(() => {
-      if (sub.feed === feed) sub.push();
-    }));
-  }
-  for (const [key, feed] of countOnly) {
-    if (!feed.subscriptions.size) {
-      feed.pause();
-      countOnly.delete(key);
-    }
-  }
+function setSession(session) {
+  if (tracked) sessions.drop('tracked', tracked);
+  tracked = session;
+  if (session) sessions.get('tracked', () => session);
+  setTracked(session);
 }
 
 /** The identity changed: a hidden page that is now anonymous leaves; any other joins again with it. */
@@ -457,25 +336,6 @@ function rejoin() {
   else tracked.link.replace();
 }
 
-/** herenow.subscribe({site, room, endpoint}, callback) -> unsubscribe() */
-export function subscribe(options, callback) {
-  try {
-    if (typeof callback !== 'function') return nop;
-    const sub = new Subscription({ ...options }, callback);
-    subscriptions.add(sub);
-    route();
-    return () =>
-      safe(() => {
-        if (subscriptions.delete(sub)) {
-          if (sub.feed) sub.feed.subscriptions.delete(sub);
-          route();
-        }
-      })();
-  } catch (e) {
-    return nop;
-  }
-}
-
 /** herenow.track({site, room, endpoint, entity, token, getToken, tokenUrl}) */
 export const track = safe((options = {}) => {
   const endpoint = endpointOf(options.endpoint);
@@ -494,8 +354,7 @@ export const track = safe((options = {}) => {
     return;
   }
   stop();
-  tracked = new CountFeed(endpoint, site, room, true);
-  route();
+  setSession(new TrackedSession(endpoint, site, room));
   if (isVisible()) tracked.resume();
 });
 
@@ -504,8 +363,7 @@ export const stop = safe(() => {
   if (!tracked) return;
   tracked.pause();
   tracked.dead = true;
-  tracked = null;
-  route();
+  setSession(null);
 });
 
 /** herenow.setRoom(room): a single-page app navigated; the session moves. */
@@ -513,7 +371,7 @@ export const setRoom = safe((room) => {
   if (!tracked || (room = roomOf(room)) === tracked.room) return;
   tracked.room = room;
   tracked.data = undefined;
-  route();
+  setTracked(tracked); // its subscriptions move
   rejoin();
 });
 
@@ -536,20 +394,3 @@ export const trackedSite = () => (tracked ? tracked.site : '');
 export function idsReady() {
   if (tracked) tracked.go();
 }
-
-/** Page lifecycle: every count feed follows the page's visibility. */
-export function resumeCounts() {
-  for (const feed of allFeeds()) feed.resume();
-}
-
-/** The page was hidden: the tracked session of an identified page goes away, the rest pause. */
-export function hideCounts() {
-  for (const feed of allFeeds()) feed.hide();
-}
-
-/** pagehide: every feed closes, and the tracked session leaves. */
-export function pauseCounts() {
-  for (const feed of allFeeds()) feed.pause();
-}
-
-const allFeeds = () => (tracked ? [tracked] : []).concat([...countOnly.values()]);

@@ -14,14 +14,15 @@
 //   A bad_token is first answered with a fresh token when the feed has a getToken or token-url
 //   (tokens.js); only a fresh token refused again is final.
 // - Status feeds live while the page does (hidden tabs too: an agent's console in the
-//   background still sees its customers), and close on pagehide.
+//   background still sees its customers), and close on pagehide (feeds.js).
 
 import { endpointOf, defaultSite } from './config.js';
+import { deliver, FeedRegistry, pageGone } from './feeds.js';
 import { ENTITY_ID } from './ids.js';
 import { Link, closedOnPurpose, liveUrl } from './link.js';
 import { afterRefusal, claimsOf, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
-import { httpError, isFinalRefusal, nop, reportError, safe, timeoutAfter, warnOnce } from './util.js';
+import { httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
 
 /** Status feeds poll GET /v1/status this often in the HTTP fallback. */
 const STATUS_POLL_MS = 15000;
@@ -29,8 +30,7 @@ const STATUS_POLL_MS = 15000;
 const ENTITIES_PER_REQUEST = 100;
 const STATES = ['online', 'away', 'offline'];
 
-const feeds = new Map(); // JSON [endpoint, site, token source] -> StatusFeed
-let pageGone = false; // between pagehide and a pageshow from the back/forward cache
+const feeds = new FeedRegistry(); // JSON [endpoint, site, token source] -> StatusFeed
 
 /** The token lists the entity (exactly, or by a prefix ending in "*"); true when unknowable. */
 const lists = (claims, entity) =>
@@ -163,7 +163,7 @@ class StatusFeed {
     clearTimeout(this.syncTimer);
     this.syncTimer = setTimeout(safe(() => {
       if (!this.subscribers.size) return this.end();
-      if (this.dead || pageGone) return;
+      if (this.dead || pageGone()) return;
       const want = this.wantedEntities();
       const have = new Set(this.list);
       if (!want.length || (this.active && want.every((e) => have.has(e)))) return; // fewer is fine: no reconnect
@@ -181,10 +181,17 @@ class StatusFeed {
   end() {
     this.active = false;
     this.link.stop();
-    if (feeds.get(this.key) === this) {
-      feeds.delete(this.key);
-      this.source.release();
-    }
+    if (feeds.drop(this.key, this)) this.source.release();
+  }
+
+  pageHide() {
+    this.active = false;
+    this.link.stop();
+  }
+
+  pageShow() {
+    this.active = true;
+    this.restart();
   }
 
   /**
@@ -274,12 +281,7 @@ export function watch(options, callback) {
       entities: new Set(entities),
       live: true,
       push: (status) => {
-        if (!sub.live) return;
-        try {
-          callback({ ...status });
-        } catch (e) {
-          reportError(e);
-        }
+        if (sub.live) deliver(callback, { ...status });
       },
     };
     const fail = (list, code, message) => {
@@ -302,8 +304,7 @@ export function watch(options, callback) {
       sub.live = false;
     };
     const key = JSON.stringify([endpoint, site, source.key]);
-    let feed = feeds.get(key);
-    if (!feed) feeds.set(key, (feed = new StatusFeed(key, endpoint, site, source)));
+    const feed = feeds.get(key, () => new StatusFeed(key, endpoint, site, source));
     feed.add(sub);
     return () =>
       safe(() => {
@@ -313,22 +314,4 @@ export function watch(options, callback) {
   } catch (e) {
     return nop;
   }
-}
-
-/** pagehide: close every status feed (a page in the back/forward cache holds no socket). */
-export function closeStatusFeeds() {
-  pageGone = true;
-  feeds.forEach(safe((feed) => {
-    feed.active = false;
-    feed.link.stop();
-  }));
-}
-
-/** pageshow from the back/forward cache: open them again. */
-export function reopenStatusFeeds() {
-  pageGone = false;
-  feeds.forEach(safe((feed) => {
-    feed.active = true;
-    feed.restart();
-  }));
 }
