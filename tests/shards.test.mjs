@@ -352,3 +352,29 @@ test('MAX_ROOMS stays per site on a sharded site: at most MAX_ROOMS named rooms 
   assert.equal(after.value.rooms.find((r) => r.room === '~other').sessions, other.sessions + K);
   console.log(`# max rooms: ${tabs.length} sessions in 15 rooms over ${K} objects -> ${named.length} named + ~other ${other.sessions}`);
 });
+
+test('4 shards: the live members feed and GET /v1/members count every shard\'s anonymous sessions, within the promise', { timeout: 120_000 }, async () => {
+  const w = await startWorker({ vars: { SITES: sites(), [SECRET_ENV]: SECRET, BROADCAST_INTERVAL_MS: String(INTERVAL) } });
+  workers.push(w);
+  const room = '/docs';
+  const token = signJwt({ site: 'ent', sub: 'team:docs', scope: 'watch', watch: ['user:*'], rooms: [room], exp: Math.floor(Date.now() / 1000) + 600 });
+  const feed = await w.openLive({ site: 'ent', members: room, token });
+  await feed.next((m) => m.type === 'members', 5_000);
+  // 40 anonymous readers, one tab each, spread over the four objects by their visitor ids
+  const tabs = Array.from({ length: 40 }, (_, i) => ({ room, session: uid('s'), visitor: `r${i}_${uid('v')}` }));
+  assert.equal(new Set(tabs.map((t) => place(K, t.visitor))).size, K, 'the readers are on every object');
+  await pool(tabs, 8, (t) => w.mustPing('ent', { ...t, event: 'join' }, from(t.visitor)));
+  const lastJoin = performance.now();
+  const { at } = await feed.next((m) => m.type === 'members' && m.anonymous.sessions === 40 && m.anonymous.visitors === 40, 10_000);
+  console.log(`# members: the feed counted 40 anonymous readers over ${K} objects ${Math.round(at - lastJoin)} ms after the last join`);
+  assertWithin(at - lastJoin, PROMISE_MS, 'the members feed counts every object\'s anonymous sessions');
+  const res = await w.request(`/v1/members?site=ent&room=${encodeURIComponent(room)}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body.anonymous, { sessions: 40, visitors: 40 }, 'GET /v1/members: every object, each counted once');
+  // ten leave: the feed follows
+  await pool(tabs.slice(0, 10), 8, (t) => w.mustPing('ent', { ...t, event: 'leave' }, from(t.visitor)));
+  const left = performance.now();
+  const { at: at2 } = await feed.next((m) => m.type === 'members' && m.anonymous.sessions === 30, 10_000);
+  assertWithin(at2 - left, PROMISE_MS, 'leaves on every object reach the members feed');
+  feed.terminate();
+});
