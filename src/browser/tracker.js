@@ -286,7 +286,7 @@ class CountFeed {
         return 'ok';
       }
       if (isFinalRefusal(response.status)) {
-        const error = httpError(response, body);
+        const error = httpError(response, body, this.site);
         if (id && IDENTITY_REFUSALS.has(error.code)) {
           const verdict = await retryIdentity(id, token, error);
           if (!current()) return 'stale';
@@ -341,7 +341,7 @@ class CountFeed {
         headers: TEXT_BODY,
         ...timeoutAfter(5000),
       });
-      if (isFinalRefusal(response.status)) return httpError(response, await response.json().catch(() => null));
+      if (isFinalRefusal(response.status)) return httpError(response, await response.json().catch(() => null), this.site);
     } catch (e) {
       /* unreachable: no verdict */
     }
