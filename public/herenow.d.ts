@@ -6,7 +6,7 @@
 // Use: copy this file into your project (or reference it: /// <reference path="herenow.d.ts" />).
 // It declares the module under the names "herenow" (for an import map or a bundler alias) and
 // "*/herenow.mjs" (an import from your deployment's URL):
-//   import { track, subscribe } from 'https://herenow.example.workers.dev/herenow.mjs';
+//   import { track, subscribe } from 'https://herenow.example.com/herenow.mjs';
 
 declare namespace HereNow {
   /** Live sessions (tabs) and distinct visitors (browsers). */

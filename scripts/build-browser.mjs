@@ -18,7 +18,7 @@ const SRC = path.join(ROOT, 'src', 'browser');
 
 const about =
   ' live presence ("42 online now", "Online", "Away", "Last seen 5 min ago", who is here), no dependencies.\n' +
-  ' * API: README.md "Browser API"; types: herenow.d.ts; built from src/browser/ by scripts/build-browser.mjs. */\n';
+  ' * API: docs/browser.md; types: herenow.d.ts; built from src/browser/ by scripts/build-browser.mjs. */\n';
 
 const OUTPUTS = [
   {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run dev [-- wrangler dev flags]`: set up, build and serve the demo on 127.0.0.1:8787.
+# `npm run dev [-- wrangler dev flags]`: set up, build and serve the demo on 127.0.0.1:8787
+# (the demo pages and the open "demo" site, which a deployment does not have).
 # The first run writes .dev.vars (gitignored): a random secret for the demo site's entity tokens.
 # Every run prints links to the chat, agent and docs (team) demos with fresh tokens, and to the
 # owner's dashboard.
@@ -10,9 +11,10 @@ defaults=()
 case " $* " in *" --ip"*) ;; *) defaults+=(--ip 127.0.0.1) ;; esac
 case " $* " in *" --port"*) ;; *) defaults+=(--port 8787) ;; esac
 
-# wrangler dev reads .dev.vars (dotenv format) and its values override wrangler.toml [vars]; the
-# committed wrangler.toml keeps the contract's SITES, without a secret. Single quotes keep the JSON
-# literal.
+# wrangler dev reads .dev.vars (dotenv format) and its values override wrangler.toml [vars]: the
+# committed wrangler.toml is the production configuration (a placeholder site, no demo pages), and
+# .dev.vars gives the demo its open "demo" site and a secret. Single quotes keep the JSON literal.
+DEMO_SITES='{"demo":{"origins":["*"],"secret_env":"HERENOW_DEMO_SECRET"}}'
 if [ ! -e .dev.vars ]; then
   secret="$(node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("hex"))')"
   (
@@ -20,10 +22,14 @@ if [ ! -e .dev.vars ]; then
     cat > .dev.vars <<EOF
 # Local secrets for \`npm run dev\` (written by scripts/dev.sh; not committed).
 HERENOW_DEMO_SECRET=$secret
-SITES='{"demo":{"origins":["*"],"secret_env":"HERENOW_DEMO_SECRET"}}'
+SITES='$DEMO_SITES'
 EOF
   )
   echo "== wrote .dev.vars: the demo site signs entity tokens with a new random HERENOW_DEMO_SECRET"
+elif ! grep -q '^SITES=' .dev.vars; then
+  # without it the demo would get wrangler.toml's placeholder site
+  printf "SITES='%s'\n" "$DEMO_SITES" >> .dev.vars
+  echo "== added the demo site to .dev.vars (SITES)"
 fi
 
 # Where the demo will be: --port and --ip from the arguments (either "--port N" or "--port=N").
@@ -62,5 +68,8 @@ else
 fi
 
 export WRANGLER_SEND_METRICS=false
-# wrangler runs scripts/build.sh itself (the [build] command), and again when src/ changes.
-exec node_modules/.bin/wrangler dev "${defaults[@]}" "$@"
+# wrangler runs scripts/build.sh itself (the [build] command) before it serves, once more when its
+# file watcher starts ("The file src changed"), and on every change under src/; the build skips
+# what is up to date, so a built checkout is ready in seconds. DEMO_PAGES turns on the demo pages,
+# which a deployment does not serve.
+exec node_modules/.bin/wrangler dev "${defaults[@]}" --var DEMO_PAGES:true "$@"

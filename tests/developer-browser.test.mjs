@@ -1,7 +1,7 @@
 // For developers, in a real browser (Debian's Chromium driven by playwright-core) against the real
 // Worker in workerd: the ES module and the classic script behave the same on the same page;
 // tokens that expire are renewed through getToken / token-url with no gap in tracking or status,
-// and a fresh token refused too still ends in the error state; the README's React hooks render
+// and a fresh token refused too still ends in the error state; the documented React hooks render
 // live data.
 //
 // Test pages are served by a proxy in front of the Worker (tests/proxy-kit.mjs), so that they
@@ -371,13 +371,13 @@ test('a fresh token that is refused too ends in the error state, without asking 
 });
 
 // ---------------------------------------------------------------------------------------------
-// The README's React hooks
+// The documented React hooks
 
-test("the README's React hooks (useHereNow, useEntityStatus, useMembers) render live data in a React app", async () => {
-  // The hooks in the README are examples/react/use-herenow.js, word for word.
+test("the documented React hooks (useHereNow, useEntityStatus, useMembers) render live data in a React app", async () => {
+  // The hooks in docs/browser.md are examples/react/use-herenow.js, word for word.
   const hooks = fs.readFileSync(path.join(ROOT, 'examples', 'react', 'use-herenow.js'), 'utf8');
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  assert.ok(readme.includes('```js\n' + hooks + '```'), 'README.md shows examples/react/use-herenow.js as it is');
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'browser.md'), 'utf8');
+  assert.ok(doc.includes('```js\n' + hooks + '```'), 'docs/browser.md shows examples/react/use-herenow.js as it is');
 
   const bundle = await build({
     entryPoints: [path.join(ROOT, 'tests', 'react', 'app.jsx')],

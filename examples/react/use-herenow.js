@@ -1,5 +1,5 @@
 // React hooks over herenow's ES module, on useSyncExternalStore. "herenow" is
-// https://YOUR-HERENOW/herenow.mjs, through an import map or your bundler's alias (external).
+// https://herenow.example.com/herenow.mjs, through an import map or your bundler's alias (external).
 import { useMemo, useRef, useSyncExternalStore } from 'react';
 import { members, subscribe, watch } from 'herenow';
 

@@ -114,7 +114,7 @@ export class CountFeed {
         return 'ok';
       }
       if (isFinalRefusal(response.status)) {
-        this.kill(httpError(response, body).text);
+        this.kill(httpError(response, body, this.site).text);
         return 'stop';
       }
       if (response.status !== 429) this.emit(null);

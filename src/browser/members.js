@@ -134,7 +134,7 @@ class MembersFeed {
         return 'ok';
       }
       if (isFinalRefusal(response.status)) {
-        const error = httpError(response, body);
+        const error = httpError(response, body, this.site);
         const verdict = await afterRefusal(this.source, token, error);
         if (!current()) return 'stale';
         if (verdict === 'again') return 'again';

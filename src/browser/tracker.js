@@ -244,7 +244,7 @@ class TrackedSession extends CountFeed {
         this.emit(body);
         return 'ok';
       }
-      if (isFinalRefusal(response.status)) return this.refused(id, token, httpError(response, body), current);
+      if (isFinalRefusal(response.status)) return this.refused(id, token, httpError(response, body, this.site), current);
       if (response.status !== 429) this.emit(null);
       return 'failed';
     } catch (e) {
@@ -298,7 +298,7 @@ class TrackedSession extends CountFeed {
         headers: TEXT_BODY,
         ...timeoutAfter(5000),
       });
-      if (isFinalRefusal(response.status)) return httpError(response, await response.json().catch(() => null));
+      if (isFinalRefusal(response.status)) return httpError(response, await response.json().catch(() => null), this.site);
     } catch (e) {
       /* unreachable: no verdict */
     }

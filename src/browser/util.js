@@ -31,13 +31,23 @@ export function reportError(error) {
 /** `fetch` options that give up after `ms`, where the browser can say so. */
 export const timeoutAfter = (ms) => (AbortSignal.timeout ? { signal: AbortSignal.timeout(ms) } : {});
 
-/** A refused answer in the contract's shape, as `{code, text}` for warnings and callbacks. */
-export function httpError(response, body) {
+/**
+ * A refused answer in the contract's shape, as `{code, text}` for warnings and callbacks. For a
+ * refusal the page cannot cure itself (its origin, or its site, is not configured), the text also
+ * says what to change and where: the deployment's SITES var.
+ */
+export function httpError(response, body, site) {
   const error = (body && body.error) || {};
-  return {
-    code: error.code || 'http_' + response.status,
-    text: `HTTP ${response.status} ${error.code || ''}${error.message ? ': ' + error.message : ''}`,
-  };
+  const code = error.code || 'http_' + response.status;
+  const text = `HTTP ${response.status} ${error.code || ''}${error.message ? ': ' + error.message : ''}`;
+  const origin = location.origin;
+  const fix =
+    code === 'forbidden_origin'
+      ? `This page's origin is ${origin}: add "${origin}" to the "origins" of site "${site}" in the SITES var of the herenow deployment.`
+      : code === 'unknown_site'
+        ? `The SITES var of the herenow deployment has no site "${site}": add it there (with "${origin}" in its "origins"), or correct the site this page names.`
+        : '';
+  return { code, text: fix ? `${text.trimEnd().replace(/\.$/, '')}. ${fix}` : text };
 }
 
 /** A 4xx other than 429: the server will answer the same next time, so retrying is pointless. */

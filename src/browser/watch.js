@@ -222,7 +222,7 @@ class StatusFeed {
           this.source.accepted(token);
           for (const e of group) if (body.entities[e]) this.set({ ...body.entities[e], entity: e });
         } else if (isFinalRefusal(response.status)) {
-          const error = httpError(response, body);
+          const error = httpError(response, body, this.site);
           const verdict = await afterRefusal(this.source, token, error);
           if (!current()) return 'stale';
           if (verdict === 'again') return 'again';
