@@ -135,6 +135,8 @@ async function freePort() {
 // Starting and stopping the Worker
 
 export const DEFAULT_VARS = {
+  // the demo pages (the browser tests load them); a production deploy has none
+  DEMO_PAGES: 'true',
   PRESENCE_HEARTBEAT_SECONDS: '1',
   PRESENCE_TTL_SECONDS: '3',
   BROADCAST_INTERVAL_MS: '500',

@@ -27,8 +27,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("Origin").ok().flatten();
     let path = req.path();
     if !(path == "/v1" || path.starts_with("/v1/")) {
-        // Assets are served before the Worker runs; what reaches here matched none.
-        return http::error(&ApiError::not_found(), None);
+        return outside_the_api(req, &env, &path).await;
     }
     let (answer, site) = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
         Ok(edge) => {
@@ -45,6 +44,37 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             http::error(&e, origin.as_deref())
         }
     }
+}
+
+/// The demo pages (wrangler.toml sends them to the Worker first): served only where the
+/// `DEMO_PAGES` var is `"true"` (`npm run dev`), so a production deploy serves none of them.
+const DEMO_PAGES: [&str; 11] = [
+    "/",
+    "/index.html",
+    "/chat",
+    "/chat.html",
+    "/agent",
+    "/agent.html",
+    "/team",
+    "/team.html",
+    "/product",
+    "/product.html",
+    "/avatars/",
+];
+
+/// A path outside `/v1`: a demo page where they are on, else nothing (every other file of
+/// `public/` is served by the assets before the Worker runs).
+async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<Response> {
+    let demo = DEMO_PAGES
+        .iter()
+        .any(|p| path == *p || (p.ends_with('/') && p.len() > 1 && path.starts_with(p)));
+    let on = env
+        .var("DEMO_PAGES")
+        .is_ok_and(|v| v.to_string().trim() == "true");
+    if demo && on {
+        return env.assets("ASSETS")?.fetch_request(req).await;
+    }
+    http::error(&ApiError::not_found(), None)
 }
 
 /// One function per route (the table in `api/routes.rs`); the preflight and the method check
@@ -229,7 +259,7 @@ impl<'a> Edge<'a> {
         }
     }
 
-    /// Object `shard` of the site (see `presence/shards.rs`).
+    /// Object `shard` of the site (see `presence/shards/`).
     async fn call_shard(
         &self,
         site: &str,
