@@ -246,6 +246,16 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),
             max_rooms: n("MAX_ROOMS", d.limits.max_rooms, 100_000),
             max_sockets: n("MAX_SOCKETS", d.limits.max_sockets, 32_000),
+            max_sessions_per_address: n(
+                "MAX_SESSIONS_PER_ADDRESS",
+                d.limits.max_sessions_per_address,
+                1_000_000,
+            ),
+            max_sockets_per_address: n(
+                "MAX_SOCKETS_PER_ADDRESS",
+                d.limits.max_sockets_per_address,
+                32_000,
+            ),
         },
     }
 }

@@ -87,3 +87,23 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(mut resp: Response) -> Op
     let text = resp.text().await.ok()?;
     serde_json::from_str(&text).ok()
 }
+
+/// The secrets that sign a site's tokens, newest first, by name: those of `cfg.secret_env`
+/// that are set (a listed secret that is not set is logged and skipped: a rotation half done
+/// must not refuse the other's tokens).
+pub fn site_keys(env: &worker::Env, cfg: &crate::config::SiteConfig) -> Vec<(String, Vec<u8>)> {
+    let mut keys = Vec::new();
+    for name in &cfg.secret_env {
+        let value = env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .unwrap_or_default();
+        if value.is_empty() {
+            worker::console_error!("the secret {name} named by SITES is not set");
+            continue;
+        }
+        keys.push((name.clone(), value.into_bytes()));
+    }
+    keys
+}

@@ -38,9 +38,10 @@ pub enum Problem<'a> {
     },
 }
 
-/// A webhook delivery given up after its last try: `{"event":"webhook_given_up","id":..}`.
+/// A webhook delivery given up after its last try, or dropped to keep the queue bounded:
+/// `{"event":"webhook_given_up"|"webhook_dropped","id":..}`.
 #[derive(Debug, Serialize)]
-pub struct GivenUp<'a> {
+pub struct WebhookLine<'a> {
     pub event: &'static str,
     pub id: &'a str,
 }
@@ -52,7 +53,7 @@ impl Line<'_> {
     }
 }
 
-impl GivenUp<'_> {
+impl WebhookLine<'_> {
     pub fn text(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -87,7 +88,7 @@ mod tests {
             Line::Internal { message: "x" }.text(),
             r#"{"herenow":"internal","message":"x"}"#
         );
-        let given_up = GivenUp {
+        let given_up = WebhookLine {
             event: "webhook_given_up",
             id: "evt_1",
         };

@@ -99,11 +99,32 @@ pub enum TokenError {
     NeedsScope(&'static str),
     OtherEntity,
     NotWatchable(String),
+    /// A renewal that does not end later than the token it would replace.
+    NotLater,
+}
+
+impl TokenError {
+    /// The sentence for a person: why the token was refused.
+    pub fn message(&self) -> &'static str {
+        match self {
+            TokenError::NotWatchable(_) => "The token does not allow what this socket reads.",
+            other => sentence(other),
+        }
+    }
 }
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> ApiError {
-        let message = match e {
+        match e {
+            TokenError::NotWatchable(entity) => ApiError::not_watchable(&entity),
+            other => ApiError::bad_token(sentence(&other)),
+        }
+    }
+}
+
+fn sentence(e: &TokenError) -> &'static str {
+    {
+        match e {
             TokenError::Missing => "A token is required.",
             TokenError::TooLong => "The token is too long.",
             TokenError::Malformed => "The token is not a well-formed JWT.",
@@ -121,9 +142,9 @@ impl From<TokenError> for ApiError {
             TokenError::NeedsScope("stats") => "A stats token is required.",
             TokenError::NeedsScope(_) => "A watch token is required.",
             TokenError::OtherEntity => "The token is for another entity.",
-            TokenError::NotWatchable(entity) => return ApiError::not_watchable(&entity),
-        };
-        ApiError::bad_token(message)
+            TokenError::NotLater => "The new token must expire later than the one it renews.",
+            TokenError::NotWatchable(_) => "The token does not allow watching this.",
+        }
     }
 }
 
@@ -252,6 +273,66 @@ pub fn check_room(claims: &Claims, room: &str) -> Result<(), TokenError> {
     } else {
         Err(TokenError::NotWatchable(room.to_owned()))
     }
+}
+
+/// What a socket's token grants it, kept with the socket (its attachment) for renewals: the
+/// site, scope and `sub`, and until when (`exp` and the leeway, epoch ms).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Grant {
+    pub site: String,
+    pub scope: String,
+    pub sub: String,
+    pub until: u64,
+}
+
+impl Grant {
+    pub fn of(claims: &Claims) -> Grant {
+        Grant {
+            site: claims.site.clone(),
+            scope: claims.scope.clone(),
+            sub: claims.sub.clone(),
+            until: until_of(claims),
+        }
+    }
+}
+
+/// When a token's rights end: its `exp` and the leeway, epoch ms.
+pub fn until_of(claims: &Claims) -> u64 {
+    ((claims.exp + LEEWAY_SECS) * 1000.0).max(0.0) as u64
+}
+
+/// A socket's `token <jwt>`: a token of the same site, scope and `sub` as `grant` that still
+/// allows what the socket reads (its watched entities, its members room: the new token's
+/// `watch` and `rooms` replace the old ones) and ends later extends the socket until the
+/// answer. Anything else changes nothing.
+pub fn renewal(
+    claims: &Claims,
+    grant: &Grant,
+    watch: &[String],
+    members: Option<&str>,
+) -> Result<u64, TokenError> {
+    if claims.site != grant.site {
+        return Err(TokenError::OtherSite);
+    }
+    if claims.scope != grant.scope {
+        return Err(TokenError::NeedsScope(if grant.scope == "track" {
+            "track"
+        } else {
+            "watch"
+        }));
+    }
+    if claims.sub != grant.sub {
+        return Err(TokenError::OtherEntity);
+    }
+    check_watchable(claims, watch)?;
+    if let Some(room) = members {
+        check_room(claims, room)?;
+    }
+    let until = until_of(claims);
+    if until <= grant.until {
+        return Err(TokenError::NotLater);
+    }
+    Ok(until)
 }
 
 /// A stats token for `site` (scope `stats`), for private stats.
@@ -500,5 +581,47 @@ mod tests {
         assert!(check_room(&c, "support2").is_err());
         assert!(check_room(&c, "/api").is_err());
         assert!(check_room(&with(""), "/").is_err(), "no rooms: no members");
+    }
+
+    #[test]
+    fn a_renewal_extends_only_with_the_same_site_scope_and_sub_ending_later() {
+        let at = |claims: &str| verify(&sign(claims, SECRET), KEYS, NOW).unwrap();
+        let watch = |exp: u64, extra: &str| {
+            at(&format!(
+                r#"{{"site":"shop","sub":"agent:7","scope":"watch","exp":{exp}{extra}}}"#
+            ))
+        };
+        let first = watch(NOW_S + 60, r#","watch":["user:*"],"rooms":["/docs/*"]"#);
+        let grant = Grant::of(&first);
+        assert_eq!(grant.until, (NOW_S + 60 + 30) * 1000, "exp and the leeway");
+        let reads = (vec!["user:1".to_owned()], Some("/docs/a"));
+        let renew = |c: &Claims| renewal(c, &grant, &reads.0, reads.1);
+        let later = watch(NOW_S + 600, r#","watch":["user:1"],"rooms":["/docs/a"]"#);
+        assert_eq!(
+            renew(&later),
+            Ok((NOW_S + 630) * 1000),
+            "lists replace the old ones"
+        );
+        let narrower = watch(NOW_S + 600, r#","watch":["user:2"],"rooms":["/docs/*"]"#);
+        assert!(matches!(renew(&narrower), Err(TokenError::NotWatchable(_))));
+        let no_room = watch(NOW_S + 600, r#","watch":["user:*"]"#);
+        assert!(matches!(renew(&no_room), Err(TokenError::NotWatchable(_))));
+        let same = watch(NOW_S + 60, r#","watch":["user:*"],"rooms":["/docs/*"]"#);
+        assert_eq!(renew(&same), Err(TokenError::NotLater));
+        let other = at(&format!(
+            r#"{{"site":"shop","sub":"agent:8","scope":"watch","exp":{},"watch":["user:*"],"rooms":["/docs/*"]}}"#,
+            NOW_S + 600
+        ));
+        assert_eq!(renew(&other), Err(TokenError::OtherEntity));
+        let track = at(&format!(
+            r#"{{"site":"shop","sub":"agent:7","scope":"track","exp":{}}}"#,
+            NOW_S + 600
+        ));
+        assert_eq!(renew(&track), Err(TokenError::NeedsScope("watch")));
+        let elsewhere = at(&format!(
+            r#"{{"site":"blog","sub":"agent:7","scope":"watch","exp":{},"watch":["user:*"],"rooms":["/docs/*"]}}"#,
+            NOW_S + 600
+        ));
+        assert_eq!(renew(&elsewhere), Err(TokenError::OtherSite));
     }
 }

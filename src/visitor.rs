@@ -4,27 +4,33 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::presence::VisitorKey;
+use crate::presence::{AddressKey, VisitorKey};
 
 /// The key of a visitor; a session without a visitor counts as its own visitor.
 pub fn visitor_key(salt: &[u8], visitor: Option<&str>, session: &str) -> VisitorKey {
+    VisitorKey(match visitor {
+        Some(v) => keyed(salt, b"v:", v),
+        None => keyed(salt, b"s:", session),
+    })
+}
+
+/// The key of a client address (as `api::headers::client_address` gives it): hashed like a
+/// visitor, never kept raw; never [`AddressKey::UNKNOWN`].
+pub fn address_key(salt: &[u8], address: Option<&str>) -> AddressKey {
+    AddressKey(keyed(salt, b"a:", address.unwrap_or("unknown")).max(1))
+}
+
+/// SHA-256 over the salt, a kind and an id, cut to 64 bits.
+fn keyed(salt: &[u8], kind: &[u8], id: &str) -> u64 {
     let mut h = Sha256::new();
     h.update((salt.len() as u32).to_be_bytes());
     h.update(salt);
-    match visitor {
-        Some(v) => {
-            h.update(b"v:");
-            h.update(v.as_bytes());
-        }
-        None => {
-            h.update(b"s:");
-            h.update(session.as_bytes());
-        }
-    }
+    h.update(kind);
+    h.update(id.as_bytes());
     let d = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&d[..8]);
-    VisitorKey(u64::from_be_bytes(first))
+    u64::from_be_bytes(first)
 }
 
 /// A key as 16 hex digits, for storage (SQLite and JS numbers cannot hold all 64 bits).

@@ -280,7 +280,8 @@ test('successful answers of every endpoint validate: ping (JSON and text/plain, 
   const s1 = { session: uid('s'), visitor: uid('v') };
   const track = trackToken(site, entity, { info: { name: 'Ada', avatar: 'https://example.com/a.png' } });
   await w.mustPing(site, { ...s1, room: '/docs', event: 'join', entity, token: track });
-  await w.mustPing(site, { ...s1, room: '/docs', event: 'heartbeat' });
+  // a session that carries an entity is touched only with its token
+  await w.mustPing(site, { ...s1, room: '/docs', event: 'heartbeat', entity, token: track });
   const beacon = await w.request('/v1/ping', {
     method: 'POST',
     headers: { 'content-type': 'text/plain;charset=UTF-8' },
@@ -288,8 +289,8 @@ test('successful answers of every endpoint validate: ping (JSON and text/plain, 
   });
   assert.equal(beacon.status, 200, beacon.text);
   await w.mustPing(site, { session: uid('s'), room: '/x', event: 'leave' });
-  await w.mustPing(site, { ...s1, room: '/docs', event: 'away' });
-  await w.mustPing(site, { ...s1, room: '/docs', event: 'heartbeat' });
+  await w.mustPing(site, { ...s1, room: '/docs', event: 'away', entity, token: track });
+  await w.mustPing(site, { ...s1, room: '/docs', event: 'heartbeat', entity, token: track });
 
   await w.count(site);
   await w.count(site, '/docs');

@@ -30,12 +30,12 @@ function place(k, id) {
   return Number(h % BigInt(k));
 }
 
-/** `n` visitor ids that go to object `shard` of `k`. */
+/** `n` visitor ids that go to object `shard` of `k`: the Worker places a session by its client address (`from`). */
 function visitorsOn(k, shard, n, prefix = 'v') {
   const out = [];
   for (let i = 0; out.length < n; i++) {
     const v = `${prefix}_${String(i).padStart(8, '0')}`;
-    if (place(k, v) === shard) out.push(v);
+    if (place(k, ipOf(v)) === shard) out.push(v);
   }
   return out;
 }
@@ -63,9 +63,12 @@ function truth(sessions) {
  * binding (600 a minute per address and site) would otherwise throttle a whole test from
  * 127.0.0.1. One address per visitor.
  */
-function from(visitor) {
+function ipOf(visitor) {
   const h = place(2 ** 24, visitor);
-  return { headers: { 'cf-connecting-ip': `10.${h >> 16}.${(h >> 8) & 255}.${h & 255}` } };
+  return `10.${h >> 16}.${(h >> 8) & 255}.${h & 255}`;
+}
+function from(visitor) {
+  return { headers: { 'cf-connecting-ip': ipOf(visitor) } };
 }
 
 /**
@@ -189,8 +192,8 @@ test('4 shards: 20,000 HTTP sessions and 500 socket sessions in 50 rooms count e
   assert.equal(onShards.size, K, 'sockets on every object');
   // the same 500 sockets on one object would pass its ceiling
   const capped = [];
-  for (let i = 0; i < 150; i++) capped.push(await w.openLive({ site: 'one' }));
-  assertError(await w.refusedLive({ site: 'one' }), 503, 'too_many_sockets');
+  for (let i = 0; i < 150; i++) capped.push(await w.openLive({ site: 'one' }, from(`cap${i}`)));
+  assertError(await w.refusedLive({ site: 'one' }, from('cap_last')), 503, 'too_many_sockets');
   for (const c of capped) c.terminate();
   for (const { live } of clients) live.terminate();
   console.log(`# 20,000 HTTP joins in ${joinSecs.toFixed(1)} s; counts exact ${elapsed.toFixed(0)} ms and every socket ${converged.toFixed(0)} ms after the last change`);
@@ -302,7 +305,7 @@ test('MAX_ROOMS stays per site on a sharded site: at most MAX_ROOMS named rooms 
     for (let n = 0; n <= r; n++) tabs.push({ room: `/room${r}`, session: uid('s'), visitor: `m${r}_${n}_${uid('v')}` });
   }
   await pool(tabs, 24, (s) => w.mustPing('big', { ...s, event: 'join' }, from(s.visitor)));
-  const objectsUsed = new Set(tabs.map((s) => place(K, s.visitor)));
+  const objectsUsed = new Set(tabs.map((s) => place(K, ipOf(s.visitor))));
   assert.equal(objectsUsed.size, K, 'the sessions are on every object');
   // the reports arrive, the site fills, and the shards hear which rooms keep their names; each
   // page's next heartbeat then places it as the site does (a session an object had grouped on
@@ -362,7 +365,7 @@ test('4 shards: the live members feed and GET /v1/members count every shard\'s a
   await feed.next((m) => m.type === 'members', 5_000);
   // 40 anonymous readers, one tab each, spread over the four objects by their visitor ids
   const tabs = Array.from({ length: 40 }, (_, i) => ({ room, session: uid('s'), visitor: `r${i}_${uid('v')}` }));
-  assert.equal(new Set(tabs.map((t) => place(K, t.visitor))).size, K, 'the readers are on every object');
+  assert.equal(new Set(tabs.map((t) => place(K, ipOf(t.visitor)))).size, K, 'the readers are on every object');
   await pool(tabs, 8, (t) => w.mustPing('ent', { ...t, event: 'join' }, from(t.visitor)));
   const lastJoin = performance.now();
   const { at } = await feed.next((m) => m.type === 'members' && m.anonymous.sessions === 40 && m.anonymous.visitors === 40, 10_000);

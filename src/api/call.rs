@@ -78,6 +78,9 @@ pub enum HookAnswer {
         rows_written: u64,
         history_rows_written: u64,
         loaded_at: u64,
+        /// `/v1/count` reads that reached the object.
+        #[serde(default)]
+        count_reads: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         worker_wasm_bytes: Option<u64>,
     },
@@ -133,6 +136,7 @@ mod tests {
                 entity: Some("user:1".into()),
                 token: Some("secret.jwt.value".into()),
                 info: Some(r#"{"name":"Ada"}"#.into()),
+                address: Some("203.0.113.7".into()),
             }),
             SiteCall::Live(LiveQuery {
                 site: "s".into(),
@@ -144,6 +148,8 @@ mod tests {
                 members: Some("/docs".into()),
                 token: Some("secret.jwt.value".into()),
                 info: None,
+                address: None,
+                grant: None,
             }),
             SiteCall::Rooms(RoomsQuery {
                 site: "s".into(),

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::MAX_PING_BYTES;
+use super::{MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES};
 
 /// Every error answer: `{"error":{"code":"<snake_case>","message":"<one sentence for a person>"}}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,6 +68,7 @@ pub enum ErrorCode {
     TooLarge,
     UpgradeRequired,
     RateLimited,
+    TooManyFromAddress,
     SiteFull,
     TooManySockets,
     Internal,
@@ -87,7 +88,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed(_) => 405,
             ErrorCode::TooLarge => 413,
             ErrorCode::UpgradeRequired => 426,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyFromAddress => 429,
             ErrorCode::Internal => 500,
             ErrorCode::SiteFull | ErrorCode::TooManySockets => 503,
         }
@@ -108,6 +109,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyFromAddress => "too_many_from_address",
             ErrorCode::SiteFull => "site_full",
             ErrorCode::TooManySockets => "too_many_sockets",
             ErrorCode::Internal => "internal_error",
@@ -129,6 +131,7 @@ impl ErrorCode {
             ErrorCode::TooLarge,
             ErrorCode::UpgradeRequired,
             ErrorCode::RateLimited,
+            ErrorCode::TooManyFromAddress,
             ErrorCode::SiteFull,
             ErrorCode::TooManySockets,
             ErrorCode::Internal,
@@ -210,7 +213,9 @@ impl ApiError {
     pub fn too_large() -> Self {
         Self::new(
             ErrorCode::TooLarge,
-            format!("The body must be at most {MAX_PING_BYTES} bytes."),
+            format!(
+                "The body must be at most {MAX_PING_BYTES} bytes ({MAX_PING_WITH_TOKEN_BYTES} with a token)."
+            ),
         )
     }
     pub fn upgrade_required() -> Self {
@@ -223,6 +228,12 @@ impl ApiError {
         Self::new(
             ErrorCode::RateLimited,
             "Too many requests; slow down and try again shortly.",
+        )
+    }
+    pub fn too_many_from_address() -> Self {
+        Self::new(
+            ErrorCode::TooManyFromAddress,
+            "This address holds as many sessions or sockets on this site as it may.",
         )
     }
     pub fn site_full() -> Self {
@@ -282,6 +293,10 @@ impl From<crate::presence::Refusal> for ApiError {
         match r {
             crate::presence::Refusal::SiteFull => ApiError::site_full(),
             crate::presence::Refusal::TooManySockets => ApiError::too_many_sockets(),
+            crate::presence::Refusal::TooManyFromAddress => ApiError::too_many_from_address(),
+            crate::presence::Refusal::NotYours => ApiError::bad_token(
+                "This session carries an entity: send its track token with every ping.",
+            ),
         }
     }
 }

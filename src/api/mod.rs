@@ -23,8 +23,11 @@ pub use call::SiteCall;
 pub use error::{Allow, ApiError, ErrorCode};
 pub use query::Query;
 
-/// A ping body may be at most this many bytes.
+/// A ping body may be at most this many bytes...
 pub const MAX_PING_BYTES: usize = 1024;
+/// ...or this many when it carries a track token (a token may be 4 KiB: an entity's session is
+/// touched only with its token, so every ping of such a page carries it).
+pub const MAX_PING_WITH_TOKEN_BYTES: usize = 6 * 1024;
 /// `GET /v1/rooms` answers this many rooms unless `limit` says otherwise.
 pub const DEFAULT_ROOMS_LIMIT: usize = 20;
 /// A larger `limit` is clamped to this.
@@ -145,6 +148,9 @@ pub struct Ping {
     /// (never from the body: a browser cannot forge it).
     #[serde(default)]
     pub info: Option<String>,
+    /// The client address (`CF-Connecting-IP`, IPv6 by its /64), set by the Worker.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,12 +205,27 @@ impl<'de> Deserialize<'de> for StrictObject {
 
 /// Parses and validates a ping body.
 pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
-    if body.len() > MAX_PING_BYTES {
+    if body.len() > MAX_PING_WITH_TOKEN_BYTES {
         return Err(ApiError::too_large());
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("The body must be UTF-8 JSON."))?;
-    let StrictObject(obj) = serde_json::from_str(text).map_err(|e| {
+    // past 1 KiB only a ping that carries a token may be that large: anything else is 413
+    let large = body.len() > MAX_PING_BYTES;
+    let text = std::str::from_utf8(body).map_err(|_| {
+        if large {
+            ApiError::too_large()
+        } else {
+            ApiError::bad_request("The body must be UTF-8 JSON.")
+        }
+    })?;
+    let parsed: Result<StrictObject, _> = serde_json::from_str(text);
+    if large
+        && !parsed
+            .as_ref()
+            .is_ok_and(|o| o.0.get("token").is_some_and(|t| t.is_string()))
+    {
+        return Err(ApiError::too_large());
+    }
+    let StrictObject(obj) = parsed.map_err(|e| {
         let msg = e.to_string();
         match msg.strip_prefix("duplicate field ") {
             Some(rest) => ApiError::bad_request(format!(
@@ -254,6 +275,7 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         entity,
         token,
         info: None,
+        address: None,
     })
 }
 
@@ -320,6 +342,12 @@ pub struct LiveQuery {
     /// The member info of `entity`, from its checked track token (set by the Worker).
     #[serde(default)]
     pub info: Option<String>,
+    /// The client address (set by the Worker).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// What the socket's token grants, until when (set by the Worker when it has a token).
+    #[serde(default)]
+    pub grant: Option<crate::token::Grant>,
 }
 
 pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
@@ -365,6 +393,8 @@ pub fn parse_live(q: &Query) -> Result<LiveQuery, ApiError> {
         members,
         token,
         info: None,
+        address: None,
+        grant: None,
     })
 }
 

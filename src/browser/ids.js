@@ -91,6 +91,21 @@ export function loadIds(onReady) {
  * session id when the answer to our own question says that a twin tab holds it. Called again
  * when a page comes back from the back/forward cache, as pagehide closed the channel.
  */
+/**
+ * This tab becomes a new session (another person signed in, or out: a session that carried an
+ * entity is that entity's, and no other may touch it). Answers the id of the old one.
+ */
+export function newSession() {
+  const old = ids.session;
+  ids.session = randomId('s_');
+  try {
+    sessionStorage.setItem(SESSION_KEY, ids.session);
+  } catch (x) {
+    /* kept in memory */
+  }
+  return old;
+}
+
 export function listenToTabs() {
   if (channel || !window.BroadcastChannel) return;
   try {

@@ -61,6 +61,10 @@ class MembersFeed {
     this.text = ''; // the value as JSON: an unchanged poll answer tells nobody
     this.dead = null;
     this.socketToken = '';
+    // a token renewed while the socket is open goes to it: its rights never end
+    this.offToken = source.onChange((token) => {
+      if (this.link.hasSocket && token && token !== this.socketToken && this.link.send('token ' + token)) this.socketToken = token;
+    });
     this.link = new Link(
       {
         urls: async () => {
@@ -98,6 +102,7 @@ class MembersFeed {
   remove(sub) {
     if (!this.subscribers.delete(sub) || this.subscribers.size) return;
     this.link.stop();
+    this.offToken();
     if (feeds.drop(this.key, this)) this.source.release();
   }
 

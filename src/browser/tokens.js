@@ -11,9 +11,10 @@
 //   out bad tokens cannot make a feed loop.
 // - A failing getToken (the back end is down) is retried with a growing delay; meanwhile the
 //   feeds keep the token they have.
-// - Open sockets keep the token they were opened with (the server checks it at the upgrade
-//   only), so a renewal changes what the next connection or HTTP exchange carries, and nothing
-//   is reconnected for it.
+// - A socket's rights end with its token's `exp` (and 30 s of leeway): a renewal is sent on the
+//   feeds' open sockets (`token <jwt>`), and carried by the next connection or HTTP exchange,
+//   so nothing is reconnected for it. A socket the server closed for its token (4001) is
+//   reconnected with a fresh one.
 // - Sources are shared by what they are made of (the same getToken function, the same
 //   token-url, the same token), and hold their timer only while some feed uses them.
 

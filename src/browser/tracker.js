@@ -15,13 +15,16 @@
 //   session goes on with it; a refusal that no fresh token cures (401 bad_token again, 403
 //   entities_disabled, ...) drops the identity with one warning and the page goes on counting
 //   anonymously. Any other final refusal stops the session with one warning.
-// - Leave pings carry no token: ending a session needs none, and so an expired token cannot
-//   keep a closed tab counted.
+// - Every ping of a session that carries an entity carries its token, leave included: the
+//   server lets nothing else touch that session. A token renewed while a socket is open is
+//   sent on it (`token <jwt>`), so the socket's rights never end. Another identity (a sign-in
+//   as someone else, or a sign-out) is another session: the old one leaves with its own token
+//   and the tab takes a new session id.
 
 import { defaultSite, endpointOf, isVisible, roomOf } from './config.js';
 import { CountFeed, EXCHANGE_TIMEOUT_MS, setTracked } from './counts.js';
 import { FeedRegistry } from './feeds.js';
-import { ENTITY_ID, ids, randomId } from './ids.js';
+import { ENTITY_ID, ids, newSession, randomId } from './ids.js';
 import { closedOnPurpose, liveUrl } from './link.js';
 import { afterRefusal, tokenSource } from './tokens.js';
 import { TEXT_BODY, httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
@@ -77,8 +80,10 @@ function setIdentity(id) {
   if (id) {
     // A token that arrives for an identity the session could not carry yet (it was waiting for
     // its first one): join with it now. Later tokens are for the next connection.
-    offIdentityToken = id.source.onChange(() => {
-      if (tracked && identity === id && tracked.socketIdentity !== id && tracked.link.hasSocket) rejoin();
+    offIdentityToken = id.source.onChange((token) => {
+      if (!tracked || identity !== id || !tracked.link.hasSocket) return;
+      if (tracked.socketIdentity !== id) rejoin();
+      else if (token !== tracked.socketToken && tracked.link.send('token ' + token)) tracked.socketToken = token; // the socket's rights go on
     });
   }
 }
@@ -88,6 +93,8 @@ let offIdentityToken = null;
 function dropIdentity(id, why) {
   if (!id || identity !== id) return false;
   setIdentity(null);
+  // a session that carried the entity is that entity's: anonymously, this tab is another one
+  if (tracked && tracked.socketIdentity === id) newSession();
   warnOnce('eref ' + id.source.key, `identity "${id.entity}" dropped (${why}); counting this page anonymously`);
   if (tracked && tracked.away) queueMicrotask(safe(() => tracked && tracked.away && tracked.pause())); // anonymous and hidden: leave
   return true;
@@ -203,13 +210,14 @@ class TrackedSession extends CountFeed {
     this.away = false;
     if (!this.wanted) return;
     super.pause();
-    if (!this.dead && ids.ready) this.beacon('leave');
+    // with the identity the session joined with (it may have been dropped since)
+    if (!this.dead && ids.ready) this.beacon('leave', this.socketIdentity || usable(identity));
   }
 
-  /** A ping that must go out even as the page goes away (a leave carries no identity). */
-  beacon(event) {
+  /** A ping that must go out even as the page goes away (with its identity's token). */
+  beacon(event, id = usable(identity), session = ids.session) {
     const url = this.endpoint + '/v1/ping';
-    const body = this.pingBody(event, event !== 'leave' ? usable(identity) : null);
+    const body = this.pingBody(event, id, session);
     try {
       if (navigator.sendBeacon(url, body)) return;
     } catch (e) {
@@ -240,6 +248,8 @@ class TrackedSession extends CountFeed {
       if (!current()) return 'stale';
       if (response.ok && body) {
         if (id) id.source.accepted(token);
+        this.socketIdentity = id; // the identity the session joined with, over HTTP too
+        this.socketToken = token;
         if (body.heartbeat_ms != null) this.link.useHeartbeat(body.heartbeat_ms);
         this.emit(body);
         return 'ok';
@@ -330,10 +340,15 @@ function identityChanged() {
  */
 function rejoin() {
   if (!tracked || !tracked.wanted || tracked.dead || !ids.ready) return; // a later join uses them anyway
-  // A socket without an entity keeps the one its session carries: to drop the identity, the
-  // session must end first (the next one joins anonymously).
-  if (tracked.socketIdentity && !usable(identity)) tracked.link.restart();
-  else tracked.link.replace();
+  const was = tracked.socketIdentity;
+  const now = usable(identity);
+  if (was && (!now || now.entity !== was.entity)) {
+    // The session is the old entity's: it leaves (with that entity's token), and this tab
+    // becomes another session, so the two never meet on the server.
+    tracked.link.stop();
+    tracked.beacon('leave', was, newSession());
+    tracked.link.start();
+  } else tracked.link.replace();
 }
 
 /** herenow.track({site, room, endpoint, entity, token, getToken, tokenUrl}) */

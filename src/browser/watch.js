@@ -99,6 +99,10 @@ class StatusFeed {
     this.dead = null; // the error code that stopped the feed for good
     this.syncTimer = 0;
     this.socketToken = '';
+    // a token renewed while the sockets are open goes to them: their rights never end
+    this.offToken = source.onChange((token) => {
+      if (this.link.hasSocket && token && token !== this.socketToken && this.link.send('token ' + token)) this.socketToken = token;
+    });
     this.link = new Link(
       {
         urls: async () => {
@@ -181,6 +185,7 @@ class StatusFeed {
   end() {
     this.active = false;
     this.link.stop();
+    this.offToken();
     if (feeds.drop(this.key, this)) this.source.release();
   }
 

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use worker::WebSocket;
 
-use crate::presence::{Millis, SocketId, SocketSession, SocketSpec};
+use crate::presence::{AddressKey, Millis, SocketId, SocketSession, SocketSpec};
+use crate::token::Grant;
 use crate::visitor::{from_hex, to_hex};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,12 @@ pub struct Attachment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<String>,
     pub opened_at: Millis,
+    /// The client address that opened it, hashed (16 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// What its token grants, until when (a tracked entity, watch and members sockets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +48,7 @@ pub struct AttachedSession {
 }
 
 impl Attachment {
-    pub fn of(spec: &SocketSpec) -> Attachment {
+    pub fn of(spec: &SocketSpec, grant: Option<Grant>) -> Attachment {
         Attachment {
             id: spec.id,
             session: spec.session.as_ref().map(|s| AttachedSession {
@@ -56,6 +63,8 @@ impl Attachment {
             watch: spec.watch.clone(),
             members: spec.members.clone(),
             opened_at: spec.seen_at,
+            address: Some(format!("{:016x}", spec.address.0)),
+            grant,
         }
     }
 
@@ -72,6 +81,10 @@ impl Attachment {
             }),
             None => None,
         };
+        let address = self
+            .address
+            .and_then(|a| u64::from_str_radix(&a, 16).ok())
+            .map_or(AddressKey::UNKNOWN, AddressKey);
         Some(SocketSpec {
             id: self.id,
             session,
@@ -79,6 +92,8 @@ impl Attachment {
             watch: self.watch,
             members: self.members,
             seen_at: seen_at.unwrap_or(0).max(self.opened_at),
+            address,
+            token_until: self.grant.map(|g| g.until),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::api::{
 use crate::presence::history::{self, Range};
 use crate::presence::shards::ShardCall;
 use crate::presence::{shards, Event, RoomCounts, SocketSession, SocketSpec};
-use crate::visitor::visitor_key;
+use crate::visitor::{address_key, visitor_key};
 
 impl SitePresence {
     pub(super) fn answer(&self, call: SiteCall) -> Result<Answer> {
@@ -52,10 +52,12 @@ impl SitePresence {
     fn ping(&self, p: Ping) -> Result<Answer> {
         self.step(|l, now| {
             let visitor = visitor_key(&l.salt, p.visitor.as_deref(), &p.session);
+            let address = address_key(&l.salt, p.address.as_deref());
             let ping = crate::presence::Ping {
                 session: &p.session,
                 room: &p.room,
                 visitor,
+                address,
                 event: Event::from(p.event),
                 entity: p.entity.as_deref(),
                 info: p.info.as_deref(),
@@ -76,7 +78,10 @@ impl SitePresence {
     }
 
     fn count(&self, q: CountQuery) -> Result<Answer> {
-        self.step(|l, _| Answer::json(&CountAnswer::from(l.core.snapshot(q.room.as_deref()))))
+        self.step(|l, _| {
+            l.count_reads += 1;
+            Answer::json(&CountAnswer::from(l.core.snapshot(q.room.as_deref())))
+        })
     }
 
     fn rooms(&self, q: RoomsQuery) -> Result<Answer> {
@@ -141,8 +146,10 @@ impl SitePresence {
                 watch: q.watch.clone(),
                 members: q.members.clone(),
                 seen_at: now,
+                address: address_key(&l.salt, q.address.as_deref()),
+                token_until: q.grant.as_ref().map(|g| g.until),
             };
-            let attachment = Attachment::of(&spec);
+            let attachment = Attachment::of(&spec, q.grant.clone());
             let storage = &l.storage;
             let stored = |e: &str| storage.entity(e).unwrap_or_default();
             if let Err(r) = l.core.socket_open(now, spec, stored) {

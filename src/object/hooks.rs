@@ -32,6 +32,7 @@ impl SitePresence {
                     rows_written: l.storage.rows_written(),
                     history_rows_written: l.storage.history_rows_written(),
                     loaded_at: l.loaded_at,
+                    count_reads: l.count_reads,
                     worker_wasm_bytes: None,
                 })
             }),

@@ -38,6 +38,7 @@ use crate::api::{ApiError, SiteCall};
 use crate::http::{self, ObjectCall};
 use crate::presence::shards::{Report, ShardCall, Totals, SHARD_CALL_HEADER};
 use crate::presence::{Closed, Effects, Incoming, Millis, Placement, Presence, SocketId};
+use crate::token;
 use attachment::Attachment;
 use storage::Storage;
 use webhooks::WebhookTarget;
@@ -57,6 +58,8 @@ struct Loaded {
     placement: Placement,
     /// Where and how this site's webhooks go, if it has them.
     webhook: Option<WebhookTarget>,
+    /// The secrets that sign the site's tokens (for sockets renewing theirs).
+    keys: Vec<(String, Vec<u8>)>,
     /// When old history was last deleted.
     pruned_at: Millis,
     /// When this instance started (a new value means it was rebuilt: a restart or a wake from
@@ -65,6 +68,9 @@ struct Loaded {
     loaded_at: Millis,
     /// Test hook: how far this object's clock is moved from the real time.
     clock_offset: i64,
+    /// Count reads answered (the bench and the tests watch what reaches the object).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    count_reads: u64,
     /// Keeps the object in memory while the core asks for it.
     residency: Residency,
     /// Test hook: the next alarm fails (so that the runtime retries it).
@@ -258,15 +264,20 @@ impl DurableObject for SitePresence {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(id) = Attachment::load(&ws).map(|a| a.id) else {
+        let Some(attachment) = Attachment::load(&ws) else {
             return Ok(());
         };
         self.step(|l, now| {
             let incoming = match &message {
-                WebSocketIncomingMessage::String(t) => Incoming::Text(t),
+                WebSocketIncomingMessage::String(t) => match t.trim().strip_prefix("token ") {
+                    Some(jwt) => {
+                        Incoming::Token(renew(l, &ws, attachment.clone(), jwt.trim(), now))
+                    }
+                    None => Incoming::Text(t),
+                },
                 WebSocketIncomingMessage::Binary(b) => Incoming::Binary(b.len()),
             };
-            l.core.socket_message(now, id, incoming);
+            l.core.socket_message(now, attachment.id, incoming);
         })?;
         self.arm_alarm().await
     }
@@ -289,6 +300,30 @@ impl DurableObject for SitePresence {
         self.socket_gone(&ws, Closed::Abnormal)?;
         self.arm_alarm().await
     }
+}
+
+/// A socket's `token <jwt>`: checked against the site's secrets and what the socket's first
+/// token granted (`token::renewal`); a renewal that extends it is kept in its attachment (it
+/// survives hibernation) and answers the new end of its rights.
+fn renew(
+    l: &Loaded,
+    ws: &WebSocket,
+    mut a: Attachment,
+    jwt: &str,
+    now: Millis,
+) -> std::result::Result<Millis, &'static str> {
+    let Some(grant) = a.grant.as_mut() else {
+        return Err("This socket was opened without a token.");
+    };
+    let keys: Vec<token::Key<'_>> = (l.keys.iter())
+        .map(|(name, secret)| token::Key { name, secret })
+        .collect();
+    let claims = token::verify(jwt, &keys, now).map_err(|e| e.message())?;
+    let until =
+        token::renewal(&claims, grant, &a.watch, a.members.as_deref()).map_err(|e| e.message())?;
+    grant.until = until;
+    a.save(ws).map_err(|_| "The renewal could not be kept.")?;
+    Ok(until)
 }
 
 impl SitePresence {

@@ -17,6 +17,15 @@ use crate::api::call::parse_shard;
 use crate::config::presence_config;
 use crate::presence::{Placement, Presence};
 
+/// The site's entry of `SITES` (the contract's default when the var is not set).
+fn site_config(env: &worker::Env, site: &str) -> Option<crate::config::SiteConfig> {
+    let raw = env
+        .var("SITES")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| crate::config::DEFAULT_SITES.to_owned());
+    crate::config::Sites::parse(&raw).ok()?.get(site).cloned()
+}
+
 impl SitePresence {
     /// Starts the object if it has not started: as `identity` says (a call's site and
     /// placement), else as storage remembers. Answers whether it runs (an alarm of an object
@@ -97,6 +106,9 @@ impl SitePresence {
         let mut core = Presence::start(cfg, placement, runtime::random_u64() >> 12);
         core.restore(now, rows, specs);
         let webhook = WebhookTarget::for_site(&self.env, &site);
+        let keys = site_config(&self.env, &site)
+            .map(|cfg| crate::http::site_keys(&self.env, &cfg))
+            .unwrap_or_default();
         if let Some(target) = &webhook {
             let prefix = format!("{:x}", runtime::random_u64() & 0xffff_ffff);
             core.enable_webhooks(&site, target.events, &prefix, storage.webhooks()?);
@@ -114,9 +126,11 @@ impl SitePresence {
             site,
             placement,
             webhook,
+            keys,
             pruned_at: 0,
             loaded_at: now,
             clock_offset: 0,
+            count_reads: 0,
             residency: Residency::default(),
             #[cfg(feature = "test-hooks")]
             fail_next_alarm: false,

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use serde::Deserialize;
 use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
 
-use crate::log::GivenUp;
+use crate::log::WebhookLine;
 use crate::presence::history::{MinuteRow, KEEP_MS};
 use crate::presence::{Counts, Delivery, Millis, QueueChange, StoredEntity, StoredSession, Write};
 use crate::visitor::{from_hex, to_hex};
@@ -445,9 +445,17 @@ impl Storage {
                         ],
                     )?;
                 }
+                Write::Webhook(QueueChange::Dropped { id }) => {
+                    let line = WebhookLine {
+                        event: "webhook_dropped",
+                        id: &id,
+                    };
+                    worker::console_warn!("{}", line.text());
+                    self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
+                }
                 Write::Webhook(QueueChange::Removed { id, given_up }) => {
                     if given_up {
-                        let line = GivenUp {
+                        let line = WebhookLine {
                             event: "webhook_given_up",
                             id: &id,
                         };

@@ -5,7 +5,8 @@
 use super::entities::{EntityRecord, EntityStatus};
 use super::history::MinuteRow;
 use super::messages::{
-    CountMessage, CountType, MembersList, MembersMessage, MembersType, StatusMessage,
+    CountMessage, CountType, ErrorDetail, ErrorMessage, ErrorType, MembersList, MembersMessage,
+    MembersType, StatusMessage,
 };
 use super::shards::{Report, Totals};
 use super::types::{Counts, Millis, RoomCounts, SocketId, VisitorKey};
@@ -100,6 +101,12 @@ pub enum Message {
     Members(MembersList),
     /// The text `pong`, for a `ping` the runtime did not answer itself (other spelling).
     Pong,
+    /// `{"type":"error","error":{"code":..,"message":..}}`: what the socket sent was refused
+    /// and changed nothing (a `token` renewal the edge did not accept).
+    Error {
+        code: &'static str,
+        message: &'static str,
+    },
 }
 
 /// The heartbeat and ttl a socket is told in its first message.
@@ -128,6 +135,10 @@ impl Message {
                 r#type: MembersType::Members,
             }),
             Message::Pong => return "pong".to_owned(),
+            Message::Error { code, message } => serde_json::to_string(&ErrorMessage {
+                error: ErrorDetail { code, message },
+                r#type: ErrorType::Error,
+            }),
         };
         // These plain structs always serialize.
         json.unwrap_or_default()

@@ -93,3 +93,24 @@ pub struct MembersMessage<'a> {
 pub enum MembersType {
     Members,
 }
+
+/// `{"type":"error","error":{"code","message"}}`: what a socket sent was refused and changed
+/// nothing (e.g. a `token` renewal: `bad_token`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorMessage<'a> {
+    pub error: ErrorDetail<'a>,
+    pub r#type: ErrorType,
+}
+
+/// The code and the sentence of a refusal, as in every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorType {
+    Error,
+}

@@ -141,9 +141,9 @@ impl Presence {
     }
 
     #[cfg(test)]
-    /// Number of rooms with at least one counted session here.
+    /// Number of rooms as this object counts them: the named ones, and `~other` if it holds any.
     pub fn room_count(&self) -> usize {
-        self.local.room_count()
+        self.local.rooms().len()
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
@@ -170,6 +170,12 @@ impl Presence {
     }
 
     #[cfg(test)]
+    /// The entity a live session carries.
+    pub fn entity_of(&self, session: &str) -> Option<&str> {
+        self.local.entity_of(session)
+    }
+
+    #[cfg(test)]
     /// Whether a live session is away.
     pub fn is_away(&self, session: &str) -> bool {
         self.local.is_away(session)
@@ -182,18 +188,21 @@ impl Presence {
 
     // ----- inputs: HTTP pings -----
 
-    /// Applies a ping and answers the counts of the site and of the ping's room (or of the
-    /// overflow group the session is counted in, with `grouped_as`).
+    /// Applies a ping and answers the counts of the site and of the ping's room (with
+    /// `grouped_as` when the room is counted in `~other`). A session that carries an entity
+    /// is touched only by a ping with a valid track token for it (`p.entity`).
     pub fn ping(&mut self, now: Millis, p: Ping<'_>) -> Result<Snapshot, Refusal> {
+        self.local.check_owner(p.session, p.entity)?;
         let want = |visibility| Want {
             room: p.room,
             visitor: p.visitor,
+            address: p.address,
             entity: p.entity,
             info: p.info,
             visibility,
         };
-        let stays_away =
-            p.event == Event::Away && (p.entity.is_some() || self.local.carries_entity(p.session));
+        // an entity's session stays away; any other ends, as with `leave`
+        let stays_away = p.event == Event::Away && p.entity.is_some();
         match p.event {
             Event::Leave => self.local.end(p.session, now, now, &mut self.out),
             Event::Away if !stays_away => self.local.end(p.session, now, now, &mut self.out),
@@ -203,11 +212,8 @@ impl Presence {
                 } else {
                     Visibility::Visible
                 };
-                self.local.admit(p.session)?;
-                let slots = self.role.slots();
-                let name = self
-                    .local
-                    .upsert(now, p.session, want(v), slots, &mut self.out);
+                self.local.admit(p.session, p.address)?;
+                let name = self.local.upsert(now, p.session, want(v), &mut self.out);
                 self.local.hold(&name, now, v);
             }
         }
@@ -215,28 +221,16 @@ impl Presence {
         Ok(self.ping_answer(p.session, p.room))
     }
 
-    /// The counts a ping is answered with: the site's, and its room's, or those of the group the
-    /// session is counted in (here, or on a sharded site past `MAX_ROOMS`).
+    /// The counts a ping is answered with: the site's, and its room's, or those of `~other`
+    /// when the room has no slot.
     fn ping_answer(&self, session: &str, room: &str) -> Snapshot {
         let mut snap = self.snapshot(Some(room));
-        let counted_in = self
-            .local
-            .session_room(session)
-            .filter(|_| self.local.is_counted(session));
-        let group = counted_in.and_then(|r| {
-            if r != room {
-                Some(r)
-            } else if !self.role.slots().is_none_or(|s| s.keeps(r)) {
-                Some(OVERFLOW_ROOM)
-            } else {
-                None
-            }
-        });
-        if let (Some(group), Some(r)) = (group, snap.room.as_mut()) {
-            let c = self.room_counts(group);
+        let grouped = self.local.is_counted(session) && !self.local.is_named(room);
+        if let (true, Some(r)) = (grouped, snap.room.as_mut()) {
+            let c = self.room_counts(OVERFLOW_ROOM);
             r.sessions = c.sessions;
             r.visitors = c.visitors;
-            r.grouped_as = Some(group.to_string());
+            r.grouped_as = Some(OVERFLOW_ROOM.to_string());
         }
         snap
     }
@@ -252,17 +246,14 @@ impl Presence {
         spec: SocketSpec,
         stored: impl FnMut(&str) -> StoredEntity,
     ) -> Result<(), Refusal> {
-        if self.local.socket_count() >= self.cfg.limits.max_sockets {
-            return Err(Refusal::TooManySockets);
-        }
+        self.local.admit_socket(spec.address)?;
         if let Some(ss) = &spec.session {
-            self.local.admit(&ss.session)?;
+            self.local.check_owner(&ss.session, ss.entity.as_deref())?;
+            self.local.admit(&ss.session, spec.address)?;
         }
         let (id, view, members) = (spec.id, spec.view.clone(), spec.members.clone());
         let watch = spec.watch.clone();
-        let slots = self.role.slots();
-        self.local
-            .add_socket(now, spec, false, slots, &mut self.out);
+        self.local.add_socket(now, spec, false, &mut self.out);
         self.route();
         self.first_counts(now, id, view.as_deref());
         for (entity, status) in self.statuses(&watch, stored) {
@@ -299,8 +290,9 @@ impl Presence {
     }
 
     /// A message arrived on a socket: a sign of life; `away` and `back` hide and show its
-    /// session; a `ping` the runtime did not answer itself is answered; a message over
-    /// [`MAX_SOCKET_MESSAGE_BYTES`] closes the socket.
+    /// session, `token` renews its token; a `ping` the runtime did not answer itself is
+    /// answered. Anything but `ping` spends the socket's budget (20 in any 10 s: past it the
+    /// socket is closed, 1008); a message over [`MAX_SOCKET_MESSAGE_BYTES`] closes it (1009).
     pub fn socket_message(&mut self, now: Millis, id: SocketId, message: Incoming<'_>) {
         if self.local.sockets.get(id).is_none() {
             return;
@@ -316,23 +308,39 @@ impl Presence {
             self.route();
             return;
         }
-        if let Incoming::Text(text) = message {
-            let word = text.trim();
-            let slots = self.role.slots();
-            if word.eq_ignore_ascii_case("away") {
-                let v = Visibility::Away;
-                self.local
-                    .socket_visibility(now, id, v, slots, &mut self.out);
-            } else if word.eq_ignore_ascii_case("back") {
-                let v = Visibility::Visible;
-                self.local
-                    .socket_visibility(now, id, v, slots, &mut self.out);
-            } else if word.eq_ignore_ascii_case("ping") {
-                self.out.sends.push(Send::one(id, Message::Pong));
+        let is_ping = matches!(message, Incoming::Text(t) if t.trim().eq_ignore_ascii_case("ping"));
+        if is_ping {
+            self.out.sends.push(Send::one(id, Message::Pong));
+        } else if !self.local.spend(id, now, &mut self.out) {
+            self.route();
+            return;
+        }
+        match message {
+            Incoming::Text(text) => self.socket_word(now, id, text.trim()),
+            Incoming::Token(Ok(until)) => self.local.renew_token(id, until),
+            Incoming::Token(Err(why)) => {
+                let message = Message::Error {
+                    code: "bad_token",
+                    message: why,
+                };
+                self.out.sends.push(Send::one(id, message));
             }
+            Incoming::Binary(_) => {}
         }
         self.local.socket_seen(id, now);
         self.route();
+    }
+
+    /// `away` or `back` on a socket: its session hides or shows.
+    fn socket_word(&mut self, now: Millis, id: SocketId, word: &str) {
+        let v = if word.eq_ignore_ascii_case("away") {
+            Visibility::Away
+        } else if word.eq_ignore_ascii_case("back") {
+            Visibility::Visible
+        } else {
+            return;
+        };
+        self.local.socket_visibility(now, id, v, &mut self.out);
     }
 
     #[cfg(test)]
@@ -383,11 +391,15 @@ impl Presence {
         }
     }
 
-    /// Entity changes of this object's sessions go where the role keeps them.
+    /// After an input: entity changes of this object's sessions go where the role keeps them,
+    /// and the site's room slots look again if this object's rooms changed.
     fn route(&mut self) {
         let events = self.local.take_events();
         if !events.is_empty() {
             self.role.route(events);
+        }
+        if self.local.take_rooms_changed() && self.role.refresh_slots(&mut self.local) {
+            self.throttle.mark();
         }
     }
 
@@ -427,14 +439,6 @@ impl Presence {
     /// What the inputs since the last poll changed, told to the throttle and the role.
     fn note_changes(&mut self) {
         let changes = self.local.take_changes();
-        if let Role::Coordinator(_, c) = &mut self.role {
-            if changes.rooms {
-                c.rooms_changed();
-            }
-            if c.refresh_slots(&self.local) {
-                self.throttle.mark();
-            }
-        }
         if changes.counts {
             self.throttle.mark();
         }

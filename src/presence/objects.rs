@@ -16,7 +16,7 @@ impl Presence {
         let Role::Coordinator(keeper, c) = &mut self.role else {
             return Totals::default();
         };
-        let (totals, changed) = c.receive(now, report, &mut keeper.entities, &self.local);
+        let (totals, changed) = c.receive(now, report, &mut keeper.entities, &mut self.local);
         if changed.totals {
             self.throttle.mark();
         }
@@ -31,6 +31,9 @@ impl Presence {
     pub fn report_answered(&mut self, now: Millis, totals: Option<Totals>) {
         if let Role::Shard(s) = &mut self.role {
             s.answered(now, totals);
+            if s.take_slots_changed() {
+                self.local.follow(s.slots());
+            }
             self.throttle.mark();
         }
     }
@@ -39,6 +42,9 @@ impl Presence {
     pub fn totals_pushed(&mut self, totals: Totals) {
         if let Role::Shard(s) = &mut self.role {
             s.pushed(totals);
+            if s.take_slots_changed() {
+                self.local.follow(s.slots());
+            }
             self.throttle.mark();
         }
     }
@@ -48,14 +54,14 @@ impl Presence {
         let interval = self.cfg.broadcast_interval_ms;
         match &mut self.role {
             Role::Coordinator(_, c) => {
-                let (pushes, changed) = c.poll(now, interval, &self.local);
+                let (pushes, changed) = c.poll(now, interval, &mut self.local);
                 if changed {
                     self.throttle.mark();
                 }
                 fx.pushes = pushes;
             }
             Role::Shard(s) => fx.report = s.poll(now, &self.local),
-            Role::Single(_) => {}
+            Role::Single(..) => {}
         }
     }
 }

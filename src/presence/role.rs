@@ -55,7 +55,8 @@ impl Keeper {
 
 #[derive(Debug)]
 pub(crate) enum Role {
-    Single(Keeper),
+    /// With its own room slots (`MAX_ROOMS` over its own rooms).
+    Single(Keeper, RoomSlots),
     Coordinator(Keeper, Box<Coordinator>),
     Shard(Box<Shard>),
 }
@@ -65,7 +66,9 @@ impl Role {
     pub fn new(cfg: &Config, placement: Placement, instance: u64) -> Role {
         let max_rooms = cfg.limits.max_rooms;
         match placement {
-            Placement { index: 0, count } if count <= 1 => Role::Single(Keeper::new(cfg)),
+            Placement { index: 0, count } if count <= 1 => {
+                Role::Single(Keeper::new(cfg), RoomSlots::new(max_rooms))
+            }
             Placement { index: 0, count } => Role::Coordinator(
                 Keeper::new(cfg),
                 Box::new(Coordinator::new(instance, count, max_rooms)),
@@ -82,8 +85,10 @@ impl Role {
     /// `"shards"`): it keeps what it keeps, and coordinates or stops coordinating.
     pub fn recount(self, count: u32, instance: u64, max_rooms: usize) -> Role {
         match self {
-            Role::Single(k) | Role::Coordinator(k, _) if count <= 1 => Role::Single(k),
-            Role::Single(k) | Role::Coordinator(k, _) => {
+            Role::Single(k, _) | Role::Coordinator(k, _) if count <= 1 => {
+                Role::Single(k, RoomSlots::new(max_rooms))
+            }
+            Role::Single(k, _) | Role::Coordinator(k, _) => {
                 Role::Coordinator(k, Box::new(Coordinator::new(instance, count, max_rooms)))
             }
             shard => shard,
@@ -92,14 +97,14 @@ impl Role {
 
     pub fn keeper(&self) -> Option<&Keeper> {
         match self {
-            Role::Single(k) | Role::Coordinator(k, _) => Some(k),
+            Role::Single(k, _) | Role::Coordinator(k, _) => Some(k),
             Role::Shard(_) => None,
         }
     }
 
     pub fn keeper_mut(&mut self) -> Option<&mut Keeper> {
         match self {
-            Role::Single(k) | Role::Coordinator(k, _) => Some(k),
+            Role::Single(k, _) | Role::Coordinator(k, _) => Some(k),
             Role::Shard(_) => None,
         }
     }
@@ -111,12 +116,23 @@ impl Role {
         }
     }
 
-    /// The site's room slots, where the site is spread (`None`: this object caps its rooms).
-    pub fn slots(&self) -> Option<&RoomSlots> {
+    /// A room appeared, emptied or changed its distinct addresses here: the slots look again,
+    /// and this object's tallies follow them. Answers whether the named rooms changed.
+    pub fn refresh_slots(&mut self, local: &mut Local) -> bool {
         match self {
-            Role::Single(_) => None,
-            Role::Coordinator(_, c) => Some(c.slots()),
-            Role::Shard(s) => Some(s.slots()),
+            Role::Single(_, slots) => {
+                let upper = local.room_count();
+                if !slots.update(upper, || local.room_stats()) {
+                    return false;
+                }
+                local.follow(slots);
+                true
+            }
+            Role::Coordinator(_, c) => {
+                c.rooms_changed();
+                c.refresh_slots(local)
+            }
+            Role::Shard(_) => false,
         }
     }
 
@@ -124,7 +140,7 @@ impl Role {
     /// the next report.
     pub fn route(&mut self, events: Vec<EntityEvent>) {
         match self {
-            Role::Single(k) | Role::Coordinator(k, _) => {
+            Role::Single(k, _) | Role::Coordinator(k, _) => {
                 for e in events {
                     k.entities.apply(e, 0);
                 }
@@ -142,7 +158,7 @@ impl Role {
     /// totals corrected by its own changes since on a shard.
     pub fn view(&self, local: &Local, room: Option<&str>) -> View {
         match self {
-            Role::Single(_) => View {
+            Role::Single(..) => View {
                 site: local.site(),
                 room: room.map(|r| local.room(r)),
             },
@@ -171,7 +187,7 @@ impl Role {
         let shards = match self {
             Role::Coordinator(_, c) => c.next_wake(),
             Role::Shard(s) => s.due_at(local.holds_anything()),
-            Role::Single(_) => None,
+            Role::Single(..) => None,
         };
         keeper.into_iter().flatten().chain([shards]).flatten().min()
     }

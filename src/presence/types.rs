@@ -26,6 +26,17 @@ pub const OVERFLOW_ROOM: &str = "~other";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VisitorKey(pub u64);
 
+/// A client address (the request's `CF-Connecting-IP`, an IPv6 address by its /64), hashed by
+/// the edge before it reaches the core. [`AddressKey::UNKNOWN`]: a session restored from
+/// storage that has not been seen since (its address was never stored); it counts under no
+/// address until its next sign of life says one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AddressKey(pub u64);
+
+impl AddressKey {
+    pub const UNKNOWN: AddressKey = AddressKey(0);
+}
+
 /// Live sessions and distinct visitors among them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -71,6 +82,10 @@ pub struct Limits {
     pub max_rooms: usize,
     /// Open sockets; the platform allows 32,768 per object (`too_many_sockets`).
     pub max_sockets: usize,
+    /// Live sessions of one client address (`too_many_from_address`).
+    pub max_sessions_per_address: usize,
+    /// Open sockets of one client address (`too_many_from_address`).
+    pub max_sockets_per_address: usize,
 }
 
 impl Default for Limits {
@@ -79,6 +94,8 @@ impl Default for Limits {
             max_sessions: 100_000,
             max_rooms: 1_000,
             max_sockets: 30_000,
+            max_sessions_per_address: 64,
+            max_sockets_per_address: 128,
         }
     }
 }
@@ -143,6 +160,11 @@ impl Config {
 pub enum Refusal {
     SiteFull,
     TooManySockets,
+    /// The client address holds as many sessions (or sockets) as it may.
+    TooManyFromAddress,
+    /// The session carries an entity, and the ping or socket does not carry a valid track
+    /// token for it.
+    NotYours,
 }
 
 /// What a client said in a ping.
@@ -169,6 +191,7 @@ pub struct Ping<'a> {
     pub session: &'a str,
     pub room: &'a str,
     pub visitor: VisitorKey,
+    pub address: AddressKey,
     pub event: Event,
     /// The entity the session carries from now on (its track token was checked by the edge).
     /// `None` keeps the entity the session already carries.
@@ -182,6 +205,9 @@ pub struct Ping<'a> {
 pub enum Incoming<'a> {
     Text(&'a str),
     Binary(usize),
+    /// `token <jwt>`, as the edge judged it: the socket's rights extend until then (`exp` and
+    /// the leeway), or the renewal is refused, with why.
+    Token(Result<Millis, &'static str>),
 }
 
 impl Incoming<'_> {
@@ -189,6 +215,7 @@ impl Incoming<'_> {
         match self {
             Incoming::Text(t) => t.len(),
             Incoming::Binary(n) => *n,
+            Incoming::Token(_) => 0,
         }
     }
 
@@ -263,6 +290,8 @@ pub struct SocketSession {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketSpec {
     pub id: SocketId,
+    /// The client address that opened it.
+    pub address: AddressKey,
     /// The session this socket carries, if any.
     pub session: Option<SocketSession>,
     /// The room whose counts this socket receives besides the site's, if it named one.
@@ -273,4 +302,6 @@ pub struct SocketSpec {
     pub members: Option<String>,
     /// The last sign of life known (connection time, or the last ping the runtime answered).
     pub seen_at: Millis,
+    /// When the rights of the token it was opened with end (`exp` and the leeway), if any.
+    pub token_until: Option<Millis>,
 }

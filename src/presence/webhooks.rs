@@ -29,6 +29,10 @@ pub struct WebhookEvent<'a> {
     pub status: &'a EntityStatus,
 }
 
+/// At most this many undelivered events per site: past it, the oldest event of an entity whose
+/// later state is also queued is dropped first (the receiver still learns where it ended).
+pub const MAX_QUEUED: usize = 1_000;
+
 /// How long a delivery is retried before it is given up.
 pub const GIVE_UP_AFTER_MS: Millis = 24 * 3600 * 1000;
 /// The longest wait between two tries.
@@ -102,6 +106,10 @@ pub enum QueueChange {
     Removed {
         id: String,
         given_up: bool,
+    },
+    /// Dropped, undelivered, to keep the queue within [`MAX_QUEUED`].
+    Dropped {
+        id: String,
     },
 }
 
@@ -195,6 +203,50 @@ impl Webhooks {
                 .or_default()
                 .push_back(d.clone());
             out.push(QueueChange::Added(d));
+        }
+        out.extend(self.bound());
+        out
+    }
+
+    /// Drops events until at most [`MAX_QUEUED`] wait: first the oldest event of an entity
+    /// with a later one queued, else the oldest of all (never one in flight).
+    fn bound(&mut self) -> Vec<QueueChange> {
+        let mut out = Vec::new();
+        let mut total: usize = self.queues.values().map(VecDeque::len).sum();
+        while total > MAX_QUEUED {
+            let in_flight = &self.in_flight;
+            let oldest = |q: &VecDeque<Delivery>| {
+                q.iter()
+                    .position(|d| !in_flight.contains(&d.id))
+                    .filter(|i| *i + 1 < q.len())
+                    .map(|i| (q[i].seq, i))
+            };
+            let superseded = self
+                .queues
+                .iter()
+                .filter_map(|(e, q)| oldest(q).map(|(seq, i)| (seq, e.clone(), i)))
+                .min();
+            let any = || {
+                self.queues
+                    .iter()
+                    .filter_map(|(e, q)| {
+                        let i = q.iter().position(|d| !in_flight.contains(&d.id))?;
+                        Some((q[i].seq, e.clone(), i))
+                    })
+                    .min()
+            };
+            let Some((_, entity, i)) = superseded.or_else(any) else {
+                break;
+            };
+            if let Some(q) = self.queues.get_mut(&entity) {
+                if let Some(d) = q.remove(i) {
+                    out.push(QueueChange::Dropped { id: d.id });
+                }
+                if q.is_empty() {
+                    self.queues.remove(&entity);
+                }
+            }
+            total -= 1;
         }
         out
     }
@@ -489,5 +541,64 @@ mod tests {
             signed.drop_stale(GIVE_UP_AFTER_MS * 2).is_empty(),
             "a queue that can sign drops only after a day of tries"
         );
+    }
+
+    #[test]
+    fn the_queue_keeps_at_most_a_thousand_dropping_superseded_events_first() {
+        let mut w = Webhooks::new("s", all(), "p");
+        // 990 entities online (one event each), then one entity flapping 30 times
+        let mut at = 0;
+        for i in 0..990 {
+            at += 1;
+            w.enqueue(vec![t(
+                &format!("user:{i}"),
+                State::Offline,
+                State::Online,
+                at,
+            )]);
+        }
+        let mut dropped = Vec::new();
+        for k in 0..30 {
+            at += 1;
+            let (from, to) = if k % 2 == 0 {
+                (State::Online, State::Offline)
+            } else {
+                (State::Offline, State::Online)
+            };
+            for c in w.enqueue(vec![t("user:flap", from, to, at)]) {
+                if let QueueChange::Dropped { id } = c {
+                    dropped.push(id);
+                }
+            }
+        }
+        assert_eq!(w.pending(), MAX_QUEUED);
+        assert_eq!(dropped.len(), 990 + 30 - MAX_QUEUED);
+        // only the flapping entity's older events went; its last state is still queued
+        assert_eq!(w.queues.len(), 991, "every entity still has an event");
+        let flap = &w.queues["user:flap"];
+        assert_eq!(flap.len(), 10);
+        assert!(
+            flap.back().unwrap().body.contains("entity.online"),
+            "its last state (the 30th change: online)"
+        );
+        // every entity with one event: the oldest of all goes
+        let mut w = Webhooks::new("s", all(), "p");
+        for i in 0..=MAX_QUEUED {
+            let changes = w.enqueue(vec![t(
+                &format!("u:{i}"),
+                State::Offline,
+                State::Online,
+                i as u64,
+            )]);
+            if i == MAX_QUEUED {
+                assert!(
+                    changes.contains(&QueueChange::Dropped {
+                        id: "evt_p1".into()
+                    }),
+                    "{changes:?}"
+                );
+            }
+        }
+        assert_eq!(w.pending(), MAX_QUEUED);
     }
 }

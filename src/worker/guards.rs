@@ -36,20 +36,7 @@ impl Edge<'_> {
     /// when the site names none, or none of those it names is set. A listed secret that is not
     /// set is logged and skipped (a rotation half done must not refuse the other's tokens).
     pub fn secrets(&self, site: &SiteConfig) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-        let mut keys = Vec::new();
-        for name in &site.secret_env {
-            let value = self
-                .env
-                .secret(name)
-                .map(|s| s.to_string())
-                .or_else(|_| self.env.var(name).map(|v| v.to_string()))
-                .unwrap_or_default();
-            if value.is_empty() {
-                worker::console_error!("the secret {name} named by SITES is not set");
-                continue;
-            }
-            keys.push((name.clone(), value.into_bytes()));
-        }
+        let keys = crate::http::site_keys(self.env, site);
         if keys.is_empty() {
             return Err(ApiError::entities_disabled());
         }
@@ -97,19 +84,17 @@ impl Edge<'_> {
         Ok(())
     }
 
-    /// The `PING_LIMITER` binding, keyed by client IP and site. Without the binding (or if it
-    /// fails) requests pass: a limiter outage must not take presence down.
-    pub async fn rate_limit(&self, req: &Request, kind: &str, site: &str) -> Result<(), ApiError> {
+    /// The `PING_LIMITER` binding, keyed by the kind of request (pings, socket upgrades, the
+    /// private reads), the client address (an IPv6 address by its /64) and the site. Without
+    /// the binding (or if it fails) requests pass: a limiter outage must not take presence down.
+    pub async fn rate_limit(&self, kind: &str, site: &str) -> Result<(), ApiError> {
         let Ok(limiter) = self.env.rate_limiter("PING_LIMITER") else {
             return Ok(());
         };
-        let ip = req
-            .headers()
-            .get("CF-Connecting-IP")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "unknown".to_owned());
-        match limiter.limit(format!("{kind}|{ip}|{site}")).await {
+        match limiter
+            .limit(format!("{kind}|{}|{site}", self.address))
+            .await
+        {
             Ok(outcome) if !outcome.success => Err(ApiError::rate_limited()),
             _ => Ok(()),
         }

@@ -4,6 +4,7 @@
 //! Everything else is the static assets in `public/`.
 
 mod guards;
+mod reads;
 mod routes;
 
 use std::cell::RefCell;
@@ -168,7 +169,6 @@ impl From<worker::Error> for ApiError {
 /// query and the page's `Origin`.
 pub(crate) struct Edge<'a> {
     env: &'a Env,
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     ctx: &'a Context,
     sites: Rc<Sites>,
     /// The last site a check named (for the log line of a refusal).
@@ -176,6 +176,8 @@ pub(crate) struct Edge<'a> {
     method: Method,
     query: Query,
     origin: Option<&'a str>,
+    /// The client address (`CF-Connecting-IP`, an IPv6 address by its /64).
+    address: String,
 }
 
 impl<'a> Edge<'a> {
@@ -193,6 +195,8 @@ impl<'a> Edge<'a> {
         // the raw URL: parsing it with the url crate would link its Unicode tables (~160 KB)
         let url = req.inner().url();
         let query = Query::parse(crate::api::query::query_of(&url))?;
+        let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+        let address = crate::api::headers::client_address(ip.as_deref());
         Ok(Edge {
             env,
             ctx,
@@ -201,6 +205,7 @@ impl<'a> Edge<'a> {
             method: req.method(),
             query,
             origin,
+            address,
         })
     }
 
@@ -237,9 +242,10 @@ impl<'a> Edge<'a> {
             .await
     }
 
-    /// Which of the site's objects a call goes to: every session of a visitor to one object
-    /// (by a hash of its visitor id, or of its session id when it has none), plain subscriber
-    /// sockets to any (spread at random), everything else to the coordinator.
+    /// Which of the site's objects a call goes to: every session and socket of a client
+    /// address to one object (by a hash of the address), so that the address's ceilings hold
+    /// for the site as for one object and its visitors and addresses add up exactly; sockets
+    /// watching entities or members, and everything else, to the coordinator.
     fn shard_for(&self, site: &str, call: &SiteCall) -> u32 {
         use crate::presence::shards::place;
         let k = self.shards_of(site);
@@ -247,14 +253,10 @@ impl<'a> Edge<'a> {
             return 0;
         }
         match call {
-            SiteCall::Ping(p) => place(k, p.visitor.as_deref().unwrap_or(&p.session)),
-            SiteCall::Live(q) => match &q.session {
-                Some(s) => place(k, q.visitor.as_deref().unwrap_or(s)),
-                None if q.watch.is_empty() && q.members.is_none() => {
-                    (worker::js_sys::Math::random() * f64::from(k)) as u32 % k
-                }
-                None => 0,
-            },
+            SiteCall::Ping(_) => place(k, &self.address),
+            SiteCall::Live(q) if q.watch.is_empty() && q.members.is_none() => {
+                place(k, &self.address)
+            }
             _ => 0,
         }
     }

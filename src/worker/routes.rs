@@ -7,7 +7,7 @@ use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
 use crate::api::{
     parse_count, parse_history, parse_live, parse_members, parse_ping, parse_rooms, parse_status,
-    ApiError, SiteCall, MAX_PING_BYTES,
+    ApiError, SiteCall, MAX_PING_WITH_TOKEN_BYTES,
 };
 use crate::http::{ObjectCall, MAX_ORIGIN_ECHO};
 use crate::presence::shards::ShardCall;
@@ -20,7 +20,7 @@ type Answer = Result<Response, ApiError>;
 pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
     let headers = req.headers();
     let length = headers.get("Content-Length").ok().flatten();
-    if declares_more_than(length.as_deref(), MAX_PING_BYTES) {
+    if declares_more_than(length.as_deref(), MAX_PING_WITH_TOKEN_BYTES) {
         return Err(ApiError::too_large());
     }
     let content_type = headers.get("Content-Type").ok().flatten();
@@ -30,17 +30,17 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
         .as_deref()
         .and_then(|l| l.trim().parse::<usize>().ok());
     let body = match declared {
-        Some(n) if n <= MAX_PING_BYTES => {
+        Some(n) if n <= MAX_PING_WITH_TOKEN_BYTES => {
             let body = req
                 .bytes()
                 .await
                 .map_err(|_| ApiError::bad_request("The body could not be read."))?;
-            if body.len() > MAX_PING_BYTES {
+            if body.len() > MAX_PING_WITH_TOKEN_BYTES {
                 return Err(ApiError::too_large());
             }
             body
         }
-        _ => read_capped(&mut req, MAX_PING_BYTES).await?,
+        _ => read_capped(&mut req, MAX_PING_WITH_TOKEN_BYTES).await?,
     };
     if !ping_content_type_ok(content_type.as_deref()) {
         return Err(ApiError::bad_request(
@@ -60,17 +60,18 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
         token::check_track(&claims, &ping.site, entity)?;
         ping.info = token::track_info(&claims)?;
     }
-    edge.rate_limit(&req, "ping", &ping.site).await?;
+    edge.rate_limit("ping", &ping.site).await?;
+    ping.address = Some(edge.address.clone());
     let site = ping.site.clone();
     edge.relay(&site, SiteCall::Ping(ping)).await
 }
 
-/// `GET /v1/count?site=S[&room=R]`
+/// `GET /v1/count?site=S[&room=R]`: at most a second old (see `reads.rs`).
 pub async fn count(edge: &Edge<'_>) -> Answer {
     let q = parse_count(&edge.query)?;
     edge.site(&q.site)?;
-    let site = q.site.clone();
-    edge.relay(&site, SiteCall::Count(q)).await
+    let body = super::reads::count(edge, q).await?;
+    Ok(crate::http::json(200, body, edge.origin)?)
 }
 
 /// `GET /v1/rooms?site=S[&limit=K]` (a stats token when the site keeps its stats private)
@@ -78,6 +79,7 @@ pub async fn rooms(req: &Request, edge: &Edge<'_>) -> Answer {
     let q = parse_rooms(&edge.query)?;
     let site = edge.site(&q.site)?;
     edge.stats_allowed(req, site, &q.site)?;
+    edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::Rooms(q)).await
 }
@@ -88,6 +90,7 @@ pub async fn history(req: &Request, edge: &Edge<'_>) -> Answer {
     let q = parse_history(&edge.query)?;
     let site = edge.site(&q.site)?;
     edge.stats_allowed(req, site, &q.site)?;
+    edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::History(q)).await
 }
@@ -101,6 +104,7 @@ pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_watchable(&claims, &q.entities)?;
+    edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::Status(q)).await
 }
@@ -114,6 +118,7 @@ pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_room(&claims, &q.room)?;
+    edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     let k = edge.shards_of(&site);
     if k == 1 {
@@ -162,6 +167,8 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     }
     if let Some(secret) = &secret {
         let claims = edge.verify(q.token.as_deref(), secret)?;
+        // its rights end with the token's, unless renewed on the socket
+        q.grant = Some(token::Grant::of(&claims));
         match &q.entity {
             Some(entity) => {
                 token::check_track(&claims, &q.site, entity)?;
@@ -176,7 +183,8 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
             }
         }
     }
-    edge.rate_limit(req, "live", &q.site).await?;
+    edge.rate_limit("live", &q.site).await?;
+    q.address = Some(edge.address.clone());
     let site = q.site.clone();
     let resp = edge.call_object(&site, &SiteCall::Live(q), true).await?;
     if resp.status_code() == 101 {
@@ -320,17 +328,12 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
     use crate::api::badge::{parse_badge, short_count, svg};
     let q = parse_badge(&edge.query)?;
     edge.site(&q.site)?;
-    let call = SiteCall::Count(crate::api::CountQuery {
+    let count = crate::api::CountQuery {
         site: q.site.clone(),
         room: q.room.clone(),
-    });
-    let resp = edge.call_object(&q.site, &call, false).await?;
-    if resp.status_code() != 200 {
-        return Err(ApiError::internal());
-    }
-    let counts: CountAnswer = crate::http::read_json(resp)
-        .await
-        .ok_or_else(ApiError::internal)?;
+    };
+    let body = super::reads::count(edge, count).await?;
+    let counts: CountAnswer = serde_json::from_str(&body).map_err(|_| ApiError::internal())?;
     let sessions = match counts.room {
         Some(room) => room.sessions,
         None => counts.site.sessions,

@@ -1,17 +1,23 @@
-//! The tallies: live sessions and distinct visitors of the site and of each room, kept up to
-//! date on every join, move and end (never recounted on a read). A room is listed while it
-//! has a session; past `max_rooms` new rooms are counted in [`OVERFLOW_ROOM`].
+//! The tallies: live sessions, distinct visitors and distinct client addresses of the site and
+//! of each room, kept up to date on every join, move and end (never recounted on a read).
+//!
+//! Every room a visible session is in is tallied under its own name. Past `MAX_ROOMS`, only the
+//! rooms the site's slots name (`slots.rs`: the rooms with sessions from the most distinct
+//! addresses) are counted under their names; the others are counted together in
+//! [`OVERFLOW_ROOM`], whose tally is kept as well (so its distinct visitors are exact), and
+//! their own counts read 0. A room moves between the two when the slots change, with its whole
+//! tally: no session is touched.
 //!
 //! Room names are shared (`Rc<str>`) between the tallies, the sessions in them and the sockets
-//! viewing them: a site has few rooms and many sessions.
+//! viewing them.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::super::slots::RoomSlots;
-use super::super::types::{Counts, RoomCounts, VisitorKey, OVERFLOW_ROOM};
+use super::super::slots::{RoomSlots, RoomStats};
+use super::super::types::{AddressKey, Counts, Millis, RoomCounts, VisitorKey, OVERFLOW_ROOM};
 
-/// Sessions and distinct visitors of one scope (the site or a room).
+/// Sessions and distinct visitors of one scope (the site, a room, the overflow group).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Tally {
     sessions: u32,
@@ -26,10 +32,26 @@ impl Tally {
 
     pub fn remove(&mut self, v: VisitorKey) {
         self.sessions = self.sessions.saturating_sub(1);
-        if let Some(n) = self.visitors.get_mut(&v) {
-            *n -= 1;
-            if *n == 0 {
-                self.visitors.remove(&v);
+        take(&mut self.visitors, v);
+    }
+
+    /// Adds every session of `other`.
+    fn absorb(&mut self, other: &Tally) {
+        self.sessions += other.sessions;
+        for (v, n) in &other.visitors {
+            *self.visitors.entry(*v).or_insert(0) += n;
+        }
+    }
+
+    /// Takes every session of `other` out (they were absorbed before).
+    fn release(&mut self, other: &Tally) {
+        self.sessions = self.sessions.saturating_sub(other.sessions);
+        for (v, n) in &other.visitors {
+            if let Some(m) = self.visitors.get_mut(v) {
+                *m = m.saturating_sub(*n);
+                if *m == 0 {
+                    self.visitors.remove(v);
+                }
             }
         }
     }
@@ -42,68 +64,60 @@ impl Tally {
     }
 }
 
-#[derive(Debug)]
+/// One less of `key` in a multiset; answers whether it is gone.
+fn take<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) -> bool {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+            return true;
+        }
+    }
+    false
+}
+
+/// One room under its own name.
+#[derive(Debug, Default)]
+struct Room {
+    tally: Tally,
+    /// Its sessions' client addresses (a multiset).
+    addresses: HashMap<AddressKey, u32>,
+    /// Counted under its name (else in the overflow group).
+    named: bool,
+    /// When it got its first session here (among equals, the older room keeps its name).
+    since: Millis,
+}
+
+/// A change of a visible session, for [`Tallies::add`] and [`Tallies::remove`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counted<'a> {
+    pub room: &'a Rc<str>,
+    pub visitor: VisitorKey,
+    pub address: AddressKey,
+    /// It carries no entity (the members of a room count these).
+    pub anonymous: bool,
+    pub at: Millis,
+}
+
+#[derive(Debug, Default)]
 pub(crate) struct Tallies {
     site: Tally,
-    rooms: HashMap<Rc<str>, Tally>,
-    max_rooms: usize,
+    rooms: HashMap<Rc<str>, Room>,
+    /// The rooms without a slot, together.
+    other: Tally,
+    /// Every room keeps its name (the site is not past `MAX_ROOMS`), else only the named.
+    full: bool,
     /// Some count changed since the broadcast last looked.
     changed: bool,
-    /// A room appeared or emptied since the site's room slots last looked.
+    /// A room appeared or emptied, or its distinct addresses changed, since the site's room
+    /// slots last looked.
     rooms_changed: bool,
     /// Rooms whose anonymous counts changed since the members feed last looked.
     anonymous_changed: HashSet<Rc<str>>,
 }
 
 impl Tallies {
-    pub fn new(max_rooms: usize) -> Self {
-        Tallies {
-            site: Tally::default(),
-            rooms: HashMap::new(),
-            max_rooms,
-            changed: false,
-            rooms_changed: false,
-            anonymous_changed: HashSet::new(),
-        }
-    }
-
-    /// The room a session naming `room` is counted in: its own, or the overflow group once the
-    /// site has `max_rooms` rooms. A session already in the group (`current`) stays there while
-    /// its room would still overflow, so its heartbeats never move it. On a sharded site the
-    /// site's `slots` decide once the site is full: a room with a slot by its name, any other
-    /// in the group.
-    pub fn place(
-        &self,
-        room: &str,
-        current: Option<&Rc<str>>,
-        slots: Option<&RoomSlots>,
-    ) -> Rc<str> {
-        if let Some((name, _)) = self.rooms.get_key_value(room) {
-            return name.clone();
-        }
-        let open = if let Some(slots) = slots.filter(|s| s.is_full()) {
-            // the site's named rooms are at most max_rooms; local leftovers from before it
-            // filled are bounded by the same number again
-            slots.keeps(room) && room != OVERFLOW_ROOM && self.rooms.len() < 2 * self.max_rooms
-        } else {
-            self.rooms.len() < self.max_rooms
-        };
-        if open {
-            return match current {
-                Some(c) if &**c == room => c.clone(),
-                _ => Rc::from(room),
-            };
-        }
-        match self.rooms.get_key_value(OVERFLOW_ROOM) {
-            Some((name, _)) => name.clone(),
-            None => match current {
-                Some(c) if &**c == OVERFLOW_ROOM => c.clone(),
-                _ => Rc::from(OVERFLOW_ROOM),
-            },
-        }
-    }
-
-    /// The shared name of `room` (no overflow rule: for rooms placed before).
+    /// The shared name of `room` (the one its tally holds, or a new one).
     pub fn intern(&self, room: &str) -> Rc<str> {
         match self.rooms.get_key_value(room) {
             Some((name, _)) => name.clone(),
@@ -111,41 +125,82 @@ impl Tallies {
         }
     }
 
-    /// Counts a visible session in `room`; `anonymous` when it carries no entity.
-    pub fn add(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
-        self.site.add(v);
-        let tally = self.rooms.entry(room.clone()).or_insert_with(|| {
-            self.rooms_changed = true;
-            Tally::default()
+    /// Counts a visible session.
+    pub fn add(&mut self, c: Counted<'_>) {
+        self.site.add(c.visitor);
+        let full = self.full;
+        let room = self.rooms.entry(c.room.clone()).or_insert_with(|| Room {
+            named: !full && &**c.room != OVERFLOW_ROOM,
+            since: c.at,
+            ..Room::default()
         });
-        tally.add(v);
-        if anonymous {
-            self.anonymous_changed.insert(room.clone());
-        }
-        self.changed = true;
-    }
-
-    pub fn remove(&mut self, room: &Rc<str>, v: VisitorKey, anonymous: bool) {
-        self.site.remove(v);
-        if Self::take_from(&mut self.rooms, room, v) {
+        if room.tally.sessions == 0 {
             self.rooms_changed = true;
         }
-        if anonymous {
-            self.anonymous_changed.insert(room.clone());
+        room.tally.add(c.visitor);
+        let first = *room.addresses.entry(c.address).or_insert(0) == 0;
+        *room.addresses.entry(c.address).or_insert(0) += 1;
+        if first {
+            self.rooms_changed = true;
+        }
+        if !room.named {
+            self.other.add(c.visitor);
+        }
+        if c.anonymous {
+            self.anonymous_changed.insert(c.room.clone());
         }
         self.changed = true;
     }
 
-    /// Takes `v` out of `room`; answers whether the room emptied (and is gone).
-    fn take_from(map: &mut HashMap<Rc<str>, Tally>, room: &str, v: VisitorKey) -> bool {
-        if let Some(t) = map.get_mut(room) {
-            t.remove(v);
-            if t.counts().sessions == 0 {
-                map.remove(room);
-                return true;
+    pub fn remove(&mut self, c: Counted<'_>) {
+        self.site.remove(c.visitor);
+        if let Some(room) = self.rooms.get_mut(c.room) {
+            room.tally.remove(c.visitor);
+            if take(&mut room.addresses, c.address) {
+                self.rooms_changed = true;
+            }
+            if !room.named {
+                self.other.remove(c.visitor);
+            }
+            if room.tally.sessions == 0 {
+                self.rooms.remove(c.room);
+                self.rooms_changed = true;
             }
         }
-        false
+        if c.anonymous {
+            self.anonymous_changed.insert(c.room.clone());
+        }
+        self.changed = true;
+    }
+
+    /// The site's slots changed: each room is counted under its name or in the group as they
+    /// say. Answers whether anything moved.
+    pub fn follow(&mut self, slots: &RoomSlots) -> bool {
+        self.full = slots.is_full();
+        let mut moved = false;
+        for (name, room) in &mut self.rooms {
+            let named = slots.keeps(name) && &**name != OVERFLOW_ROOM;
+            if named == room.named {
+                continue;
+            }
+            room.named = named;
+            if named {
+                self.other.release(&room.tally);
+            } else {
+                self.other.absorb(&room.tally);
+            }
+            moved = true;
+        }
+        self.changed |= moved;
+        moved
+    }
+
+    /// Whether sessions of `room` are counted under its name.
+    pub fn is_named(&self, room: &str) -> bool {
+        match self.rooms.get(room) {
+            Some(r) => r.named,
+            None => !self.full && room != OVERFLOW_ROOM,
+        }
     }
 
     /// Rooms whose anonymous sessions changed since the last call (the members of those rooms
@@ -154,7 +209,8 @@ impl Tallies {
         self.anonymous_changed.drain().collect()
     }
 
-    /// Whether a room appeared or emptied since the last call (for the site's room slots).
+    /// Whether a room appeared, emptied or changed its distinct addresses since the last call
+    /// (for the site's room slots).
     pub fn take_rooms_changed(&mut self) -> bool {
         std::mem::take(&mut self.rooms_changed)
     }
@@ -168,31 +224,64 @@ impl Tallies {
         self.site.counts()
     }
 
+    /// A room's counts as answers show them: a named room's own, the group's for
+    /// [`OVERFLOW_ROOM`], 0 for a room counted in the group.
     pub fn room(&self, room: &str) -> Counts {
-        self.rooms.get(room).map(Tally::counts).unwrap_or_default()
+        if room == OVERFLOW_ROOM {
+            return self.other.counts();
+        }
+        match self.rooms.get(room) {
+            Some(r) if r.named => r.tally.counts(),
+            _ => Counts::default(),
+        }
     }
 
+    /// How many rooms hold sessions here, under their names or not.
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
 
-    /// The busiest rooms first (by sessions, then visitors, then name), at most `limit`.
+    /// The rooms as answers show them, busiest first (by sessions, then visitors, then name),
+    /// at most `limit`: the named rooms, and the group when it holds any.
     pub fn top(&self, limit: usize) -> Vec<RoomCounts> {
-        top_of(
-            self.rooms.iter().map(|(r, t)| (&**r, t.counts())).collect(),
-            limit,
-        )
+        top_of(self.shown().collect(), limit)
     }
 
-    /// Every room, by name.
+    /// The rooms as answers show them, by name.
     pub fn list(&self) -> Vec<RoomCounts> {
-        let mut list: Vec<RoomCounts> = self
-            .rooms
-            .iter()
-            .map(|(r, t)| RoomCounts::new(r, t.counts()))
-            .collect();
+        let mut list: Vec<RoomCounts> = self.shown().map(|(r, c)| RoomCounts::new(r, c)).collect();
         list.sort_by(|a, b| a.room.cmp(&b.room));
         list
+    }
+
+    fn shown(&self) -> impl Iterator<Item = (&str, Counts)> {
+        let other = (self.other.sessions > 0).then(|| (OVERFLOW_ROOM, self.other.counts()));
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.named)
+            .map(|(name, r)| (&**name, r.tally.counts()))
+            .chain(other)
+    }
+
+    /// Every room under its own name, with its distinct addresses (for the site's slots and a
+    /// shard's report).
+    pub fn stats(&self) -> HashMap<String, RoomStats> {
+        self.rooms
+            .iter()
+            .map(|(name, r)| {
+                let stats = RoomStats {
+                    counts: r.tally.counts(),
+                    addresses: r.addresses.len() as u32,
+                    since: r.since,
+                };
+                (name.to_string(), stats)
+            })
+            .collect()
+    }
+
+    /// The group's counts (the rooms without a slot, together).
+    pub fn other(&self) -> Counts {
+        self.other.counts()
     }
 }
 

@@ -4,9 +4,14 @@
 //! elsewhere comes out as data: rows to write, sockets to close, and [`EntityEvent`]s for the
 //! site's entities (kept here, or on the coordinator: the role decides, see `role.rs`).
 //!
+//! What one client address may hold is bounded here: at most `max_sessions_per_address` live
+//! sessions and `max_sockets_per_address` open sockets (the Worker places every session and
+//! socket of an address on one object, so this holds for a sharded site as for one object).
+//!
 //! - `sessions`: live sessions and their HTTP holds (where an HTTP session expires);
 //! - `sockets`: open sockets by view, by watched entity and by silence deadline;
-//! - `counts`: the site and room tallies (sessions, distinct visitors, the overflow room);
+//! - `carry.rs`: sockets and the sessions they carry, message budgets, token expiry;
+//! - `counts`: the site and room tallies (sessions, distinct visitors and addresses);
 //! - `restore`: rebuilding all of it after a restart.
 
 mod carry;
@@ -15,16 +20,21 @@ mod restore;
 mod sessions;
 mod sockets;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::effects::{Effects, Write};
 use super::shards::EntityEvent;
-use super::slots::RoomSlots;
-use super::types::{Config, Counts, Millis, Refusal, RoomCounts, Visibility, VisitorKey};
+use super::slots::{RoomSlots, RoomStats};
+#[cfg(test)]
+use super::types::OVERFLOW_ROOM;
+use super::types::{
+    AddressKey, Config, Counts, Millis, Refusal, RoomCounts, Visibility, VisitorKey,
+};
 
-use counts::Tallies;
 pub(crate) use counts::{top_of, Tally};
-use sessions::{HoldUntil, Session, Sessions};
+use counts::{Counted, Tallies};
+use sessions::{Carried, HoldUntil, Session, Sessions};
 pub(crate) use sockets::{Socket, Sockets};
 
 /// Why the core closes a socket that fell silent.
@@ -35,11 +45,19 @@ pub(crate) const SILENT_REASON: &str = "silent for longer than the ttl";
 pub(crate) struct Want<'a> {
     pub room: &'a str,
     pub visitor: VisitorKey,
-    /// `None` keeps the entity the session carries.
+    pub address: AddressKey,
+    /// `None` keeps the entity the session carries (the caller checked it may).
     pub entity: Option<&'a str>,
     /// `None` keeps the info the session carries.
     pub info: Option<&'a str>,
     pub visibility: Visibility,
+}
+
+/// What one client address holds here.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    sessions: u32,
+    sockets: u32,
 }
 
 #[derive(Debug)]
@@ -48,6 +66,8 @@ pub(crate) struct Local {
     sessions: Sessions,
     tallies: Tallies,
     pub(crate) sockets: Sockets,
+    /// What each client address holds (sessions and sockets), for its ceilings.
+    by_address: HashMap<AddressKey, Usage>,
     /// Entity session changes not yet taken by the role.
     events: Vec<EntityEvent>,
     /// A socket opened or closed since the last look (a shard's report says how many).
@@ -59,8 +79,6 @@ pub(crate) struct Local {
 pub(crate) struct Changes {
     /// Some count.
     pub counts: bool,
-    /// A room appeared or emptied.
-    pub rooms: bool,
     /// A socket opened or closed.
     pub sockets: bool,
 }
@@ -70,8 +88,9 @@ impl Local {
         Local {
             cfg,
             sessions: Sessions::default(),
-            tallies: Tallies::new(cfg.limits.max_rooms),
+            tallies: Tallies::default(),
             sockets: Sockets::default(),
+            by_address: HashMap::new(),
             events: Vec::new(),
             sockets_changed: false,
         }
@@ -83,11 +102,12 @@ impl Local {
         self.tallies.site()
     }
 
+    /// A room's counts as answers show them (0 for a room counted in `~other`).
     pub fn room(&self, room: &str) -> Counts {
         self.tallies.room(room)
     }
 
-    /// Every room with a counted session, by name.
+    /// The rooms as answers show them (named rooms and `~other`), by name.
     pub fn rooms(&self) -> Vec<RoomCounts> {
         self.tallies.list()
     }
@@ -97,8 +117,23 @@ impl Local {
         self.tallies.top(limit)
     }
 
+    /// Every room under its own name, with its distinct addresses.
+    pub fn room_stats(&self) -> HashMap<String, RoomStats> {
+        self.tallies.stats()
+    }
+
+    /// The rooms counted in `~other`, together.
+    pub fn other(&self) -> Counts {
+        self.tallies.other()
+    }
+
     pub fn room_count(&self) -> usize {
         self.tallies.room_count()
+    }
+
+    /// Whether sessions of `room` are counted under its name.
+    pub fn is_named(&self, room: &str) -> bool {
+        self.tallies.is_named(room)
     }
 
     pub fn socket_count(&self) -> usize {
@@ -115,7 +150,8 @@ impl Local {
         self.sessions.contains(session)
     }
 
-    /// The room a live session is counted in.
+    #[cfg(test)]
+    /// The room a live session is in.
     pub fn session_room(&self, session: &str) -> Option<&str> {
         self.sessions.get(session).map(|s| &*s.room)
     }
@@ -130,11 +166,9 @@ impl Local {
         self.sessions.get(session).is_some_and(|s| !s.away)
     }
 
-    /// Whether `session` carries an entity.
-    pub fn carries_entity(&self, session: &str) -> bool {
-        self.sessions
-            .get(session)
-            .is_some_and(|s| s.entity.is_some())
+    /// The entity a live session carries.
+    pub fn entity_of(&self, session: &str) -> Option<&str> {
+        self.sessions.get(session)?.entity().map(|e| &**e)
     }
 
     /// Whether this object holds anything a coordinator must count or serve.
@@ -164,7 +198,7 @@ impl Local {
     pub fn anonymous_in(&self, room: &str) -> Counts {
         let mut tally = Tally::default();
         for (_, s) in self.sessions.iter() {
-            if !s.away && s.entity.is_none() && &*s.room == room {
+            if !s.away && s.carried.is_none() && &*s.room == room {
                 tally.add(s.visitor);
             }
         }
@@ -175,16 +209,7 @@ impl Local {
     pub fn entity_snapshot(&self, now: Millis) -> Vec<EntityEvent> {
         self.sessions
             .iter()
-            .filter_map(|(name, s)| {
-                Some(EntityEvent::Start {
-                    entity: s.entity.clone()?,
-                    session: name.clone(),
-                    room: s.room.clone(),
-                    visible: !s.away,
-                    info: s.info.clone(),
-                    at: now,
-                })
-            })
+            .filter_map(|(name, s)| start_event(name, s, now))
             .collect()
     }
 
@@ -197,9 +222,14 @@ impl Local {
     pub fn take_changes(&mut self) -> Changes {
         Changes {
             counts: self.tallies.take_changed(),
-            rooms: self.tallies.take_rooms_changed(),
             sockets: std::mem::take(&mut self.sockets_changed),
         }
+    }
+
+    /// Whether a room appeared, emptied or changed its distinct addresses since the last call
+    /// (for the site's room slots).
+    pub fn take_rooms_changed(&mut self) -> bool {
+        self.tallies.take_rooms_changed()
     }
 
     /// Rooms whose anonymous sessions changed since the last call.
@@ -207,14 +237,25 @@ impl Local {
         self.tallies.take_anonymous_changed()
     }
 
+    /// The site's room slots changed (or this object's own): rooms move between their names
+    /// and `~other`. Answers whether any did.
+    pub fn follow(&mut self, slots: &RoomSlots) -> bool {
+        self.tallies.follow(slots)
+    }
+
     #[cfg(test)]
     /// Counts recomputed from the sessions alone; equal to the tallies at all times.
     pub fn recount(&self) -> (Counts, Vec<RoomCounts>) {
         let mut site = Tally::default();
-        let mut rooms: std::collections::HashMap<&str, Tally> = Default::default();
+        let mut rooms: HashMap<&str, Tally> = Default::default();
         for (_, s) in self.sessions.iter().filter(|(_, s)| !s.away) {
             site.add(s.visitor);
-            rooms.entry(&s.room).or_default().add(s.visitor);
+            let key = if self.tallies.is_named(&s.room) {
+                &*s.room
+            } else {
+                OVERFLOW_ROOM
+            };
+            rooms.entry(key).or_default().add(s.visitor);
         }
         let mut list: Vec<RoomCounts> = rooms
             .iter()
@@ -226,12 +267,31 @@ impl Local {
 
     // ----- sessions -----
 
-    /// Refuses a new session past the ceiling; a known session is always admitted.
-    pub fn admit(&self, session: &str) -> Result<(), Refusal> {
-        if !self.sessions.contains(session) && self.sessions.len() >= self.cfg.limits.max_sessions {
+    /// Refuses a new session past the site's ceiling or its address's; a known session is
+    /// always admitted.
+    pub fn admit(&self, session: &str, address: AddressKey) -> Result<(), Refusal> {
+        if self.sessions.contains(session) {
+            return Ok(());
+        }
+        if self.sessions.len() >= self.cfg.limits.max_sessions {
             return Err(Refusal::SiteFull);
         }
+        let held = self.by_address.get(&address).map_or(0, |u| u.sessions);
+        if address != AddressKey::UNKNOWN
+            && held as usize >= self.cfg.limits.max_sessions_per_address
+        {
+            return Err(Refusal::TooManyFromAddress);
+        }
         Ok(())
+    }
+
+    /// A session that carries an entity is that entity's: only a ping or socket carrying a
+    /// valid track token for the same entity (`entity`, checked by the edge) may touch it.
+    pub fn check_owner(&self, session: &str, entity: Option<&str>) -> Result<(), Refusal> {
+        match self.entity_of(session) {
+            Some(owner) if entity != Some(owner) => Err(Refusal::NotYours),
+            _ => Ok(()),
+        }
     }
 
     /// Gives a live session an HTTP hold of `visibility`'s length from `now`.
@@ -243,18 +303,16 @@ impl Local {
     }
 
     /// Makes `session` live as `want` says: a join when it is new, a change (room, visitor,
-    /// entity, info, away or back) when something differs, a confirmation when it was
+    /// address, entity, info, away or back) when something differs, a confirmation when it was
     /// restored, and a mere sign of life otherwise. Answers the session's shared name.
     pub fn upsert(
         &mut self,
         now: Millis,
         session: &str,
         want: Want<'_>,
-        slots: Option<&RoomSlots>,
         out: &mut Effects,
     ) -> Rc<str> {
-        let current = self.sessions.get(session).map(|s| &s.room);
-        let room = self.tallies.place(want.room, current, slots);
+        let room = self.tallies.intern(want.room);
         match self.sessions.name(session) {
             None => self.join(now, Rc::from(session), room, want, out),
             Some(name) => {
@@ -273,21 +331,25 @@ impl Local {
         want: Want<'_>,
         out: &mut Effects,
     ) -> Rc<str> {
-        let away = want.visibility == Visibility::Away;
+        let carried = want.entity.map(|e| {
+            Rc::new(Carried {
+                entity: Rc::from(e),
+                info: want.info.map(Rc::from),
+            })
+        });
         let s = Session {
             room,
             visitor: want.visitor,
-            entity: want.entity.map(Rc::from),
-            info: want.info.map(Rc::from),
+            address: want.address,
+            carried,
             joined_at: now,
             hold_until: HoldUntil::NONE,
             sockets: 0,
             restored: false,
-            away,
+            away: want.visibility == Visibility::Away,
         };
-        if !away {
-            self.tallies.add(&s.room, s.visitor, s.entity.is_none());
-        }
+        self.uses(s.address, 1, 0);
+        self.count(&s, true, now);
         self.events.extend(start_event(&name, &s, now));
         out.writes.push(upsert_row(&name, &s));
         self.sessions.insert(name.clone(), s);
@@ -303,54 +365,112 @@ impl Local {
         want: Want,
         out: &mut Effects,
     ) {
-        let Some(s) = self.sessions.get_mut(name) else {
+        let Some(s) = self.sessions.get(name) else {
             return;
         };
         let away = want.visibility == Visibility::Away;
-        let entity_changed = want.entity.is_some_and(|e| s.entity.as_deref() != Some(e));
-        let info_changed = want.info.is_some_and(|i| s.info.as_deref() != Some(i));
-        let same = s.room == room && s.visitor == want.visitor && s.away == away;
-        if same && !entity_changed && !info_changed {
-            if std::mem::take(&mut s.restored) {
-                out.writes.push(Write::Confirm {
-                    session: name.to_string(),
-                });
-            }
-            if let Some(entity) = s.entity.clone() {
-                self.events.push(EntityEvent::Seen { entity, at: now });
-            }
+        let entity_changed = want
+            .entity
+            .is_some_and(|e| s.entity().map(|x| &**x) != Some(e));
+        let info_changed = want.info.is_some_and(|i| s.info().map(|x| &**x) != Some(i));
+        let moved = s.room != room || s.visitor != want.visitor || s.away != away;
+        let readdressed = s.address != want.address && want.address != AddressKey::UNKNOWN;
+        if !moved && !entity_changed && !info_changed && !readdressed {
+            self.seen_alive(now, name, out);
             return;
         }
-        // uncount it as it was, change it, count it as it is
-        if !s.away {
-            self.tallies.remove(&s.room, s.visitor, s.entity.is_none());
-        }
-        let old_entity = if entity_changed {
-            std::mem::replace(&mut s.entity, want.entity.map(Rc::from))
-        } else {
-            None
+        let old = s.clone();
+        self.count(&old, false, now);
+        self.uses(old.address, -1, 0);
+        let carried = match (want.entity, &old.carried) {
+            (Some(e), _) if entity_changed || info_changed => Some(Rc::new(Carried {
+                entity: Rc::from(e),
+                info: want.info.map(Rc::from).or_else(|| old.info().cloned()),
+            })),
+            _ => old.carried.clone(),
         };
-        s.room = room;
-        s.visitor = want.visitor;
-        s.away = away;
-        s.restored = false;
-        if let Some(info) = want.info.filter(|_| info_changed) {
-            s.info = Some(Rc::from(info));
+        let mut new = Session {
+            room,
+            visitor: want.visitor,
+            carried,
+            away,
+            restored: false,
+            ..old.clone()
+        };
+        if readdressed {
+            new.address = want.address; // its sockets count for the addresses that opened them
         }
-        if !s.away {
-            self.tallies.add(&s.room, s.visitor, s.entity.is_none());
+        self.uses(new.address, 1, 0);
+        self.count(&new, true, now);
+        if moved || entity_changed || info_changed {
+            out.writes.push(upsert_row(name, &new));
+        } else if old.restored {
+            // seen again from its address: confirmed (its stored row stands)
+            out.writes.push(Write::Confirm {
+                session: name.to_string(),
+            });
         }
-        out.writes.push(upsert_row(name, s));
-        let start = start_event(name, s, now);
-        if let Some(entity) = old_entity {
+        if let Some(entity) = old.entity().filter(|_| entity_changed) {
             self.events.push(EntityEvent::End {
-                entity,
+                entity: entity.clone(),
                 session: name.clone(),
                 at: now,
                 last_seen: now,
             });
         }
+        let start =
+            start_event(name, &new, now).filter(|_| moved || entity_changed || info_changed);
         self.events.extend(start);
+        if let Some(s) = self.sessions.get_mut(name) {
+            *s = new;
+        }
+    }
+
+    /// A sign of life of a session that did not change: a restored one is confirmed.
+    fn seen_alive(&mut self, now: Millis, name: &Rc<str>, out: &mut Effects) {
+        let Some(s) = self.sessions.get_mut(name) else {
+            return;
+        };
+        if std::mem::take(&mut s.restored) {
+            out.writes.push(Write::Confirm {
+                session: name.to_string(),
+            });
+        }
+        if let Some(entity) = s.entity().cloned() {
+            self.events.push(EntityEvent::Seen { entity, at: now });
+        }
+    }
+
+    /// Counts (`true`) or uncounts a visible session in the tallies at `now`.
+    fn count(&mut self, s: &Session, add: bool, now: Millis) {
+        if s.away {
+            return;
+        }
+        let c = Counted {
+            room: &s.room,
+            visitor: s.visitor,
+            address: s.address,
+            anonymous: s.carried.is_none(),
+            at: now,
+        };
+        if add {
+            self.tallies.add(c);
+        } else {
+            self.tallies.remove(c);
+        }
+    }
+
+    /// What `address` holds changes by `sessions` and `sockets`.
+    fn uses(&mut self, address: AddressKey, sessions: i64, sockets: i64) {
+        if address == AddressKey::UNKNOWN {
+            return;
+        }
+        let u = self.by_address.entry(address).or_default();
+        u.sessions = (i64::from(u.sessions) + sessions).max(0) as u32;
+        u.sockets = (i64::from(u.sockets) + sockets).max(0) as u32;
+        if u.sessions == 0 && u.sockets == 0 {
+            self.by_address.remove(&address);
+        }
     }
 
     /// Ends a session for good at `now` (its last sign of life at `last_seen`): its HTTP hold
@@ -359,10 +479,9 @@ impl Local {
         let Some((name, s)) = self.sessions.remove(session) else {
             return;
         };
-        if !s.away {
-            self.tallies.remove(&s.room, s.visitor, s.entity.is_none());
-        }
-        if let Some(entity) = s.entity {
+        self.count(&s, false, now);
+        self.uses(s.address, -1, 0);
+        if let Some(entity) = s.entity().cloned() {
             self.events.push(EntityEvent::End {
                 entity,
                 session: name.clone(),
@@ -378,12 +497,16 @@ impl Local {
         });
     }
 
-    /// When the earliest HTTP hold or socket silence runs out.
+    /// When the earliest HTTP hold, socket silence or token expiry runs out.
     pub fn next_wake(&self) -> Option<Millis> {
-        [self.sessions.next_expiry(), self.sockets.next_silence()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.sessions.next_expiry(),
+            self.sockets.next_silence(),
+            self.sockets.next_token_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Sessions are live that only HTTP heartbeats keep.
@@ -395,11 +518,11 @@ impl Local {
 /// What the site's entities hear of a session that carries an entity and started or changed.
 fn start_event(name: &Rc<str>, s: &Session, now: Millis) -> Option<EntityEvent> {
     Some(EntityEvent::Start {
-        entity: s.entity.clone()?,
+        entity: s.entity()?.clone(),
         session: name.clone(),
         room: s.room.clone(),
         visible: !s.away,
-        info: s.info.clone(),
+        info: s.info().cloned(),
         at: now,
     })
 }
@@ -410,8 +533,8 @@ fn upsert_row(name: &str, s: &Session) -> Write {
         session: name.to_owned(),
         room: s.room.to_string(),
         visitor: s.visitor,
-        entity: s.entity.as_deref().map(str::to_owned),
-        info: s.info.as_deref().map(str::to_owned),
+        entity: s.entity().map(|e| e.to_string()),
+        info: s.info().map(|i| i.to_string()),
         joined_at: s.joined_at,
         away: s.away,
     }

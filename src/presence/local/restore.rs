@@ -9,8 +9,10 @@ use std::rc::Rc;
 
 use super::super::effects::{Effects, Write};
 use super::super::shards::EntityEvent;
-use super::super::types::{Millis, SocketSession, SocketSpec, StoredSession, Visibility};
-use super::sessions::{HoldUntil, Session};
+use super::super::types::{
+    AddressKey, Millis, SocketSession, SocketSpec, StoredSession, Visibility,
+};
+use super::sessions::{Carried, HoldUntil, Session};
 use super::{Local, Want};
 
 impl Local {
@@ -30,7 +32,7 @@ impl Local {
             if let Some(ss) = &spec.session {
                 marked.retain(|m| *m != ss.session);
             }
-            self.add_socket(now, spec, true, None, out);
+            self.add_socket(now, spec, true, out);
         }
         if !marked.is_empty() {
             out.writes.push(Write::MarkRestored {
@@ -70,38 +72,40 @@ impl Local {
         if row.restored_at.is_none() {
             marked.push(row.session.clone());
         }
-        // stored rooms were placed when they were written: they come back as they are
         let room = self.tallies.intern(&row.room);
         let away = visibility == Visibility::Away;
-        let entity: Option<Rc<str>> = row.entity.as_deref().map(Rc::from);
-        if !away {
-            self.tallies.add(&room, row.visitor, entity.is_none());
-        }
+        let carried = row.entity.as_deref().map(|e| {
+            Rc::new(Carried {
+                entity: Rc::from(e),
+                info: row.info.as_deref().map(Rc::from),
+            })
+        });
         let name: Rc<str> = Rc::from(row.session.as_str());
-        let info: Option<Rc<str>> = row.info.as_deref().map(Rc::from);
-        if let Some(e) = &entity {
-            self.events.push(EntityEvent::Restored {
-                entity: e.clone(),
-                session: name.clone(),
-                room: room.clone(),
-                visible: !away,
-                info: info.clone(),
-                last_seen: row.entity_last_seen.unwrap_or(row.joined_at),
-                online_since: row.entity_online_since.unwrap_or(row.joined_at),
-                at: now,
-            });
-        }
+        // its address was never stored: it counts under none until its next sign of life
         let session = Session {
             room,
             visitor: row.visitor,
-            entity,
-            info,
+            address: AddressKey::UNKNOWN,
+            carried,
             joined_at: row.joined_at,
             hold_until: HoldUntil::at(until),
             sockets: 0,
             restored: true,
             away,
         };
+        self.count(&session, true, session.joined_at);
+        if let Some(c) = &session.carried {
+            self.events.push(EntityEvent::Restored {
+                entity: c.entity.clone(),
+                session: name.clone(),
+                room: session.room.clone(),
+                visible: !away,
+                info: c.info.clone(),
+                last_seen: row.entity_last_seen.unwrap_or(row.joined_at),
+                online_since: row.entity_online_since.unwrap_or(row.joined_at),
+                at: now,
+            });
+        }
         self.sessions.insert(name, session);
     }
 
@@ -111,11 +115,13 @@ impl Local {
         &mut self,
         now: Millis,
         ss: &SocketSession,
+        address: AddressKey,
         out: &mut Effects,
     ) -> Rc<str> {
         let want = Want {
             room: &ss.room,
             visitor: ss.visitor,
+            address,
             entity: ss.entity.as_deref(),
             info: ss.info.as_deref(),
             visibility: if ss.away && ss.entity.is_some() {
@@ -125,18 +131,19 @@ impl Local {
             },
         };
         let Some(name) = self.sessions.name(&ss.session) else {
-            return self.upsert(now, &ss.session, want, None, out);
+            return self.upsert(now, &ss.session, want, out);
         };
         self.sessions.release(&name);
         let differs = self.sessions.get_mut(&name).is_some_and(|s| {
             s.restored = false;
             *s.room != *ss.room
                 || s.visitor != ss.visitor
-                || s.entity.as_deref() != want.entity
+                || s.address != address
+                || s.entity().map(|e| &**e) != want.entity
                 || s.away != (want.visibility == Visibility::Away)
         });
         if differs {
-            self.upsert(now, &ss.session, want, None, out);
+            self.upsert(now, &ss.session, want, out);
         }
         name
     }

@@ -1,6 +1,6 @@
 //! The open sockets of a site, indexed the ways the core asks for them: by the room they view
 //! (a count message is built once per view), by the entities they watch (status messages), and
-//! by when they fall silent (expiry).
+//! by when they fall silent or their token runs out (expiry).
 //!
 //! A socket either carries a session (`/v1/live?session=..`) or is a plain subscriber; both
 //! receive count messages for their view (the site, plus the room they named).
@@ -10,12 +10,43 @@ use std::rc::Rc;
 
 use super::super::broadcast::Sent;
 use super::super::deadlines::Deadlines;
-use super::super::types::{Millis, SocketId};
+use super::super::types::{AddressKey, Millis, SocketId};
+
+/// How many texts other than `ping` a socket may send in any [`BUDGET_WINDOW_MS`].
+pub const MESSAGE_BUDGET: usize = 20;
+pub const BUDGET_WINDOW_MS: Millis = 10_000;
+
+/// The times of a socket's last messages (made on its first message: most sockets only ping,
+/// which the runtime answers without waking the object).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Budget {
+    times: std::collections::VecDeque<Millis>,
+}
+
+impl Budget {
+    /// One message at `now`: answers whether it is within the budget.
+    pub fn spend(&mut self, now: Millis) -> bool {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| *t + BUDGET_WINDOW_MS <= now)
+        {
+            self.times.pop_front();
+        }
+        if self.times.len() >= MESSAGE_BUDGET {
+            return false;
+        }
+        self.times.push_back(now);
+        true
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Socket {
     /// The session it carries, until that session ends.
     pub session: Option<Rc<str>>,
+    /// The client address that opened it.
+    pub address: AddressKey,
     /// The room whose counts it receives besides the site's.
     pub view: Option<Rc<str>>,
     /// The entities whose status it receives.
@@ -27,6 +58,10 @@ pub(crate) struct Socket {
     pub members_pending: bool,
     /// When it falls silent without a further sign of life.
     pub silent_at: Millis,
+    /// When its token's rights end (its `exp` and the leeway), if it was opened with one.
+    pub token_until: Option<Millis>,
+    /// Its recent messages, against its budget.
+    pub budget: Option<Box<Budget>>,
     /// What it was last sent, for the throttle.
     pub sent: Option<Sent>,
 }
@@ -40,6 +75,7 @@ pub(crate) struct Sockets {
     by_entity: HashMap<Rc<str>, HashSet<SocketId>>,
     by_members: HashMap<Rc<str>, HashSet<SocketId>>,
     silence: Deadlines<SocketId>,
+    tokens: Deadlines<SocketId>,
 }
 
 impl Sockets {
@@ -58,6 +94,9 @@ impl Sockets {
     pub fn insert(&mut self, id: SocketId, socket: Socket) {
         self.remove(id);
         self.silence.insert(socket.silent_at, id);
+        if let Some(until) = socket.token_until {
+            self.tokens.insert(until, id);
+        }
         match &socket.view {
             Some(r) => {
                 self.by_room.entry(r.clone()).or_default().insert(id);
@@ -78,6 +117,9 @@ impl Sockets {
     pub fn remove(&mut self, id: SocketId) -> Option<Socket> {
         let sock = self.all.remove(&id)?;
         self.silence.remove(sock.silent_at, &id);
+        if let Some(until) = sock.token_until {
+            self.tokens.remove(until, &id);
+        }
         match &sock.view {
             Some(r) => {
                 if let Some(set) = self.by_room.get_mut(r) {
@@ -118,6 +160,30 @@ impl Sockets {
                 s.silent_at = silent_at;
             }
         }
+    }
+
+    /// A socket's token was renewed: its rights last until `until` (never earlier than before).
+    pub fn renew_token(&mut self, id: SocketId, until: Millis) {
+        if let Some(s) = self.all.get_mut(&id) {
+            let later = s.token_until.is_none_or(|t| until > t);
+            if later {
+                self.tokens.reschedule(s.token_until, until, id);
+                s.token_until = Some(until);
+            }
+        }
+    }
+
+    /// The socket whose token ran out earliest, if by `now`.
+    pub fn pop_token_expired(&mut self, now: Millis) -> Option<(Millis, SocketId)> {
+        let (at, id) = self.tokens.pop_due(now)?;
+        if let Some(s) = self.all.get_mut(&id) {
+            s.token_until = None;
+        }
+        Some((at, id))
+    }
+
+    pub fn next_token_expiry(&self) -> Option<Millis> {
+        self.tokens.next()
     }
 
     /// Sockets carrying `session` become plain subscribers (the session ended without them).

@@ -13,9 +13,9 @@ use std::rc::Rc;
 use super::super::broadcast::View;
 use super::super::entities::Entities;
 use super::super::local::Local;
-use super::super::slots::RoomSlots;
+use super::super::slots::{RoomSlots, RoomStats};
 use super::super::types::{Counts, Millis, RoomCounts, OVERFLOW_ROOM};
-use super::protocol::{EntityEvent, Report, Totals};
+use super::protocol::{EntityEvent, Report, ReportRoom, Totals};
 use super::shard::KEEPALIVE_MS;
 use super::{add, counts_of};
 
@@ -71,16 +71,12 @@ impl Coordinator {
     }
 
     /// What a socket viewing `room` (or the site alone) shows: this object's tallies plus the
-    /// shards' reports, folded by the slots when the site is full.
+    /// shards' reports, a room counted in `~other` when the site is full and it has no slot.
     pub fn view(&self, local: &Local, room: Option<&str>) -> View {
         let site = add(local.site(), self.reports.site_sum);
         let room = room.map(|r| {
-            if !self.slots.is_full() {
-                add(local.room(r), self.reports.room(r))
-            } else if r == OVERFLOW_ROOM {
-                // the group holds every room without a slot
-                let folded = self.slots.fold(merged_rooms(&self.reports, local));
-                folded.get(OVERFLOW_ROOM).copied().unwrap_or_default()
+            if r == OVERFLOW_ROOM {
+                add(local.other(), self.reports.other(self.slots.version()))
             } else if self.slots.keeps(r) {
                 add(local.room(r), self.reports.room(r))
             } else {
@@ -90,9 +86,10 @@ impl Coordinator {
         View { site, room }
     }
 
-    /// Every room's counts over the site (folded when the site is full).
+    /// Every room's counts over the site as answers show them (named rooms and `~other`).
     pub fn all_rooms(&self, local: &Local) -> HashMap<String, Counts> {
-        self.slots.fold(merged_rooms(&self.reports, local))
+        let other = add(local.other(), self.reports.other(self.slots.version()));
+        self.slots.fold(&merged_stats(&self.reports, local), other)
     }
 
     /// The shards' anonymous counts of `room` (those that reported it).
@@ -112,7 +109,7 @@ impl Coordinator {
         now: Millis,
         report: Report,
         entities: &mut Entities,
-        local: &Local,
+        local: &mut Local,
     ) -> (Totals, Changed) {
         let shard = report.shard;
         apply_entities(shard, &report, entities, now);
@@ -128,7 +125,7 @@ impl Coordinator {
     }
 
     /// The site's named rooms after a change of its rooms; answers whether they changed.
-    pub fn refresh_slots(&mut self, local: &Local) -> bool {
+    pub fn refresh_slots(&mut self, local: &mut Local) -> bool {
         if !std::mem::take(&mut self.slots_stale) {
             return false;
         }
@@ -137,7 +134,11 @@ impl Coordinator {
         }
         let upper = local.room_count() + self.reports.room_sums.len();
         let reports = &self.reports;
-        self.slots.update(upper, || merged_rooms(reports, local))
+        if !self.slots.update(upper, || merged_stats(reports, local)) {
+            return false;
+        }
+        local.follow(&self.slots);
+        true
     }
 
     /// Drops the reports not renewed by `now` and answers the pushes due then, and whether the
@@ -146,7 +147,7 @@ impl Coordinator {
         &mut self,
         now: Millis,
         interval: Millis,
-        local: &Local,
+        local: &mut Local,
     ) -> (Vec<(u32, Totals)>, bool) {
         let expired = self.reports.expire(now);
         if expired {
@@ -199,14 +200,25 @@ impl Coordinator {
     }
 }
 
-/// Every room's counts over the site: this object's and its shards' reports.
-fn merged_rooms(reports: &Reports, local: &Local) -> HashMap<String, Counts> {
+/// Every room's stats over the site, under its own name: this object's and its shards'.
+fn merged_stats(reports: &Reports, local: &Local) -> HashMap<String, RoomStats> {
     let mut all = reports.room_sums.clone();
-    for r in local.rooms() {
-        let e = all.entry(r.room.clone()).or_default();
-        *e = add(*e, counts_of(&r));
+    for (room, stats) in local.room_stats() {
+        let e = all.entry(room).or_default();
+        *e = e.add(stats);
     }
     all
+}
+
+fn stats_of(r: &ReportRoom) -> RoomStats {
+    RoomStats {
+        counts: Counts {
+            sessions: r.sessions,
+            visitors: r.visitors,
+        },
+        addresses: r.addresses,
+        since: r.since,
+    }
 }
 
 /// Applies a report's entity events to the site's entities: a snapshot first ends every other
@@ -242,7 +254,7 @@ pub(crate) struct Reports {
     held: HashMap<u32, Held>,
     /// The sums of the reports, kept up to date on every receive and expiry.
     site_sum: Counts,
-    room_sums: HashMap<String, Counts>,
+    room_sums: HashMap<String, RoomStats>,
     /// The totals each shard was last sent, and when.
     pushed: HashMap<u32, (Totals, Millis)>,
     /// Shards that must hear from this instance (it started after them).
@@ -254,8 +266,11 @@ impl Reports {
     pub fn receive(&mut self, now: Millis, mut report: Report) -> Changed {
         report.entities.clear();
         let old = self.held.get(&report.shard);
-        let totals =
-            old.is_none_or(|h| h.report.site != report.site || h.report.rooms != report.rooms);
+        let totals = old.is_none_or(|h| {
+            h.report.site != report.site
+                || h.report.rooms != report.rooms
+                || h.report.other != report.other
+        });
         let anonymous = old.is_none_or(|h| h.report.anonymous != report.anonymous);
         self.held.insert(report.shard, Held { report, at: now });
         if totals {
@@ -271,7 +286,7 @@ impl Reports {
             self.site_sum = add(self.site_sum, h.report.site);
             for r in &h.report.rooms {
                 let e = self.room_sums.entry(r.room.clone()).or_default();
-                *e = add(*e, counts_of(r));
+                *e = e.add(stats_of(r));
             }
         }
     }
@@ -300,7 +315,23 @@ impl Reports {
 
     /// The shards' part of a room's counts.
     pub fn room(&self, room: &str) -> Counts {
-        self.room_sums.get(room).copied().unwrap_or_default()
+        self.room_sums
+            .get(room)
+            .map(|s| s.counts)
+            .unwrap_or_default()
+    }
+
+    /// The shards' part of `~other`: each shard's own group (exact distinct visitors) when it
+    /// follows the slots of `version`, else its rooms without a slot added up.
+    pub fn other(&self, version: u64) -> Counts {
+        self.held.values().fold(Counts::default(), |sum, h| {
+            let other = if h.report.slots == version {
+                h.report.other
+            } else {
+                Counts::default() // it has not heard of these slots yet: its rooms are named
+            };
+            add(sum, other)
+        })
     }
 
     /// The version of the site's named rooms shard `shard` said it holds.

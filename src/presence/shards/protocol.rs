@@ -51,13 +51,30 @@ pub enum EntityEvent {
     },
 }
 
+/// One room of a shard under its own name, whether the site names it or not: its counts and
+/// its distinct client addresses (for the site's room slots: `slots.rs`). A client address
+/// lives on one object, so addresses add up across objects as visitors do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRoom {
+    pub room: String,
+    pub sessions: u32,
+    pub visitors: u32,
+    pub addresses: u32,
+    /// When it got its first session on the shard.
+    #[serde(default)]
+    pub since: Millis,
+}
+
 /// What a shard tells the coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub shard: u32,
-    /// The shard's tallies.
+    /// The shard's tallies: the site's, every room's under its own name, and the rooms it
+    /// counts in `~other` together (exact distinct visitors; as of its `slots` version).
     pub site: Counts,
-    pub rooms: Vec<RoomCounts>,
+    pub rooms: Vec<ReportRoom>,
+    #[serde(default)]
+    pub other: Counts,
     /// The rooms its sockets view (the coordinator pushes their totals).
     pub views: Vec<String>,
     pub sockets: u32,

@@ -13,7 +13,7 @@ use super::super::broadcast::View;
 use super::super::local::Local;
 use super::super::slots::RoomSlots;
 use super::super::types::{Counts, Millis, RoomCounts};
-use super::protocol::{EntityEvent, Report, Totals};
+use super::protocol::{EntityEvent, Report, ReportRoom, Totals};
 use super::{add, counts_of};
 
 /// A shard that holds anything reports at least this often.
@@ -56,6 +56,7 @@ pub(crate) struct Shard {
     coordinator: Option<u64>,
     /// The site's named rooms, as the coordinator said.
     slots: RoomSlots,
+    slots_changed: bool,
 }
 
 impl Shard {
@@ -78,12 +79,19 @@ impl Shard {
             sent: None,
             coordinator: None,
             slots: RoomSlots::new(max_rooms),
+            slots_changed: false,
         }
     }
 
     /// The site's room slots as this shard knows them.
     pub fn slots(&self) -> &RoomSlots {
         &self.slots
+    }
+
+    /// Whether the coordinator's last totals changed the named rooms (the caller's tallies
+    /// follow them); cleared by the call.
+    pub fn take_slots_changed(&mut self) -> bool {
+        std::mem::take(&mut self.slots_changed)
     }
 
     /// Something changed that the coordinator must hear of.
@@ -183,7 +191,7 @@ impl Shard {
         entities: Vec<EntityEvent>,
         snapshot: bool,
     ) -> Report {
-        let (site, rooms) = (local.site(), local.rooms());
+        let (site, shown) = (local.site(), local.rooms());
         let members_rooms = self.totals.as_ref().map(|t| &t.members_rooms);
         let anonymous = members_rooms
             .into_iter()
@@ -191,11 +199,23 @@ impl Shard {
             .map(|r| RoomCounts::new(r, local.anonymous_in(r)))
             .collect();
         let sockets = local.socket_count() as u32;
-        let basis = rooms
+        // what the coordinator's totals will include of this shard: its rooms as it shows them
+        let basis = shown
             .iter()
             .map(|r| (r.room.clone(), counts_of(r)))
             .collect();
         self.sent = Some((site, basis));
+        let rooms = local
+            .room_stats()
+            .into_iter()
+            .map(|(room, s)| ReportRoom {
+                room,
+                sessions: s.counts.sessions,
+                visitors: s.counts.visitors,
+                addresses: s.addresses,
+                since: s.since,
+            })
+            .collect();
         self.reported_empty = site.sessions == 0 && sockets == 0;
         self.dirty = false;
         self.in_flight = true;
@@ -210,6 +230,7 @@ impl Shard {
             shard: self.index,
             site,
             rooms,
+            other: local.other(),
             views: local.viewed_rooms(),
             sockets,
             anonymous,
@@ -244,7 +265,9 @@ impl Shard {
 
     /// Totals pushed by (or answered from) the coordinator.
     pub fn pushed(&mut self, mut t: Totals) {
+        let before = (self.slots.version(), self.slots.is_full());
         self.slots.learn(t.slots, t.named.take());
+        self.slots_changed |= before != (self.slots.version(), self.slots.is_full());
         if self.coordinator != Some(t.instance) {
             // a new coordinator instance knows none of our entity sessions yet
             if self.coordinator.is_some() {

@@ -3,11 +3,12 @@
 //! other, is tested in `presence/tests/shards.rs`.)
 
 use super::coordinator::{Reports, REPORT_TTL_MS};
+use super::protocol::ReportRoom;
 use super::shard::{KEEPALIVE_MS, REPORT_TIMEOUT_MS, RETRY_MS};
 use super::*;
 use crate::presence::effects::Effects;
 use crate::presence::local::{Local, Want};
-use crate::presence::types::{Config, Millis, Visibility, VisitorKey};
+use crate::presence::types::{AddressKey, Config, Millis, Visibility, VisitorKey};
 
 fn c(s: u32, v: u32) -> Counts {
     Counts {
@@ -20,7 +21,17 @@ fn report(shard: u32, site: Counts, rooms: &[(&str, Counts)]) -> Report {
     Report {
         shard,
         site,
-        rooms: rooms.iter().map(|(r, c)| RoomCounts::new(r, *c)).collect(),
+        rooms: rooms
+            .iter()
+            .map(|(r, c)| ReportRoom {
+                room: r.to_string(),
+                sessions: c.sessions,
+                visitors: c.visitors,
+                addresses: c.visitors,
+                since: 0,
+            })
+            .collect(),
+        other: Counts::default(),
         views: vec![],
         sockets: 1,
         anonymous: vec![],
@@ -43,11 +54,12 @@ fn join(local: &mut Local, i: u64, now: Millis) {
     let want = Want {
         room: "/",
         visitor: VisitorKey(i),
+        address: AddressKey(i + 1),
         entity: None,
         info: None,
         visibility: Visibility::Visible,
     };
-    local.upsert(now, &format!("s{i}"), want, None, &mut Effects::default());
+    local.upsert(now, &format!("s{i}"), want, &mut Effects::default());
 }
 
 #[test]
@@ -184,7 +196,14 @@ fn a_shard_shows_the_totals_corrected_by_its_own_changes_since() {
     let mut local = local_with(2);
     let mut r = Shard::new(1, 500, 1000);
     let sent = r.poll(0, &local).expect("the first report");
-    assert_eq!(sent.rooms, vec![RoomCounts::new("/", c(2, 2))]);
+    let room = ReportRoom {
+        room: "/".into(),
+        sessions: 2,
+        visitors: 2,
+        addresses: 2,
+        since: 0,
+    };
+    assert_eq!(sent.rooms, vec![room]);
     let totals = Totals {
         instance: 7,
         site: c(10, 9),

@@ -2,8 +2,12 @@
 
 use super::*;
 
+/// An `away` ping for `session`, with the track token of `entity` (a page that carries one
+/// always sends it; the session's own when none is named).
 fn away_ping(p: &mut Presence, now: Millis, session: &str, entity: Option<&str>) {
     let room = p.session_room(session).unwrap_or("/").to_owned();
+    let own = p.entity_of(session).map(str::to_owned);
+    let entity = entity.or(own.as_deref());
     ping_as(p, now, session, &room, v(1), Event::Away, entity).unwrap();
 }
 
@@ -34,7 +38,16 @@ fn an_entitys_hidden_tab_stops_counting_at_once_and_shows_away_after_the_grace()
     assert_eq!((st.state, st.online(), st.sessions), (State::Away, true, 1));
     assert_eq!(statuses(&fx), [("user:1".into(), true, 1, vec![10])]);
     // a heartbeat brings it back at once
-    ping(&mut p, 10_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
+    ping_as(
+        &mut p,
+        10_000,
+        "s1",
+        "/",
+        v(1),
+        Event::Heartbeat,
+        Some("user:1"),
+    )
+    .unwrap();
     assert_eq!(p.site_counts(), counts(1, 1));
     assert_eq!(p.entity_status("user:1").unwrap().state, State::Online);
     assert_consistent(&p);
@@ -140,7 +153,16 @@ fn a_members_feed_follows_joins_moves_away_and_anonymous_sessions_throttled() {
     let out = members_of(&alarm(&mut p, 100 + INTERVAL));
     assert_eq!(out[0].1.len(), 2);
     // moving out of the room, going away, anonymous leaving: each shows
-    ping_as(&mut p, 2_000, "b", "/api", v(2), Event::Heartbeat, None).unwrap();
+    ping_as(
+        &mut p,
+        2_000,
+        "b",
+        "/api",
+        v(2),
+        Event::Heartbeat,
+        Some("user:2"),
+    )
+    .unwrap();
     assert_eq!(
         members_of(&p.poll(2_000))[0].1,
         [("user:1".into(), State::Online, 1)]
@@ -169,6 +191,7 @@ fn info_from_the_token_shows_in_status_and_members_and_is_stored() {
             session: "s1",
             room: "/docs",
             visitor: v(1),
+            address: address_of(v(1)),
             event: Event::Join,
             entity: Some("user:1"),
             info: Some(info),
@@ -213,23 +236,41 @@ fn random_sequences_with_entities_and_away_keep_every_invariant() {
             let entity = ["user:1", "user:2"][rng.below(2) as usize];
             let with = (rng.below(2) == 0).then_some(entity);
             let visitor = v(rng.below(4));
+            // a session that carries an entity refuses anything without that entity's token
+            let owner = p.entity_of(&session).map(str::to_owned);
+            let mine = |with: Option<&str>| owner.is_none() || owner.as_deref() == with;
+            let expect = |result: Result<(), Refusal>, allowed: bool| {
+                let want = if allowed {
+                    Ok(())
+                } else {
+                    Err(Refusal::NotYours)
+                };
+                assert_eq!(result, want, "seed {seed}");
+            };
             let fx = match rng.below(8) {
                 0 | 1 => {
-                    ping_as(&mut p, now, &session, room, visitor, Event::Heartbeat, with).unwrap();
+                    let r = ping_as(&mut p, now, &session, room, visitor, Event::Heartbeat, with);
+                    expect(r.map(drop), mine(with));
                     p.poll(now)
                 }
                 2 => {
-                    ping_as(&mut p, now, &session, room, visitor, Event::Away, with).unwrap();
+                    let r = ping_as(&mut p, now, &session, room, visitor, Event::Away, with);
+                    expect(r.map(drop), mine(with));
                     p.poll(now)
                 }
                 3 => {
-                    ping(&mut p, now, &session, room, visitor, Event::Leave).unwrap();
+                    let r = ping_as(&mut p, now, &session, room, visitor, Event::Leave, with);
+                    expect(r.map(drop), mine(with));
                     p.poll(now)
                 }
                 4 => {
                     let spec = carrier_as(next_socket, &session, entity, now);
-                    open(&mut p, now, spec).unwrap();
-                    open_ids.push(next_socket);
+                    let r = open(&mut p, now, spec);
+                    let allowed = mine(Some(entity));
+                    expect(r, allowed);
+                    if allowed {
+                        open_ids.push(next_socket);
+                    }
                     next_socket += 1;
                     p.poll(now)
                 }

@@ -52,7 +52,7 @@ fn watchers_hear_only_about_the_entities_they_watch() {
         ]
     );
     close(&mut p, 200, 11);
-    ping_as(&mut p, 300, "s2", "/", v(2), Event::Leave, None).unwrap();
+    ping_as(&mut p, 300, "s2", "/", v(2), Event::Leave, Some("user:2")).unwrap();
     let fx = alarm(&mut p, 300 + GRACE);
     assert!(statuses(&fx).is_empty(), "nobody watches user:2 any more");
 }
@@ -91,31 +91,48 @@ fn an_entity_on_a_silent_socket_goes_offline_after_ttl_and_grace_with_its_last_p
 }
 
 #[test]
-fn a_heartbeat_without_entity_keeps_the_sessions_entity_and_writes_nothing() {
+fn an_entitys_session_is_touched_only_with_its_track_token() {
     let mut p = core();
-    ping_as(&mut p, 0, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
+    ping_as(&mut p, 0, "s1", "/docs", v(1), Event::Join, Some("user:1")).unwrap();
     p.poll(0);
-    ping(&mut p, 1_000, "s1", "/", v(1), Event::Heartbeat).unwrap();
-    assert!(p.poll(1_000).writes.is_empty());
-    assert_eq!(p.entity_status("user:1").unwrap().last_seen, Some(1_000));
-    // switching entity on the same session ends one and starts the other
+    // without the token, or with another entity's: refused, and nothing changes
+    for (event, entity) in [
+        (Event::Heartbeat, None),
+        (Event::Away, None),
+        (Event::Leave, None),
+        (Event::Join, None),
+        (Event::Heartbeat, Some("user:2")),
+        (Event::Leave, Some("user:2")),
+    ] {
+        let refused = ping_as(&mut p, 500, "s1", "/elsewhere", v(9), event, entity);
+        assert_eq!(refused, Err(Refusal::NotYours), "{event:?} as {entity:?}");
+    }
+    assert!(p.poll(500).writes.is_empty(), "nothing written");
+    assert_eq!(p.session_room("s1"), Some("/docs"), "not moved");
+    assert!(!p.is_away("s1"));
+    assert_eq!(
+        p.entity_status("user:1").unwrap().last_seen,
+        Some(0),
+        "not kept alive"
+    );
+    assert_eq!(p.entity_status("user:2"), None);
+    // a socket naming the session without the entity is refused too
+    let refused = open(&mut p, 600, carrier(50, "s1", 9, "/elsewhere", 600));
+    assert_eq!(refused, Err(Refusal::NotYours));
+    assert_eq!(p.socket_count(), 0);
+    // with its token: a heartbeat writes nothing and is a sign of life
     ping_as(
         &mut p,
-        2_000,
+        1_000,
         "s1",
-        "/",
+        "/docs",
         v(1),
         Event::Heartbeat,
-        Some("user:2"),
+        Some("user:1"),
     )
     .unwrap();
-    assert_eq!(p.entity_status("user:2").unwrap().sessions, 1);
-    assert!(
-        p.entity_status("user:1").unwrap().online(),
-        "user:1 is in its grace"
-    );
-    alarm(&mut p, 2_000 + GRACE);
-    assert_eq!(p.entity_status("user:1"), None);
+    assert!(p.poll(1_000).writes.is_empty());
+    assert_eq!(p.entity_status("user:1").unwrap().last_seen, Some(1_000));
     assert_consistent(&p);
 }
 

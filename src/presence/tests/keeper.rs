@@ -28,7 +28,7 @@ fn entity_changes_become_webhooks_and_a_reload_in_the_grace_sends_none() {
     assert_eq!(queued(&fx), ["entity.online"]);
     assert_eq!(fx.wake_at, Some(0), "due at once");
     // a reload: leave and join again inside the grace
-    ping(&mut p, 100, "s1", "/", v(1), Event::Leave).unwrap();
+    ping_as(&mut p, 100, "s1", "/", v(1), Event::Leave, Some("user:1")).unwrap();
     ping_as(&mut p, 300, "s1", "/", v(1), Event::Join, Some("user:1")).unwrap();
     assert!(queued(&p.poll(300)).is_empty());
     assert!(queued(&alarm(&mut p, 100 + GRACE)).is_empty());
@@ -43,7 +43,7 @@ fn entity_changes_become_webhooks_and_a_reload_in_the_grace_sends_none() {
             ..
         })
     )));
-    ping(&mut p, 1_000, "s1", "/", v(1), Event::Leave).unwrap();
+    ping_as(&mut p, 1_000, "s1", "/", v(1), Event::Leave, Some("user:1")).unwrap();
     assert!(queued(&p.poll(1_000)).is_empty());
     assert_eq!(queued(&alarm(&mut p, 1_000 + GRACE)), ["entity.offline"]);
 }

@@ -11,6 +11,7 @@ mod broadcast;
 mod ceilings;
 mod entities;
 mod expiry;
+mod hostile;
 mod invariants;
 mod keeper;
 mod restore;
@@ -45,6 +46,7 @@ fn small(max_sessions: usize, max_rooms: usize, max_sockets: usize) -> Presence 
             max_sessions,
             max_rooms,
             max_sockets,
+            ..Limits::default()
         },
     })
 }
@@ -55,6 +57,11 @@ fn v(n: u64) -> VisitorKey {
 
 fn counts(sessions: u32, visitors: u32) -> Counts {
     Counts { sessions, visitors }
+}
+
+/// The client address of a visitor in these tests: each browser its own network.
+fn address_of(visitor: VisitorKey) -> AddressKey {
+    AddressKey(visitor.0.wrapping_add(1_000_000))
 }
 
 // ----- driving the core as the edge does -----
@@ -85,6 +92,7 @@ fn ping_as(
             session,
             room,
             visitor,
+            address: address_of(visitor),
             event,
             entity,
             info: None,
@@ -169,6 +177,8 @@ fn carrier(id: SocketId, session: &str, visitor: u64, room: &str, at: Millis) ->
         watch: vec![],
         members: None,
         seen_at: at,
+        address: address_of(v(visitor)),
+        token_until: None,
     }
 }
 
@@ -180,6 +190,8 @@ fn subscriber(id: SocketId, view: Option<&str>, at: Millis) -> SocketSpec {
         watch: vec![],
         members: None,
         seen_at: at,
+        address: AddressKey(id + 1),
+        token_until: None,
     }
 }
 
@@ -209,6 +221,8 @@ fn watcher(id: SocketId, entities: &[&str], at: Millis) -> SocketSpec {
         watch: entities.iter().map(|e| e.to_string()).collect(),
         members: None,
         seen_at: at,
+        address: AddressKey(id + 1),
+        token_until: None,
     }
 }
 
@@ -261,6 +275,8 @@ fn members_watcher(id: SocketId, room: &str, at: Millis) -> SocketSpec {
         watch: vec![],
         members: Some(room.into()),
         seen_at: at,
+        address: AddressKey(id + 1),
+        token_until: None,
     }
 }
 

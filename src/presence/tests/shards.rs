@@ -211,22 +211,24 @@ fn entity_status_lives_on_the_coordinator_whatever_shard_holds_the_session() {
     site.settle(700);
     assert_eq!(site.objects[0].entity_status("user:1").unwrap().sessions, 2);
     // both leave: offline after the grace, on the coordinator's clock
-    ping(
+    ping_as(
         &mut site.objects[2],
         1_000,
         "s1",
         "/",
         VisitorKey(1),
         Event::Leave,
+        Some("user:1"),
     )
     .unwrap();
-    ping(
+    ping_as(
         &mut site.objects[1],
         1_000,
         "s2",
         "/",
         VisitorKey(2),
         Event::Leave,
+        Some("user:1"),
     )
     .unwrap();
     site.settle(1_600);
@@ -395,10 +397,21 @@ fn max_rooms_holds_for_the_site_not_per_object_and_a_named_room_is_never_split()
     site.settle(now);
     let named = check(&site, &sessions, "after a heartbeat");
     assert_eq!(named.len(), MAX, "the site is full: every slot taken");
-    // a new room on any object is counted in the group, and its ping answer says so
-    for i in 0..20 {
-        now += 1;
+    // a new room on any object, with fewer addresses than the weakest named room (one
+    // visitor per object: 4 against 8), is counted in the group, and its ping answer says so
+    let mut late: Vec<String> = Vec::new();
+    for i in 0.. {
         let v = format!("late{i}");
+        if !late.iter().any(|l| site.place(l) == site.place(&v)) {
+            late.push(v);
+        }
+        if late.len() == site.objects.len() {
+            break;
+        }
+    }
+    for (i, v) in late.iter().enumerate() {
+        now += 1;
+        let v = v.clone();
         let s = format!("late_s{i}");
         let answer = site.send(now, &s, &v, "/brand-new", Event::Join);
         let room = answer.room.expect("a room answer");
@@ -446,6 +459,32 @@ fn max_rooms_holds_for_the_site_not_per_object_and_a_named_room_is_never_split()
     for o in &site.objects[1..] {
         assert_eq!(o.site_counts().sessions, sessions.len() as u32);
     }
+    // a room with visitors from more addresses than the weakest named room takes its slot
+    let weakest = after
+        .iter()
+        .min_by_key(|r| (truth(&sessions, r), std::cmp::Reverse(r.to_string())))
+        .cloned()
+        .expect("named rooms");
+    let strongest = truth(&sessions, &weakest) as usize + 1;
+    for i in 0..strongest {
+        now += 1;
+        let (s, v) = (format!("crowd_s{i}"), format!("crowd_v{i}"));
+        site.send(now, &s, &v, "/crowd", Event::Join);
+        sessions.push((s, v, "/crowd".to_owned()));
+    }
+    site.settle(now);
+    now += HEARTBEAT;
+    for (s, v, room) in sessions.clone() {
+        site.send(now, &s, &v, &room, Event::Heartbeat);
+    }
+    site.settle(now);
+    let crowded = check(&site, &sessions, "after a crowd");
+    assert!(crowded.contains(&"/crowd".to_owned()), "{crowded:?}");
+    assert!(
+        !crowded.contains(&weakest),
+        "{weakest} gave its slot up: {crowded:?}"
+    );
+    assert_eq!(crowded.len(), MAX);
     // back under the cap: nothing is grouped, and a new room keeps its name on every object
     let keep: Vec<String> = after[..3].to_vec();
     now += 10;
