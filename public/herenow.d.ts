@@ -57,6 +57,8 @@ declare namespace HereNow {
     /** Epoch ms when the current online-or-away period began; null when offline. */
     online_since: number | null;
     info: MemberInfo | null;
+    /** Its sessions' signals (`herenow.signal()`), e.g. `["typing"]`; sorted, each once. */
+    signals: string[];
     error?: undefined;
   }
 
@@ -72,6 +74,7 @@ declare namespace HereNow {
     last_seen: number | null;
     online_since: null;
     info: MemberInfo | null;
+    signals: [];
     error: string;
   }
 
@@ -84,6 +87,8 @@ declare namespace HereNow {
     sessions: number;
     online_since: number | null;
     info: MemberInfo | null;
+    /** Its signals in this room, e.g. `["typing"]`. */
+    signals: string[];
   }
 
   /** Who is in a room, as members() callbacks get it. */
@@ -175,6 +180,14 @@ declare namespace HereNow {
     identify(entity: string, token: string | GetToken | TokenOptions): void;
     identify(entity: null): void;
     setRoom(room: string): void;
+    /**
+     * The tracked entity session shows `name` (1-32 of a-z 0-9 _ -, e.g. "typing") to its
+     * watchers for `SIGNAL_TTL_MS` (5 s). Call it on every keystroke: it is renewed at most once
+     * per half that. Nothing happens on an anonymous page.
+     */
+    signal(name: string): void;
+    /** The signal ends now, not after its ttl. */
+    signalEnd(name: string): void;
     stop(): void;
     configure(defaults: Defaults): void;
     /** This tab's session id. */
@@ -193,10 +206,12 @@ declare namespace HereNow {
     getAttribute(name: string): string | null;
   }
 
-  /** `<here-now-status>`: a dot and "Online" / "Away" / "Last seen 5 minutes ago". */
+  /** `<here-now-status>`: a dot and "Online" / "typing..." / "Away" / "Last seen 5 minutes ago". */
   interface StatusElement extends HTMLElement {
-    /** `entity`, `token`, `token-url`, `site`, `endpoint`, `text-*`. */
+    /** `entity`, `token`, `token-url`, `site`, `endpoint`, `text-*` (`text-typing`, `text-signal-<name>`). */
     getAttribute(name: 'data-status'): EntityState | null;
+    /** The signals it holds, space-separated (`"typing"`), or null. */
+    getAttribute(name: 'data-signals'): string | null;
     getAttribute(name: 'data-state'): 'loading' | 'live' | 'unreachable' | 'error' | null;
     getAttribute(name: string): string | null;
   }
@@ -234,6 +249,8 @@ declare module 'herenow' {
   export function identify(entity: string, token: string | HereNow.GetToken | HereNow.TokenOptions): void;
   export function identify(entity: null): void;
   export function setRoom(room: string): void;
+  export function signal(name: string): void;
+  export function signalEnd(name: string): void;
   export function stop(): void;
   export function configure(defaults: HereNow.Defaults): void;
   export type Counts = HereNow.Counts;

@@ -241,6 +241,9 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
         broadcast_interval_ms: ms("BROADCAST_INTERVAL_MS", d.broadcast_interval_ms),
         leave_grace_ms: ms("LEAVE_GRACE_MS", d.leave_grace_ms),
         away_ttl_ms: secs("AWAY_TTL_SECONDS", d.away_ttl_ms),
+        signal_ttl_ms: Some(ms("SIGNAL_TTL_MS", d.signal_ttl_ms))
+            .filter(|m| *m >= 100)
+            .unwrap_or(d.signal_ttl_ms),
         history: true,
         limits: Limits {
             max_sessions: n("MAX_SESSIONS", d.limits.max_sessions, 1_000_000),

@@ -184,7 +184,7 @@ export function statusesSince(client, since, entity) {
 }
 
 /** The fields of an entity's status (contract: "Entities" and "away, online since, member info"). */
-export const STATUS_FIELDS = ['info', 'last_seen', 'online', 'online_since', 'sessions', 'state'];
+export const STATUS_FIELDS = ['info', 'last_seen', 'online', 'online_since', 'sessions', 'signals', 'state'];
 
 /** Asserts the types of a status's fields and how they agree with each other. */
 export function assertStatusFields(s, where = JSON.stringify(s)) {
@@ -196,6 +196,8 @@ export function assertStatusFields(s, where = JSON.stringify(s)) {
   if (s.state === 'offline') assert.equal(s.online_since, null, `${where}: online_since when offline`);
   else assert.ok(Number.isInteger(s.online_since), `${where}: online_since`);
   assert.ok(s.info === null || (typeof s.info === 'object' && !Array.isArray(s.info)), `${where}: info`);
+  assert.ok(Array.isArray(s.signals) && s.signals.every((n) => /^[a-z0-9_-]{1,32}$/.test(n)), `${where}: signals`);
+  if (s.state === 'offline') assert.deepEqual(s.signals, [], `${where}: no signals when offline`);
 }
 
 /** Asserts a status message's exact field set and types. */

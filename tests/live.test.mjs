@@ -55,7 +55,7 @@ test('a count message carries only the documented fields', T, async () => {
   const site = w.site();
   const live = await w.openLive({ site, room: '/' });
   const { msg } = await live.next(isCount, 2000);
-  const allowed = new Set(['type', 'site', 'room', 'heartbeat_ms', 'ttl_ms']);
+  const allowed = new Set(['type', 'site', 'room', 'heartbeat_ms', 'ttl_ms', 'signal_ttl_ms']);
   for (const key of Object.keys(msg)) assert.ok(allowed.has(key), `unexpected field "${key}" in ${JSON.stringify(msg)}`);
   assert.deepEqual(Object.keys(msg.site).sort(), ['sessions', 'visitors']);
   assert.deepEqual(Object.keys(msg.room).sort(), ['room', 'sessions', 'visitors']);

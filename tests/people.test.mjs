@@ -240,7 +240,7 @@ test('GET /v1/members lists the entities in a room with faces, earliest first, p
   assert.deepEqual(m[0].info, { name: 'Ada' });
   assert.equal(m[1].info, null);
   assert.ok(m[0].online_since <= m[1].online_since);
-  for (const x of m) assert.deepEqual(Object.keys(x).sort(), ['entity', 'info', 'online_since', 'sessions', 'state']);
+  for (const x of m) assert.deepEqual(Object.keys(x).sort(), ['entity', 'info', 'online_since', 'sessions', 'signals', 'state']);
   assertError(await getMembers(site, '/api', token), 403, 'not_watchable');
   assertError(await getMembers(site, 'support2', token), 403, 'not_watchable');
   assertError(await getMembers(site, '/docs/intro', watchToken(site, ['user:*'])), 403, 'not_watchable');

@@ -31,7 +31,7 @@ export function useHereNow({ site, room, endpoint } = {}) {
   return useFeed((push) => subscribe({ site, room, endpoint }, push), [site, room, endpoint]);
 }
 
-/** One entity's status: undefined while loading, else {state, online_since, info, ...} or {error}. */
+/** One entity's status: undefined while loading, else {state, online_since, info, signals, ...} or {error}. */
 export function useEntityStatus(entity, { token, getToken, site, endpoint } = {}) {
   const stable = useGetToken(getToken);
   return useFeed(
@@ -40,7 +40,7 @@ export function useEntityStatus(entity, { token, getToken, site, endpoint } = {}
   );
 }
 
-/** Who is in a room: undefined while loading, else {members, anonymous, truncated} or {error}. */
+/** Who is in a room: undefined while loading, else {members (each with its signals), anonymous, truncated} or {error}. */
 export function useMembers(room, { token, getToken, site, endpoint } = {}) {
   const stable = useGetToken(getToken);
   return useFeed((push) => members({ room, token, getToken: stable, site, endpoint }, push), [room, token, stable, site, endpoint]);

@@ -16,6 +16,8 @@ pub struct PingAnswer {
     pub room: RoomCounts,
     pub heartbeat_ms: Millis,
     pub ttl_ms: Millis,
+    /// How long a signal lasts unless sent again (`SIGNAL_TTL_MS`).
+    pub signal_ttl_ms: Millis,
 }
 
 /// `GET /v1/count`: the site's counts, and the room's when one was asked for.

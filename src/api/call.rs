@@ -137,6 +137,7 @@ mod tests {
                 token: Some("secret.jwt.value".into()),
                 info: Some(r#"{"name":"Ada"}"#.into()),
                 address: Some("203.0.113.7".into()),
+                signal: None,
             }),
             SiteCall::Live(LiveQuery {
                 site: "s".into(),

@@ -230,6 +230,10 @@ impl ApiError {
             "Too many requests; slow down and try again shortly.",
         )
     }
+    /// 429 `rate_limited`, saying which limit.
+    pub fn rate_limited_because(message: &str) -> Self {
+        Self::new(ErrorCode::RateLimited, message)
+    }
     pub fn too_many_from_address() -> Self {
         Self::new(
             ErrorCode::TooManyFromAddress,
@@ -297,6 +301,12 @@ impl From<crate::presence::Refusal> for ApiError {
             crate::presence::Refusal::NotYours => ApiError::bad_token(
                 "This session carries an entity: send its track token with every ping.",
             ),
+            crate::presence::Refusal::BadSignal => {
+                ApiError::bad_request(crate::presence::BAD_SIGNAL)
+            }
+            crate::presence::Refusal::TooManySignals => {
+                ApiError::rate_limited_because(crate::presence::TOO_MANY_SIGNALS)
+            }
         }
     }
 }

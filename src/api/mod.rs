@@ -151,15 +151,20 @@ pub struct Ping {
     /// The client address (`CF-Connecting-IP`, IPv6 by its /64), set by the Worker.
     #[serde(default)]
     pub address: Option<String>,
+    /// The signal of a `signal` or `signal_end` event (`typing`).
+    #[serde(default)]
+    pub signal: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum PingEvent {
     Join,
     Heartbeat,
     Leave,
     Away,
+    Signal,
+    SignalEnd,
 }
 
 impl From<PingEvent> for Event {
@@ -169,6 +174,8 @@ impl From<PingEvent> for Event {
             PingEvent::Heartbeat => Event::Heartbeat,
             PingEvent::Leave => Event::Leave,
             PingEvent::Away => Event::Away,
+            PingEvent::Signal => Event::Signal,
+            PingEvent::SignalEnd => Event::SignalEnd,
         }
     }
 }
@@ -254,9 +261,11 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         Some("heartbeat") => PingEvent::Heartbeat,
         Some("leave") => PingEvent::Leave,
         Some("away") => PingEvent::Away,
+        Some("signal") => PingEvent::Signal,
+        Some("signal_end") => PingEvent::SignalEnd,
         Some(_) => {
             return Err(ApiError::bad_request(
-                "\"event\" must be \"join\", \"heartbeat\", \"leave\" or \"away\".",
+                "\"event\" must be \"join\", \"heartbeat\", \"leave\", \"away\", \"signal\" or \"signal_end\".",
             ))
         }
         None => return Err(ApiError::bad_request("The field \"event\" is required.")),
@@ -266,6 +275,32 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
     if token.is_some() && entity.is_none() {
         return Err(ApiError::bad_request("\"token\" goes with \"entity\"."));
     }
+    let signal = string_field("signal")?;
+    let signals = matches!(event, PingEvent::Signal | PingEvent::SignalEnd);
+    match signal {
+        Some(_) if !signals => {
+            return Err(ApiError::bad_request(
+                "\"signal\" goes with \"event\":\"signal\" or \"signal_end\".",
+            ))
+        }
+        None if signals => {
+            return Err(ApiError::bad_request(
+                "The field \"signal\" is required with this event.",
+            ))
+        }
+        Some(name) if !crate::presence::valid_signal(name) => {
+            return Err(ApiError::bad_request(
+                "\"signal\" must be 1-32 characters of a-z 0-9 _ -.",
+            ))
+        }
+        _ if signals && token.is_none() => {
+            return Err(ApiError::bad_request(
+                "A signal is sent by a tracked entity session: give \"entity\" and its \"token\".",
+            ))
+        }
+        _ => {}
+    }
+    let signal = signal.map(str::to_owned);
     Ok(Ping {
         site,
         room,
@@ -276,6 +311,7 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
         token,
         info: None,
         address: None,
+        signal,
     })
 }
 
@@ -509,6 +545,35 @@ mod tests {
                 (400, ErrorCode::BadRequest),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn a_signal_needs_its_name_its_entity_and_token() {
+        let base = r#""site":"demo","session":"abcdefgh","entity":"user:1","token":"a.b.c""#;
+        let p = ping(&format!(r#"{{{base},"event":"signal","signal":"typing"}}"#)).unwrap();
+        assert_eq!(
+            (p.event, p.signal.as_deref()),
+            (PingEvent::Signal, Some("typing"))
+        );
+        let p = ping(&format!(
+            r#"{{{base},"event":"signal_end","signal":"typing"}}"#
+        ))
+        .unwrap();
+        assert_eq!(p.event, PingEvent::SignalEnd);
+        let long = "x".repeat(33);
+        for bad in [
+            format!(r#"{{{base},"event":"signal"}}"#),
+            format!(r#"{{{base},"event":"signal","signal":""}}"#),
+            format!(r#"{{{base},"event":"signal","signal":"Typing"}}"#),
+            format!(r#"{{{base},"event":"signal","signal":"{long}"}}"#),
+            format!(r#"{{{base},"event":"signal","signal":7}}"#),
+            format!(r#"{{{base},"event":"join","signal":"typing"}}"#),
+            r#"{"site":"demo","session":"abcdefgh","event":"signal","signal":"typing"}"#.into(),
+            r#"{"site":"demo","session":"abcdefgh","entity":"user:1","event":"signal","signal":"typing"}"#.into(),
+        ] {
+            let err = ping(&bad).expect_err(&bad);
+            assert_eq!((err.status(), err.code), (400, ErrorCode::BadRequest), "{bad}");
         }
     }
 

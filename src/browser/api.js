@@ -11,6 +11,8 @@ import {
   sessionId,
   setDefaults,
   setRoom,
+  signal,
+  signalEnd,
   start,
   stop,
   subscribe,
@@ -36,6 +38,8 @@ export function install(before) {
     track,
     identify,
     setRoom,
+    signal,
+    signalEnd,
     stop,
     configure: setDefaults,
     get session() {

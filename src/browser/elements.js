@@ -231,7 +231,9 @@ class HereNow extends FeedElement {
 
 /**
  * <here-now-status>: a dot and "Online" / "Online on 2 devices" / "Away" / "Last seen ..." /
- * "Offline", optionally "Online for 10 minutes".
+ * "Offline", optionally "Online for 10 minutes"; "typing..." while the entity sends the signal
+ * `typing` (`text-typing`; any other signal shows with a `text-signal-<name>` attribute).
+ * `data-signals` lists the signals it holds.
  */
 class HereNowStatus extends FeedElement {
   static get feedAttributes() {
@@ -239,7 +241,7 @@ class HereNowStatus extends FeedElement {
   }
 
   static get observedAttributes() {
-    return this.feedAttributes.concat(['text-online', 'text-online-many', 'text-online-for', 'text-away', 'text-offline', 'text-last-seen', 'text-loading', 'text-unavailable']);
+    return this.feedAttributes.concat(['text-online', 'text-online-many', 'text-online-for', 'text-away', 'text-offline', 'text-last-seen', 'text-loading', 'text-unavailable', 'text-typing']);
   }
 
   prepare() {
@@ -268,12 +270,16 @@ class HereNowStatus extends FeedElement {
       text = attr('text-unavailable') ?? 'Status unavailable';
     } else if (status.online) {
       shown = status.state === 'away' ? 'away' : 'online';
+      const signals = status.signals || [];
+      const signalled = signals.includes('typing') ? 'typing' : signals.find((n) => attr('text-signal-' + n) != null);
       let template;
-      if (shown === 'away') template = attr('text-away') ?? 'Away';
+      if (signalled === 'typing') template = attr('text-typing') ?? attr('text-signal-typing') ?? 'typing...';
+      else if (signalled) template = attr('text-signal-' + signalled);
+      else if (shown === 'away') template = attr('text-away') ?? 'Away';
       else if (attr('text-online-for') != null && status.online_since != null) template = attr('text-online-for');
       else if (status.sessions >= 2) template = attr('text-online-many') ?? 'Online on {n} devices';
       else template = attr('text-online') ?? 'Online';
-      const values = { n: formatNumber(lang, status.sessions) };
+      const values = { n: formatNumber(lang, status.sessions), name: (status.info && status.info.name) || status.entity };
       if (status.online_since != null && template.includes('{for}')) [values.for, changesIn] = lasting(lang, status.online_since);
       text = fill(template, values);
     } else {
@@ -288,6 +294,7 @@ class HereNowStatus extends FeedElement {
     if (changesIn) this.redrawIn(changesIn);
     setAttr(this, 'data-state', state);
     setAttr(this, 'data-status', shown);
+    setAttr(this, 'data-signals', status && status.online && status.signals && status.signals.length ? status.signals.join(' ') : null);
     if (this.textContent !== text) this.textContent = text;
     if (this.hidden !== !text) this.hidden = !text;
   }
@@ -355,7 +362,7 @@ class HereNowMembers extends FeedElement {
   }
 
   static get observedAttributes() {
-    return this.feedAttributes.concat(['max', 'text-loading', 'text-unavailable', 'text-empty', 'text-away', 'text-more', 'text-more-label', 'text-anonymous', 'text-label']);
+    return this.feedAttributes.concat(['max', 'text-loading', 'text-unavailable', 'text-empty', 'text-away', 'text-typing', 'text-more', 'text-more-label', 'text-anonymous', 'text-label']);
   }
 
   prepare() {
@@ -436,11 +443,17 @@ class HereNowMembers extends FeedElement {
       this.avatars.set(m.entity, node);
     }
     const name = nameOf(m);
-    const label = m.state === 'away' ? fill(this.getAttribute('text-away') ?? '{name} (away)', { name }) : name;
+    const typing = m.signals && m.signals.includes('typing');
+    const label = typing
+      ? fill(this.getAttribute('text-typing') ?? '{name} (typing...)', { name })
+      : m.state === 'away'
+        ? fill(this.getAttribute('text-away') ?? '{name} (away)', { name })
+        : name;
     setAttr(node, 'title', label);
     setAttr(node, 'aria-label', label);
     setAttr(node, 'data-state', m.state);
     setAttr(node, 'data-entity', m.entity);
+    setAttr(node, 'data-signals', m.signals && m.signals.length ? m.signals.join(' ') : null);
     const src = imageUrl(m.info && m.info.avatar);
     const img = node.firstChild && node.firstChild.tagName === 'IMG' ? node.firstChild : null;
     if (src && node.failed !== src) {

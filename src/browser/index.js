@@ -12,7 +12,7 @@ import { idsReady } from './tracker.js';
 import { safe } from './util.js';
 
 export { subscribe } from './counts.js';
-export { identify, setRoom, stop, track, tracking, currentEntity } from './tracker.js';
+export { identify, setRoom, signal, signalEnd, stop, track, tracking, currentEntity } from './tracker.js';
 export { watch } from './watch.js';
 export { members } from './members.js';
 export { setDefaults } from './config.js';

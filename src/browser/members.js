@@ -4,7 +4,7 @@
 //   those four. Its link holds one socket, GET /v1/live?site&members=R&token (a watch token whose
 //   `rooms` allow R), which sends the members on open and on every change; in the HTTP fallback
 //   it polls GET /v1/members every 15 s with the token as a Bearer.
-// - Subscribers get `{room, members: [{entity, state, sessions, online_since, info}],
+// - Subscribers get `{room, members: [{entity, state, sessions, online_since, info, signals}],
 //   anonymous: {sessions, visitors}, truncated}` at once when known and on every change
 //   (members earliest online_since first, as the server lists them); while the members cannot be
 //   known, `{room, members: null, anonymous: null, truncated: false, error}` with error
@@ -18,7 +18,7 @@ import { Link, closedOnPurpose, liveUrl } from './link.js';
 import { afterRefusal, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
 import { httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
-import { objectOrNull, timeOrNull } from './watch.js';
+import { objectOrNull, signalsOf, timeOrNull } from './watch.js';
 
 /** Members feeds poll GET /v1/members this often in the HTTP fallback. */
 const MEMBERS_POLL_MS = 15000;
@@ -40,6 +40,7 @@ function membersOf(room, msg) {
         sessions: Math.max(0, +m.sessions || 0),
         online_since: timeOrNull(m.online_since),
         info: objectOrNull(m.info),
+        signals: signalsOf(m.signals),
       })),
     anonymous: counts(msg.anonymous),
     truncated: !!msg.truncated,

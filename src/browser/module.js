@@ -1,5 +1,5 @@
 // The ES module, public/herenow.mjs:
-//   import { track, subscribe, watch, members } from 'https://HERENOW_HOST/herenow.mjs';
+//   import { track, subscribe, watch, members } from 'https://herenow.example.com/herenow.mjs';
 // The same client as the classic script (one set of sources, two builds). Importing it defines
 // the elements and installs window.herenow, and tracks nothing until track() is called. Its
 // default endpoint is the origin it was loaded from; configure({site, endpoint}) sets the
@@ -25,7 +25,7 @@ try {
   defineElements();
 } catch (e) {
   // never into the page: an import that fails would break the importing module
-  herenow = window.herenow || { subscribe: inert, watch: inert, members: inert, track() {}, identify() {}, setRoom() {}, stop() {}, configure() {} };
+  herenow = window.herenow || { subscribe: inert, watch: inert, members: inert, track() {}, identify() {}, setRoom() {}, signal() {}, signalEnd() {}, stop() {}, configure() {} };
 }
 
 export default herenow;
@@ -35,5 +35,8 @@ export const members = (options, callback) => herenow.members(options, callback)
 export const track = (options) => herenow.track(options);
 export const identify = (entity, token) => herenow.identify(entity, token);
 export const setRoom = (room) => herenow.setRoom(room);
+// an older copy of the classic script installed first may not have them
+export const signal = (name) => herenow.signal && herenow.signal(name);
+export const signalEnd = (name) => herenow.signalEnd && herenow.signalEnd(name);
 export const stop = () => herenow.stop();
 export const configure = (defaults) => herenow.configure(defaults);

@@ -1,6 +1,6 @@
 // The classic script, public/herenow.js: <script src=".../herenow.js" data-site="..." defer>.
 // Reads its own tag, installs window.herenow, tracks the page unless data-track="false", and
-// defines the elements. The Browser API section of the README documents all of it.
+// defines the elements. docs/browser.md documents all of it.
 
 import { defineElements, install } from './api.js';
 import { setDefaults } from './config.js';

@@ -20,6 +20,12 @@
 //   sent on it (`token <jwt>`), so the socket's rights never end. Another identity (a sign-in
 //   as someone else, or a sign-out) is another session: the old one leaves with its own token
 //   and the tab takes a new session id.
+// - Signals (`signal(name)`, `signalEnd(name)`): short-lived states of the entity session
+//   ("typing"). The page may call signal() on every keystroke: a signal is sent when it begins
+//   and renewed at most once per half its ttl (`signal_ttl_ms`, from the server), on the socket
+//   (`signal <name>`) or over HTTP (a `signal` ping with the token); signalEnd() sends the end
+//   of one that was sent. They belong to the session: another session (another identity) starts
+//   with none.
 
 import { defaultSite, endpointOf, isVisible, roomOf } from './config.js';
 import { CountFeed, EXCHANGE_TIMEOUT_MS, setTracked } from './counts.js';
@@ -31,6 +37,10 @@ import { TEXT_BODY, httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce
 
 /** The server's limit on a ping body: a longer one would be refused whole. */
 const MAX_PING_BYTES = 1024;
+/** What a signal may be named (the server's rule). */
+const SIGNAL_NAME = /^[a-z0-9_-]{1,32}$/;
+/** How long a signal lasts unless renewed, until the server says (`signal_ttl_ms`). */
+const SIGNAL_TTL_MS = 5000;
 /** Refusals that concern the identity, not whether this page may be counted. */
 const IDENTITY_REFUSALS = new Set(['bad_token', 'entities_disabled', 'bad_request', 'too_large']);
 
@@ -124,6 +134,48 @@ class TrackedSession extends CountFeed {
     this.away = false; // the page is hidden and carries an entity: its session is away
     this.socketIdentity = null; // the identity the current socket was opened with...
     this.socketToken = ''; // ...and its token then
+    this.signalTtl = SIGNAL_TTL_MS;
+    this.signals = new Map(); // name -> when it was last sent (it lasts signalTtl from then)
+    this.signalSession = ''; // the session those signals belong to
+  }
+
+  emit(msg) {
+    if (msg && msg.signal_ttl_ms >= 100) this.signalTtl = +msg.signal_ttl_ms;
+    super.emit(msg);
+  }
+
+  /**
+   * Begins or renews (`on`) or ends the signal `name` of the entity session. A renewal within
+   * half the ttl of the last one sends nothing; an end of a signal not sent sends nothing.
+   */
+  signal(name, on) {
+    const id = usable(identity);
+    if (!id || !this.wanted || this.dead || !ids.ready) return;
+    if (this.signalSession !== ids.session) {
+      this.signals.clear(); // another session: the server holds none of them
+      this.signalSession = ids.session;
+    }
+    const now = Date.now();
+    const sent = this.signals.get(name);
+    const held = sent != null && now - sent < this.signalTtl;
+    if (on ? held && now - sent < this.signalTtl / 2 : !held) {
+      if (!on) this.signals.delete(name);
+      return;
+    }
+    if (on) this.signals.set(name, now);
+    else this.signals.delete(name);
+    const text = (on ? 'signal ' : 'signal-end ') + name;
+    if (this.socketIdentity === id && this.link.send(text)) return;
+    // no socket that carries the entity (connecting, or HTTP): a ping says it
+    const body = JSON.stringify({ site: this.site, room: this.room, session: ids.session, visitor: ids.visitor, event: on ? 'signal' : 'signal_end', signal: name, entity: id.entity, token: id.source.token });
+    fetch(this.endpoint + '/v1/ping', { method: 'POST', body, credentials: 'omit', headers: TEXT_BODY, ...timeoutAfter(EXCHANGE_TIMEOUT_MS) })
+      .then((response) => {
+        if (response.ok) return response.json().then((answer) => answer && this.emit(answer));
+        if (!on || this.signals.get(name) !== now) return;
+        this.signals.delete(name); // not held: the next call tries again
+        if (response.status !== 429) return response.json().then((b) => warnOnce('sig ' + response.status, `signal "${name}": ${httpError(response, b, this.site).text}`));
+      })
+      .catch(nop);
   }
 
   /** This page's session is in these counts: tracked, and not away (counted nowhere). */
@@ -397,6 +449,22 @@ export const identify = safe((entity, token) => {
   setIdentity(id);
   identityChanged();
 });
+
+/** herenow.signal(name): the tracked entity session shows `name` ("typing") to its watchers. */
+export const signal = safe((name) => sendSignal(name, true));
+
+/** herenow.signalEnd(name): the signal ends now rather than after its ttl. */
+export const signalEnd = safe((name) => sendSignal(name, false));
+
+function sendSignal(name, on) {
+  name = String(name);
+  if (!SIGNAL_NAME.test(name)) return warnOnce('sname ' + name, `signal("${name}"): a signal is named by 1-32 characters of a-z 0-9 _ -`);
+  if (!tracked || !usable(identity)) {
+    if (on) warnOnce('snoid', `signal("${name}"): only a tracked page with an entity (track({entity, token}) or identify()) sends signals`);
+    return;
+  }
+  tracked.signal(name, on);
+}
 
 /** herenow.tracking */
 export const tracking = () => (tracked ? { endpoint: tracked.endpoint, site: tracked.site, room: tracked.room } : null);

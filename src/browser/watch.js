@@ -5,9 +5,9 @@
 //   entities (GET /v1/live?site&watch=a,b&token), or in the HTTP fallback polls GET /v1/status
 //   every 15 s with the token as a Bearer.
 // - Subscribers get each entity's status at once when it is known and again on every change:
-//   `{entity, online, state, sessions, last_seen, online_since, info}` (state online, away or
-//   offline; online is true for both online and away), or while it cannot be known
-//   `{..., online: null, state: null, sessions: null, error}`: "unreachable" (it retries) or the
+//   `{entity, online, state, sessions, last_seen, online_since, info, signals}` (state online,
+//   away or offline; online is true for both online and away; signals such as ["typing"]), or
+//   while it cannot be known `{..., online: null, state: null, sessions: null, signals: [], error}`: "unreachable" (it retries) or the
 //   server's code ("bad_token", "not_watchable", ...: final, with one warning).
 // - A socket that never opened, or was closed on purpose, is followed by one GET /v1/status: a
 //   refused token says why there, and the page shows what that answers while sockets are retried.
@@ -52,8 +52,12 @@ const unknown = (entity, error, was) => ({
   last_seen: was ? was.last_seen : null,
   online_since: null,
   info: was ? was.info : null,
+  signals: [],
   error,
 });
+
+/** A list of signal names, sorted. */
+export const signalsOf = (list) => (Array.isArray(list) ? list.filter((n) => typeof n === 'string').sort() : []);
 
 /** A status message or answer, as subscribers get it. */
 function statusOf(entity, msg) {
@@ -66,6 +70,7 @@ function statusOf(entity, msg) {
     last_seen: timeOrNull(msg.last_seen),
     online_since: timeOrNull(msg.online_since),
     info: objectOrNull(msg.info),
+    signals: signalsOf(msg.signals),
   };
 }
 
@@ -76,6 +81,7 @@ const sameStatus = (a, b) =>
   a.last_seen === b.last_seen &&
   a.online_since === b.online_since &&
   a.error === b.error &&
+  a.signals.join() === b.signals.join() &&
   JSON.stringify(a.info) === JSON.stringify(b.info);
 
 function inGroups(list) {

@@ -61,6 +61,7 @@ impl SitePresence {
                 event: Event::from(p.event),
                 entity: p.entity.as_deref(),
                 info: p.info.as_deref(),
+                signal: p.signal.as_deref(),
             };
             let cfg = l.core.config();
             match l.core.ping(now, ping) {
@@ -71,6 +72,7 @@ impl SitePresence {
                         .unwrap_or_else(|| RoomCounts::new(&p.room, Default::default())),
                     heartbeat_ms: cfg.heartbeat_ms,
                     ttl_ms: cfg.ttl_ms,
+                    signal_ttl_ms: cfg.signal_ttl_ms,
                 }),
                 Err(r) => Answer::Refused(r.into()),
             }

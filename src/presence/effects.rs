@@ -114,6 +114,7 @@ pub enum Message {
 pub struct Timing {
     pub heartbeat_ms: Millis,
     pub ttl_ms: Millis,
+    pub signal_ttl_ms: Millis,
 }
 
 impl Message {
@@ -123,6 +124,7 @@ impl Message {
             Message::Count { site, room, timing } => serde_json::to_string(&CountMessage {
                 heartbeat_ms: timing.map(|t| t.heartbeat_ms),
                 room: room.as_ref(),
+                signal_ttl_ms: timing.map(|t| t.signal_ttl_ms),
                 site: *site,
                 ttl_ms: timing.map(|t| t.ttl_ms),
                 r#type: CountType::Count,
@@ -176,11 +178,12 @@ mod tests {
             timing: Some(Timing {
                 heartbeat_ms: 15_000,
                 ttl_ms: 45_000,
+                signal_ttl_ms: 5_000,
             }),
         };
         assert_eq!(
             first.text(),
-            r#"{"heartbeat_ms":15000,"room":{"room":"/a","sessions":1,"visitors":1},"site":{"sessions":3,"visitors":2},"ttl_ms":45000,"type":"count"}"#
+            r#"{"heartbeat_ms":15000,"room":{"room":"/a","sessions":1,"visitors":1},"signal_ttl_ms":5000,"site":{"sessions":3,"visitors":2},"ttl_ms":45000,"type":"count"}"#
         );
         let later = Message::Count {
             site,
@@ -197,7 +200,7 @@ mod tests {
         };
         assert_eq!(
             status.text(),
-            r#"{"entity":"user:42","info":null,"last_seen":null,"online":false,"online_since":null,"sessions":0,"state":"offline","type":"status"}"#
+            r#"{"entity":"user:42","info":null,"last_seen":null,"online":false,"online_since":null,"sessions":0,"signals":[],"state":"offline","type":"status"}"#
         );
         let members = Message::Members(MembersList {
             room: "/docs".into(),

@@ -26,13 +26,16 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// `{"type":"count","site":{..}}` with `"room"` when the socket named one; the first message of
-/// a socket also carries `heartbeat_ms` and `ttl_ms`.
+/// a socket also carries `heartbeat_ms`, `ttl_ms` and `signal_ttl_ms` (how long a signal
+/// lasts unless renewed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CountMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_ms: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<&'a RoomCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal_ttl_ms: Option<Millis>,
     pub site: Counts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<Millis>,
@@ -55,6 +58,8 @@ pub struct StatusMessage<'a> {
     pub online: bool,
     pub online_since: Option<Millis>,
     pub sessions: u32,
+    /// Its sessions' signals (`typing`): short-lived states, never stored.
+    pub signals: &'a [std::rc::Rc<str>],
     pub state: State,
     pub r#type: StatusType,
 }
@@ -66,7 +71,7 @@ pub enum StatusType {
 }
 
 impl<'a> StatusMessage<'a> {
-    pub fn new(entity: &'a str, status: &EntityStatus) -> Self {
+    pub fn new(entity: &'a str, status: &'a EntityStatus) -> Self {
         StatusMessage {
             entity,
             info: status.info.clone(),
@@ -74,6 +79,7 @@ impl<'a> StatusMessage<'a> {
             online: status.online(),
             online_since: status.online_since,
             sessions: status.sessions,
+            signals: &status.signals,
             state: status.state,
             r#type: StatusType::Status,
         }

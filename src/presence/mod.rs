@@ -203,6 +203,16 @@ impl Presence {
         };
         // an entity's session stays away; any other ends, as with `leave`
         let stays_away = p.event == Event::Away && p.entity.is_some();
+        let signal = match p.event {
+            Event::Signal | Event::SignalEnd => {
+                let on = p.event == Event::Signal;
+                let name = p.signal.unwrap_or_default();
+                self.local
+                    .check_signal(p.session, p.entity, name, on, now)?;
+                Some((name, on))
+            }
+            _ => None,
+        };
         match p.event {
             Event::Leave => self.local.end(p.session, now, now, &mut self.out),
             Event::Away if !stays_away => self.local.end(p.session, now, now, &mut self.out),
@@ -215,6 +225,9 @@ impl Presence {
                 self.local.admit(p.session, p.address)?;
                 let name = self.local.upsert(now, p.session, want(v), &mut self.out);
                 self.local.hold(&name, now, v);
+                if let Some((signal, on)) = signal {
+                    self.local.signal(now, &name, signal, on);
+                }
             }
         }
         self.route();
@@ -280,6 +293,7 @@ impl Presence {
         let timing = Timing {
             heartbeat_ms: self.cfg.heartbeat_ms,
             ttl_ms: self.cfg.ttl_ms,
+            signal_ttl_ms: self.cfg.signal_ttl_ms,
         };
         let message = Message::Count {
             site: view.site,
@@ -331,16 +345,43 @@ impl Presence {
         self.route();
     }
 
-    /// `away` or `back` on a socket: its session hides or shows.
+    /// `away` or `back` on a socket: its session hides or shows; `signal <name>` and
+    /// `signal-end <name>` begin (or renew) and end a signal of the entity session it carries
+    /// (a refusal is told on the socket, and changes nothing).
     fn socket_word(&mut self, now: Millis, id: SocketId, word: &str) {
-        let v = if word.eq_ignore_ascii_case("away") {
+        let (verb, rest) = word.split_once(' ').unwrap_or((word, ""));
+        let v = if verb.eq_ignore_ascii_case("away") {
             Visibility::Away
-        } else if word.eq_ignore_ascii_case("back") {
+        } else if verb.eq_ignore_ascii_case("back") {
             Visibility::Visible
+        } else if verb.eq_ignore_ascii_case("signal") || verb.eq_ignore_ascii_case("signal-end") {
+            let on = verb.eq_ignore_ascii_case("signal");
+            self.socket_signal(now, id, rest.trim(), on);
+            return;
         } else {
             return;
         };
         self.local.socket_visibility(now, id, v, &mut self.out);
+    }
+
+    /// A signal sent on socket `id`.
+    fn socket_signal(&mut self, now: Millis, id: SocketId, name: &str, on: bool) {
+        let session = (self.local.sockets.get(id))
+            .and_then(|s| s.session.clone())
+            .filter(|s| self.local.entity_of(s).is_some());
+        let checked = match &session {
+            Some(s) => self.local.check_signal(s, None, name, on, now),
+            None => Err(Refusal::BadSignal),
+        };
+        match (checked, session) {
+            (Ok(()), Some(s)) => self.local.signal(now, &s, name, on),
+            (Err(refusal), _) => {
+                let (code, message) = signal_refusal(refusal);
+                let message = Message::Error { code, message };
+                self.out.sends.push(Send::one(id, message));
+            }
+            (Ok(()), None) => {}
+        }
     }
 
     #[cfg(test)]
@@ -461,5 +502,13 @@ impl Presence {
     /// The current tallies in the same shape as [`Presence::recount`].
     pub fn tallies(&self) -> (Counts, Vec<RoomCounts>) {
         (self.local.site(), self.local.rooms())
+    }
+}
+
+/// How a refused signal is told on a socket: the code and message an HTTP answer would carry.
+fn signal_refusal(refusal: Refusal) -> (&'static str, &'static str) {
+    match refusal {
+        Refusal::TooManySignals => ("rate_limited", TOO_MANY_SIGNALS),
+        _ => ("bad_request", BAD_SIGNAL),
     }
 }

@@ -13,6 +13,26 @@ pub type SocketId = u64;
 /// life (or 20 `ttl`s, whichever is longer). It does not count, so this only frees its slot.
 pub const SUBSCRIBER_IDLE_MIN_MS: Millis = 10 * 60 * 1000;
 
+/// The most signals one session holds at once.
+pub const MAX_SIGNALS: usize = 10;
+/// The most new signals one session may begin in any second.
+pub const MAX_NEW_SIGNALS_PER_SECOND: usize = 2;
+
+/// Why a signal was refused past the limits.
+pub const TOO_MANY_SIGNALS: &str =
+    "At most 10 signals at once, and 2 new ones a second, per session.";
+/// Why a signal was refused as malformed.
+pub const BAD_SIGNAL: &str = "A signal is sent by a tracked entity session (with its track token) \
+     and named by 1-32 characters of a-z 0-9 _ -.";
+
+/// Whether `name` may name a signal: 1-32 characters of `a-z 0-9 _ -`.
+pub fn valid_signal(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// The largest message a socket may send (clients send `ping`); a larger one closes it (1009).
 pub const MAX_SOCKET_MESSAGE_BYTES: usize = 1024;
 
@@ -114,6 +134,8 @@ pub struct Config {
     /// How long a hidden (away) session of an entity lives without a sign of life (background
     /// tabs are throttled to about one timer a minute).
     pub away_ttl_ms: Millis,
+    /// How long a signal (`typing`) lasts unless sent again or ended.
+    pub signal_ttl_ms: Millis,
     /// Whether the object that keeps the site keeps its history (a shard never does).
     pub history: bool,
     pub limits: Limits,
@@ -128,6 +150,7 @@ impl Default for Config {
             broadcast_interval_ms: 500,
             leave_grace_ms: 3_000,
             away_ttl_ms: 300_000,
+            signal_ttl_ms: 5_000,
             history: true,
             limits: Limits::default(),
         }
@@ -165,6 +188,10 @@ pub enum Refusal {
     /// The session carries an entity, and the ping or socket does not carry a valid track
     /// token for it.
     NotYours,
+    /// A signal from a session that carries no entity, or a signal name that is not one.
+    BadSignal,
+    /// Past a session's signal limits (10 at once, 2 new ones a second).
+    TooManySignals,
 }
 
 /// What a client said in a ping.
@@ -175,6 +202,10 @@ pub enum Event {
     Leave,
     /// The page was hidden: a session carrying an entity stays as away; any other ends.
     Away,
+    /// A signal of the session's entity (`typing`) begins or is renewed...
+    Signal,
+    /// ...or ends.
+    SignalEnd,
 }
 
 /// Whether a session's page is shown. Away sessions count in no site or room count; they keep
@@ -198,6 +229,8 @@ pub struct Ping<'a> {
     pub entity: Option<&'a str>,
     /// The member info of that entity, from its track token (a JSON object).
     pub info: Option<&'a str>,
+    /// The signal of a `Signal` or `SignalEnd` event.
+    pub signal: Option<&'a str>,
 }
 
 /// A message a socket sent (after the runtime's own `ping` -> `pong` auto-response).

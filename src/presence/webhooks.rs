@@ -378,6 +378,7 @@ mod tests {
                 last_seen: Some(at),
                 online_since: (to != State::Offline).then_some(at),
                 info: None,
+                signals: Vec::new(),
             },
         }
     }

@@ -15,6 +15,7 @@ function Presence({ site, room, entity, token, readers }) {
       <dt>Customer</dt>
       <dd id="status">{status === undefined ? 'loading' : status.error ?? status.state}</dd>
       <dd id="name">{status?.info?.name ?? ''}</dd>
+      <dd id="signals">{status?.signals?.join(',') ?? ''}</dd>
       <dt>Members</dt>
       <dd id="members">{who === undefined ? 'loading' : who.error ?? who.members.map((m) => m.entity).join(',')}</dd>
     </dl>

@@ -2,7 +2,7 @@
 // page's TypeScript would; `@ts-expect-error` lines are mistakes the declarations must catch.
 // Compiled with `tsc --noEmit` (tests/types/tsconfig.json); never run.
 
-import herenow, { configure, identify, members, setRoom, stop, subscribe, track, watch } from 'https://herenow.example.workers.dev/herenow.mjs';
+import herenow, { configure, identify, members, setRoom, signal, signalEnd, stop, subscribe, track, watch } from 'https://herenow.example.workers.dev/herenow.mjs';
 import type { GetToken, Member, Status } from 'https://herenow.example.workers.dev/herenow.mjs';
 
 declare function fetchToken(kind: 'track' | 'watch'): Promise<string>;
@@ -30,6 +30,11 @@ identify('user:42', getTrack);
 identify('user:42', { token: 'eyJ...', getToken: getTrack });
 identify(null);
 setRoom('/docs/next');
+signal('typing');
+signalEnd('typing');
+window.herenow.signal('recording');
+// @ts-expect-error a signal has a name
+signal();
 stop();
 // @ts-expect-error an identity needs a token (or a way to get one)
 identify('user:42');
@@ -49,7 +54,8 @@ watch({ entities: ['user:42', 'user:7'], getToken: () => fetchToken('watch') }, 
   const name = status.info?.name;
   const sessions: number = status.sessions;
   const online: boolean = status.online;
-  console.log(state, since, name, sessions, online);
+  const typing: boolean = status.signals.includes('typing');
+  console.log(state, since, name, sessions, online, typing);
 });
 watch({ entity: 'user:42', token: 'eyJ...', site: 'example.com', endpoint: 'https://h.example' }, () => {});
 // @ts-expect-error there is no state "busy"
@@ -64,7 +70,7 @@ const stopMembers = members({ room: '/docs/intro', tokenUrl: '/herenow/watch-tok
   const faces: Member[] = m.members;
   for (const member of faces) {
     const avatar: unknown = member.info?.avatar;
-    const away: boolean = member.state === 'away';
+    const away: boolean = member.state === 'away' || member.signals.includes('typing');
     console.log(member.entity, member.sessions, member.online_since, avatar, away);
   }
   console.log(m.anonymous.visitors, m.truncated, m.room);
@@ -98,6 +104,9 @@ status.setAttribute('entity', 'user:42');
 status.setAttribute('token-url', '/herenow/watch-token');
 status.setAttribute('text-online-for', 'Online for {for}');
 const shown: 'online' | 'away' | 'offline' | null = status.getAttribute('data-status');
+status.setAttribute('text-typing', '{name} is typing...');
+const signalsShown: string | null = status.getAttribute('data-signals');
+console.log(signalsShown);
 const who2 = document.querySelector('here-now-members');
 if (who2) {
   who2.setAttribute('max', '8');

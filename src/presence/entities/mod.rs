@@ -35,6 +35,8 @@ struct EntitySession {
     visible: bool,
     /// The object that holds it (0: this one; a shard's index for a sharded site).
     shard: u32,
+    /// Its signals (`typing`), each with when it ends.
+    signals: Vec<(Rc<str>, Millis)>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +53,8 @@ struct Entity {
     shown_rooms: Vec<RoomPresence>,
     /// The info watchers were last told.
     shown_info: Option<Info>,
+    /// The signals watchers were last told.
+    shown_signals: Vec<Rc<str>>,
 }
 
 impl Entity {
@@ -64,7 +68,18 @@ impl Entity {
             shown: (State::Offline, 0),
             shown_rooms: Vec::new(),
             shown_info: None,
+            shown_signals: Vec::new(),
         }
+    }
+
+    /// The signals its sessions hold now, sorted, each once.
+    fn current_signals(&self) -> Vec<Rc<str>> {
+        let mut all: Vec<Rc<str>> = (self.sessions.iter())
+            .flat_map(|s| s.signals.iter().map(|(n, _)| n.clone()))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// The state its sessions make now, ignoring the grace.
@@ -84,17 +99,24 @@ impl Entity {
     fn current_rooms(&self) -> Vec<RoomPresence> {
         let mut rooms: Vec<RoomPresence> = Vec::new();
         for s in &self.sessions {
+            let signals = s.signals.iter().map(|(n, _)| n.clone());
             match rooms.iter_mut().find(|r| r.room == s.room) {
                 Some(r) => {
                     r.sessions += 1;
                     r.visible |= s.visible;
+                    r.signals.extend(signals);
                 }
                 None => rooms.push(RoomPresence {
                     room: s.room.clone(),
                     sessions: 1,
                     visible: s.visible,
+                    signals: signals.collect(),
                 }),
             }
+        }
+        for r in &mut rooms {
+            r.signals.sort_unstable();
+            r.signals.dedup();
         }
         rooms.sort_by(|a, b| a.room.cmp(&b.room));
         rooms
@@ -108,6 +130,7 @@ impl Entity {
             last_seen: Some(self.last_seen),
             online_since: (state != State::Offline).then_some(self.online_since),
             info: self.shown_info.clone(),
+            signals: self.shown_signals.clone(),
         }
     }
 
@@ -127,6 +150,8 @@ pub struct Entities {
     grace_ms: Millis,
     live: HashMap<Rc<str>, Entity>,
     graces: Deadlines<Rc<str>>,
+    /// When each signal ends: (entity, session, signal).
+    signal_ends: Deadlines<(Rc<str>, Rc<str>, Rc<str>)>,
     /// Rooms -> the entities members show there.
     by_room: HashMap<Rc<str>, HashSet<Rc<str>>>,
     /// Shown status changes not yet taken by the edge.
@@ -145,6 +170,7 @@ impl Entities {
             grace_ms,
             live: HashMap::new(),
             graces: Deadlines::default(),
+            signal_ends: Deadlines::default(),
             by_room: HashMap::new(),
             changes: Vec::new(),
             transitions: Vec::new(),
@@ -196,6 +222,7 @@ impl Entities {
                     room,
                     visible,
                     shard,
+                    signals: Vec::new(),
                 };
                 self.start(&entity, s, info, at);
             }
@@ -214,6 +241,7 @@ impl Entities {
                     room,
                     visible,
                     shard,
+                    signals: Vec::new(),
                 };
                 self.restore(&entity, s, info, (last_seen, online_since), at);
             }
@@ -224,14 +252,64 @@ impl Entities {
                 last_seen,
             } => self.end(&entity, &session, at, last_seen),
             EntityEvent::Seen { entity, at } => self.seen(&entity, at),
+            EntityEvent::Signal {
+                entity,
+                session,
+                name,
+                until,
+                at,
+            } => self.signal(&entity, &session, name, until, at),
         }
+    }
+
+    /// A signal of one of the entity's sessions began or was renewed (`until` when it ends),
+    /// or ended (`None`). A renewal shows nothing.
+    fn signal(
+        &mut self,
+        entity: &Rc<str>,
+        session: &str,
+        name: Rc<str>,
+        until: Option<Millis>,
+        now: Millis,
+    ) {
+        let Some(name_of) = self.live.get_key_value(&**entity).map(|(k, _)| k.clone()) else {
+            return;
+        };
+        let Some(e) = self.live.get_mut(&*name_of) else {
+            return;
+        };
+        let Some(s) = e.sessions.iter_mut().find(|s| &*s.session == session) else {
+            return;
+        };
+        let key = (name_of.clone(), s.session.clone(), name.clone());
+        let held = s.signals.iter().position(|(n, _)| *n == name);
+        match (held, until) {
+            (Some(i), Some(until)) => {
+                self.signal_ends
+                    .reschedule(Some(s.signals[i].1), until, key);
+                s.signals[i].1 = until;
+            }
+            (None, Some(until)) => {
+                s.signals.push((name, until));
+                self.signal_ends.insert(until, key);
+            }
+            (Some(i), None) => {
+                let (_, old) = s.signals.remove(i);
+                self.signal_ends.remove(old, &key);
+            }
+            (None, None) => return,
+        }
+        self.refresh(&name_of, now);
     }
 
     /// A session of the entity began (or changed) at `now`, carrying `info` from its token.
     /// Its start is stored as a sign of life.
-    fn start(&mut self, entity: &Rc<str>, s: EntitySession, info: Option<Info>, now: Millis) {
+    fn start(&mut self, entity: &Rc<str>, mut s: EntitySession, info: Option<Info>, now: Millis) {
         let e = self.entry(entity, now);
-        e.sessions.retain(|x| x.session != s.session);
+        // a session that moved or came back keeps its signals
+        if let Some(i) = e.sessions.iter().position(|x| x.session == s.session) {
+            s.signals = e.sessions.remove(i).signals;
+        }
         e.sessions.push(s);
         e.last_seen = e.last_seen.max(now);
         if info.is_some() {
@@ -287,7 +365,14 @@ impl Entities {
             return;
         };
         if let Some(e) = self.live.get_mut(entity) {
-            e.sessions.retain(|s| &*s.session != session);
+            if let Some(i) = e.sessions.iter().position(|s| &*s.session == session) {
+                // its signals end with it
+                let s = e.sessions.remove(i);
+                for (signal, until) in s.signals {
+                    self.signal_ends
+                        .remove(until, &(name.clone(), s.session.clone(), signal));
+                }
+            }
             e.last_seen = e.last_seen.max(last_seen);
             let record = e.record(entity);
             self.records.push(record);
@@ -322,6 +407,20 @@ impl Entities {
     /// Ends the graces that ran out by `now`: what those entities show catches up (away or
     /// offline); offline entities leave memory.
     pub fn expire(&mut self, now: Millis) {
+        while let Some((until, (entity, session, signal))) = self.signal_ends.pop_due(now) {
+            let held = self.live.get_mut(&*entity).and_then(|e| {
+                let s = e.sessions.iter_mut().find(|s| s.session == session)?;
+                let i = s
+                    .signals
+                    .iter()
+                    .position(|(n, t)| *n == signal && *t == until)?;
+                s.signals.remove(i);
+                Some(())
+            });
+            if held.is_some() {
+                self.refresh(&entity, until);
+            }
+        }
         while let Some((until, name)) = self.graces.pop_due(now) {
             if let Some(e) = self.live.get_mut(&name) {
                 e.grace_until = None;
@@ -330,9 +429,12 @@ impl Entities {
         }
     }
 
-    /// The earliest grace that runs out.
+    /// The earliest grace or signal that runs out.
     pub fn next_wake(&self) -> Option<Millis> {
-        self.graces.next()
+        [self.graces.next(), self.signal_ends.next()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// After a change: a rise is shown at once; a drop starts (or continues) the grace.
@@ -346,6 +448,13 @@ impl Entities {
                 let until = now + self.grace_ms;
                 e.grace_until = Some(until);
                 self.graces.insert(until, name.clone());
+            }
+            // the state is frozen for the grace; signals are not (they end with a session)
+            let signals = e.current_signals();
+            if signals != e.shown_signals {
+                e.shown_signals = signals;
+                let status = e.status();
+                Self::changed(&mut self.changes, name, status);
             }
             return;
         }
@@ -365,9 +474,11 @@ impl Entities {
         let from = e.shown.0;
         let info_changed = e.shown_info != e.info;
         let rooms_changed = rooms != e.shown_rooms;
-        if now_shown != e.shown || info_changed {
+        let signals = e.current_signals();
+        if now_shown != e.shown || info_changed || signals != e.shown_signals {
             e.shown = now_shown;
             e.shown_info = e.info.clone();
+            e.shown_signals = signals;
             let status = e.status();
             if from != now_shown.0 {
                 self.transitions.push(Transition {
@@ -377,7 +488,7 @@ impl Entities {
                     status: status.clone(),
                 });
             }
-            self.changes.push((name.clone(), status));
+            Self::changed(&mut self.changes, name, status);
         }
         let old = std::mem::replace(&mut e.shown_rooms, rooms.clone());
         let offline = now_shown.0 == State::Offline;
@@ -432,6 +543,7 @@ impl Entities {
                     sessions: here.sessions,
                     online_since: e.online_since,
                     info: e.shown_info.clone(),
+                    signals: here.signals.clone(),
                 })
             })
             .collect();
@@ -443,6 +555,15 @@ impl Entities {
         let truncated = out.len() > limit;
         out.truncate(limit);
         (out, truncated)
+    }
+
+    /// A shown status changed: watchers hear the latest once (two changes of one input, a
+    /// join and its first signal, are one message).
+    fn changed(changes: &mut Vec<(Rc<str>, EntityStatus)>, name: &Rc<str>, status: EntityStatus) {
+        match changes.iter_mut().find(|(n, _)| n == name) {
+            Some(pending) => pending.1 = status,
+            None => changes.push((name.clone(), status)),
+        }
     }
 
     /// Shown status changes since the last call, in order.

@@ -32,6 +32,8 @@ pub struct EntityStatus {
     /// When the current online-or-away period began; `None` when offline.
     pub online_since: Option<Millis>,
     pub info: Option<Info>,
+    /// Its sessions' signals (`typing`), sorted.
+    pub signals: Vec<Rc<str>>,
 }
 
 impl EntityStatus {
@@ -43,6 +45,7 @@ impl EntityStatus {
             last_seen,
             online_since: None,
             info,
+            signals: Vec::new(),
         }
     }
 
@@ -74,6 +77,7 @@ struct StatusJson {
     online_since: Option<Millis>,
     #[serde(serialize_with = "info_json")]
     info: Option<Info>,
+    signals: Vec<Rc<str>>,
 }
 
 impl From<EntityStatus> for StatusJson {
@@ -85,6 +89,7 @@ impl From<EntityStatus> for StatusJson {
             last_seen: s.last_seen,
             online_since: s.online_since,
             info: s.info,
+            signals: s.signals,
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct RoomPresence {
     pub sessions: u32,
     /// Some session of the entity in this room is visible.
     pub visible: bool,
+    /// The signals of its sessions in this room.
+    pub signals: Vec<Rc<str>>,
 }
 
 /// One member of a room: `{"entity","state","sessions","online_since","info"}`.
@@ -108,6 +115,8 @@ pub struct Member {
     pub online_since: Millis,
     #[serde(serialize_with = "info_json")]
     pub info: Option<Info>,
+    /// The signals of its sessions in this room (`typing`).
+    pub signals: Vec<Rc<str>>,
 }
 
 /// A change of an entity's shown state (for webhooks): `from` -> `status.state` at `at`.

@@ -260,5 +260,6 @@ impl Local {
         while let Some((_, id)) = self.sockets.pop_token_expired(now) {
             self.close(id, now, TOKEN_EXPIRED, Closed::Clean, out);
         }
+        self.signals.prune(now);
     }
 }

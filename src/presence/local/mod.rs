@@ -18,6 +18,7 @@ mod carry;
 mod counts;
 mod restore;
 mod sessions;
+mod signals;
 mod sockets;
 
 use std::collections::HashMap;
@@ -29,12 +30,13 @@ use super::slots::{RoomSlots, RoomStats};
 #[cfg(test)]
 use super::types::OVERFLOW_ROOM;
 use super::types::{
-    AddressKey, Config, Counts, Millis, Refusal, RoomCounts, Visibility, VisitorKey,
+    valid_signal, AddressKey, Config, Counts, Millis, Refusal, RoomCounts, Visibility, VisitorKey,
 };
 
 pub(crate) use counts::{top_of, Tally};
 use counts::{Counted, Tallies};
 use sessions::{Carried, HoldUntil, Session, Sessions};
+use signals::Signals;
 pub(crate) use sockets::{Socket, Sockets};
 
 /// Why the core closes a socket that fell silent.
@@ -68,6 +70,8 @@ pub(crate) struct Local {
     pub(crate) sockets: Sockets,
     /// What each client address holds (sessions and sockets), for its ceilings.
     by_address: HashMap<AddressKey, Usage>,
+    /// The signals (`typing`) of sessions that carry an entity.
+    signals: Signals,
     /// Entity session changes not yet taken by the role.
     events: Vec<EntityEvent>,
     /// A socket opened or closed since the last look (a shard's report says how many).
@@ -91,6 +95,7 @@ impl Local {
             tallies: Tallies::default(),
             sockets: Sockets::default(),
             by_address: HashMap::new(),
+            signals: Signals::default(),
             events: Vec::new(),
             sockets_changed: false,
         }
@@ -207,10 +212,23 @@ impl Local {
 
     /// Every entity session of this object, as a shard reports them after a restart.
     pub fn entity_snapshot(&self, now: Millis) -> Vec<EntityEvent> {
-        self.sessions
-            .iter()
-            .filter_map(|(name, s)| start_event(name, s, now))
-            .collect()
+        let mut events = Vec::new();
+        for (name, s) in self.sessions.iter() {
+            let Some(start) = start_event(name, s, now) else {
+                continue;
+            };
+            events.push(start);
+            for (signal, until) in self.signals.held(name, now) {
+                events.push(EntityEvent::Signal {
+                    entity: s.entity().cloned().unwrap_or_default(),
+                    session: name.clone(),
+                    name: signal,
+                    until: Some(until),
+                    at: now,
+                });
+            }
+        }
+        events
     }
 
     /// The entity changes since the last call, in order.
@@ -292,6 +310,59 @@ impl Local {
             Some(owner) if entity != Some(owner) => Err(Refusal::NotYours),
             _ => Ok(()),
         }
+    }
+
+    /// Whether `session` may begin (`on`) or end its signal `name` at `now`: the session (or
+    /// the ping that would start it) carries an entity, the name is one, and a new signal
+    /// stays within the session's limits. Checked before anything changes.
+    pub fn check_signal(
+        &self,
+        session: &str,
+        entity: Option<&str>,
+        name: &str,
+        on: bool,
+        now: Millis,
+    ) -> Result<(), Refusal> {
+        let carries = entity.is_some() || self.entity_of(session).is_some();
+        if !carries || !valid_signal(name) {
+            return Err(Refusal::BadSignal);
+        }
+        if on {
+            self.signals.check(session, name, now)?;
+        }
+        Ok(())
+    }
+
+    /// `session` begins or renews (`on`) or ends its signal `name` at `now` (the caller
+    /// checked it may): the site's entities hear of it. Ending one it does not hold does
+    /// nothing.
+    pub fn signal(&mut self, now: Millis, session: &str, name: &str, on: bool) {
+        let Some(held_as) = self.sessions.name(session) else {
+            return;
+        };
+        let Some(entity) = self
+            .sessions
+            .get(&held_as)
+            .and_then(|s| s.entity().cloned())
+        else {
+            return;
+        };
+        let (name, until) = if on {
+            let until = now + self.cfg.signal_ttl_ms;
+            (self.signals.begin(&held_as, name, now, until), Some(until))
+        } else {
+            match self.signals.end(&held_as, name, now) {
+                Some(n) => (n, None),
+                None => return,
+            }
+        };
+        self.events.push(EntityEvent::Signal {
+            entity,
+            session: held_as,
+            name,
+            until,
+            at: now,
+        });
     }
 
     /// Gives a live session an HTTP hold of `visibility`'s length from `now`.
@@ -411,6 +482,7 @@ impl Local {
             });
         }
         if let Some(entity) = old.entity().filter(|_| entity_changed) {
+            self.signals.forget(name);
             self.events.push(EntityEvent::End {
                 entity: entity.clone(),
                 session: name.clone(),
@@ -481,6 +553,7 @@ impl Local {
         };
         self.count(&s, false, now);
         self.uses(s.address, -1, 0);
+        self.signals.forget(&name);
         if let Some(entity) = s.entity().cloned() {
             self.events.push(EntityEvent::End {
                 entity,

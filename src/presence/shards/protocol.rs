@@ -35,6 +35,15 @@ pub enum EntityEvent {
     },
     /// The latest sign of life of one of the entity's sessions.
     Seen { entity: Rc<str>, at: Millis },
+    /// A signal of one of the entity's sessions began or was renewed (it ends at `until`), or
+    /// ended (`until` is `None`).
+    Signal {
+        entity: Rc<str>,
+        session: Rc<str>,
+        name: Rc<str>,
+        until: Option<Millis>,
+        at: Millis,
+    },
     /// A session came back from storage after a restart: the entity was last seen at
     /// `last_seen`, online since `online_since`. Applied where it was produced (a shard reports
     /// it as a `Start`): never sent.

@@ -195,6 +195,7 @@ fn info_from_the_token_shows_in_status_and_members_and_is_stored() {
             event: Event::Join,
             entity: Some("user:1"),
             info: Some(info),
+            signal: None,
         },
     )
     .unwrap();

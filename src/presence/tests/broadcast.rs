@@ -22,7 +22,8 @@ fn a_new_socket_gets_the_current_counts_and_the_timing_at_once() {
                 *timing,
                 Some(Timing {
                     heartbeat_ms: HEARTBEAT,
-                    ttl_ms: TTL
+                    ttl_ms: TTL,
+                    signal_ttl_ms: SIGNAL_TTL,
                 })
             );
         }

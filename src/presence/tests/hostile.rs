@@ -21,6 +21,7 @@ fn ping_from(
             event: Event::Join,
             entity: None,
             info: None,
+            signal: None,
         },
     )
 }
@@ -50,6 +51,7 @@ fn one_address_holds_at_most_its_sessions_and_the_others_are_still_counted() {
         event: Event::Heartbeat,
         entity: None,
         info: None,
+        signal: None,
     };
     p.ping(20, again).unwrap();
     ping_from(&mut p, 20, "s_other", "/", 8).unwrap();

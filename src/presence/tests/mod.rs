@@ -17,6 +17,7 @@ mod keeper;
 mod restore;
 mod sessions;
 mod shards;
+mod signals;
 mod sockets;
 
 const TTL: Millis = 45_000;
@@ -24,6 +25,7 @@ const INTERVAL: Millis = 500;
 const GRACE: Millis = 3_000;
 const HEARTBEAT: Millis = 15_000;
 const AWAY_TTL: Millis = 300_000;
+const SIGNAL_TTL: Millis = 5_000;
 
 fn core() -> Presence {
     small(
@@ -40,6 +42,7 @@ fn small(max_sessions: usize, max_rooms: usize, max_sockets: usize) -> Presence 
         broadcast_interval_ms: INTERVAL,
         leave_grace_ms: GRACE,
         away_ttl_ms: AWAY_TTL,
+        signal_ttl_ms: SIGNAL_TTL,
         // its own tests below; here its minute wakes would only blur the timers under test
         history: false,
         limits: Limits {
@@ -96,6 +99,7 @@ fn ping_as(
             event,
             entity,
             info: None,
+            signal: None,
         },
     )
 }
@@ -248,6 +252,7 @@ fn p_config() -> Config {
         broadcast_interval_ms: INTERVAL,
         leave_grace_ms: GRACE,
         away_ttl_ms: AWAY_TTL,
+        signal_ttl_ms: SIGNAL_TTL,
         history: false,
         limits: Limits::default(),
     }

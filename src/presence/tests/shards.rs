@@ -3,14 +3,16 @@
 use super::*;
 
 /// A coordinator and K-1 shards, their reports and pushes carried in-process like the edge.
-struct Site {
-    objects: Vec<Presence>,
+pub(super) struct Site {
+    pub(super) objects: Vec<Presence>,
     /// The members messages the coordinator sent, in order.
     members: Vec<MembersSent>,
+    /// Everything the coordinator sent, in order.
+    pub(super) coordinator_sent: Vec<Send>,
 }
 
 impl Site {
-    fn new(k: u32) -> Site {
+    pub(super) fn new(k: u32) -> Site {
         Site::with_limits(k, Limits::default())
     }
 
@@ -29,12 +31,13 @@ impl Site {
         Site {
             objects,
             members: Vec::new(),
+            coordinator_sent: Vec::new(),
         }
     }
 
     /// Polls every object from `now` through two broadcast intervals (the throttled reports
     /// and pushes), carrying reports and pushes; answers the count messages each object sent.
-    fn settle(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
+    pub(super) fn settle(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
         let mut sent: Vec<Vec<Broadcast>> = self.objects.iter().map(|_| Vec::new()).collect();
         for t in [now, now + INTERVAL, now + 2 * INTERVAL] {
             let more = self.settle_at(t);
@@ -45,7 +48,7 @@ impl Site {
         sent
     }
 
-    fn settle_at(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
+    pub(super) fn settle_at(&mut self, now: Millis) -> Vec<Vec<Broadcast>> {
         let mut sent: Vec<Vec<Broadcast>> = self.objects.iter().map(|_| Vec::new()).collect();
         for _ in 0..10 {
             let mut moved = false;
@@ -55,6 +58,7 @@ impl Site {
                 sent[i].extend(broadcasts(&fx));
                 if i == 0 {
                     self.members.extend(members_of(&fx));
+                    self.coordinator_sent.extend(fx.sends.iter().cloned());
                 }
                 if let Some(report) = fx.report {
                     moved = true;
