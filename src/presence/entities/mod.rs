@@ -14,6 +14,8 @@
 //! Only entities that are online, away or in their grace are held in memory; the last-seen
 //! time, the info and the start of the last online period of the others live in storage.
 
+mod entity;
+mod signals;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -25,124 +27,9 @@ use super::deadlines::Deadlines;
 use super::shards::EntityEvent;
 use super::types::Millis;
 
+use entity::{Entity, EntitySession};
 pub(crate) use status::info_json;
 pub use status::{EntityRecord, EntityStatus, Info, Member, RoomPresence, State, Transition};
-
-#[derive(Clone, Debug)]
-struct EntitySession {
-    session: Rc<str>,
-    room: Rc<str>,
-    visible: bool,
-    /// The object that holds it (0: this one; a shard's index for a sharded site).
-    shard: u32,
-    /// Its signals (`typing`), each with when it ends.
-    signals: Vec<(Rc<str>, Millis)>,
-}
-
-#[derive(Clone, Debug)]
-struct Entity {
-    sessions: Vec<EntitySession>,
-    last_seen: Millis,
-    online_since: Millis,
-    info: Option<Info>,
-    /// Set while a drop is pending: the shown status is frozen until then.
-    grace_until: Option<Millis>,
-    /// The `(state, sessions)` watchers were last told.
-    shown: (State, u32),
-    /// The rooms members were last shown it in.
-    shown_rooms: Vec<RoomPresence>,
-    /// The info watchers were last told.
-    shown_info: Option<Info>,
-    /// The signals watchers were last told.
-    shown_signals: Vec<Rc<str>>,
-}
-
-impl Entity {
-    fn new(now: Millis, last_seen: Millis, online_since: Millis) -> Self {
-        Entity {
-            sessions: Vec::new(),
-            last_seen: last_seen.min(now),
-            online_since,
-            info: None,
-            grace_until: None,
-            shown: (State::Offline, 0),
-            shown_rooms: Vec::new(),
-            shown_info: None,
-            shown_signals: Vec::new(),
-        }
-    }
-
-    /// The signals its sessions hold now, sorted, each once.
-    fn current_signals(&self) -> Vec<Rc<str>> {
-        let mut all: Vec<Rc<str>> = (self.sessions.iter())
-            .flat_map(|s| s.signals.iter().map(|(n, _)| n.clone()))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        all
-    }
-
-    /// The state its sessions make now, ignoring the grace.
-    fn current(&self) -> (State, u32) {
-        let n = self.sessions.len() as u32;
-        let state = if n == 0 {
-            State::Offline
-        } else if self.sessions.iter().any(|s| s.visible) {
-            State::Online
-        } else {
-            State::Away
-        };
-        (state, n)
-    }
-
-    /// The rooms its sessions are in now, by name.
-    fn current_rooms(&self) -> Vec<RoomPresence> {
-        let mut rooms: Vec<RoomPresence> = Vec::new();
-        for s in &self.sessions {
-            let signals = s.signals.iter().map(|(n, _)| n.clone());
-            match rooms.iter_mut().find(|r| r.room == s.room) {
-                Some(r) => {
-                    r.sessions += 1;
-                    r.visible |= s.visible;
-                    r.signals.extend(signals);
-                }
-                None => rooms.push(RoomPresence {
-                    room: s.room.clone(),
-                    sessions: 1,
-                    visible: s.visible,
-                    signals: signals.collect(),
-                }),
-            }
-        }
-        for r in &mut rooms {
-            r.signals.sort_unstable();
-            r.signals.dedup();
-        }
-        rooms.sort_by(|a, b| a.room.cmp(&b.room));
-        rooms
-    }
-
-    fn status(&self) -> EntityStatus {
-        let (state, sessions) = self.shown;
-        EntityStatus {
-            state,
-            sessions,
-            last_seen: Some(self.last_seen),
-            online_since: (state != State::Offline).then_some(self.online_since),
-            info: self.shown_info.clone(),
-            signals: self.shown_signals.clone(),
-        }
-    }
-
-    fn record(&self, name: &str) -> EntityRecord {
-        EntityRecord {
-            entity: name.to_owned(),
-            last_seen: self.last_seen,
-            online_since: self.online_since,
-            info: self.info.as_deref().map(str::to_owned),
-        }
-    }
-}
 
 /// The entities of one site.
 #[derive(Debug)]
@@ -262,46 +149,6 @@ impl Entities {
         }
     }
 
-    /// A signal of one of the entity's sessions began or was renewed (`until` when it ends),
-    /// or ended (`None`). A renewal shows nothing.
-    fn signal(
-        &mut self,
-        entity: &Rc<str>,
-        session: &str,
-        name: Rc<str>,
-        until: Option<Millis>,
-        now: Millis,
-    ) {
-        let Some(name_of) = self.live.get_key_value(&**entity).map(|(k, _)| k.clone()) else {
-            return;
-        };
-        let Some(e) = self.live.get_mut(&*name_of) else {
-            return;
-        };
-        let Some(s) = e.sessions.iter_mut().find(|s| &*s.session == session) else {
-            return;
-        };
-        let key = (name_of.clone(), s.session.clone(), name.clone());
-        let held = s.signals.iter().position(|(n, _)| *n == name);
-        match (held, until) {
-            (Some(i), Some(until)) => {
-                self.signal_ends
-                    .reschedule(Some(s.signals[i].1), until, key);
-                s.signals[i].1 = until;
-            }
-            (None, Some(until)) => {
-                s.signals.push((name, until));
-                self.signal_ends.insert(until, key);
-            }
-            (Some(i), None) => {
-                let (_, old) = s.signals.remove(i);
-                self.signal_ends.remove(old, &key);
-            }
-            (None, None) => return,
-        }
-        self.refresh(&name_of, now);
-    }
-
     /// A session of the entity began (or changed) at `now`, carrying `info` from its token.
     /// Its start is stored as a sign of life.
     fn start(&mut self, entity: &Rc<str>, mut s: EntitySession, info: Option<Info>, now: Millis) {
@@ -407,20 +254,7 @@ impl Entities {
     /// Ends the graces that ran out by `now`: what those entities show catches up (away or
     /// offline); offline entities leave memory.
     pub fn expire(&mut self, now: Millis) {
-        while let Some((until, (entity, session, signal))) = self.signal_ends.pop_due(now) {
-            let held = self.live.get_mut(&*entity).and_then(|e| {
-                let s = e.sessions.iter_mut().find(|s| s.session == session)?;
-                let i = s
-                    .signals
-                    .iter()
-                    .position(|(n, t)| *n == signal && *t == until)?;
-                s.signals.remove(i);
-                Some(())
-            });
-            if held.is_some() {
-                self.refresh(&entity, until);
-            }
-        }
+        self.expire_signals(now);
         while let Some((until, name)) = self.graces.pop_due(now) {
             if let Some(e) = self.live.get_mut(&name) {
                 e.grace_until = None;

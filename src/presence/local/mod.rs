@@ -16,6 +16,8 @@
 
 mod carry;
 mod counts;
+mod lifecycle;
+use lifecycle::start_event;
 mod restore;
 mod sessions;
 mod signals;
@@ -24,18 +26,15 @@ mod sockets;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::effects::{Effects, Write};
 use super::shards::EntityEvent;
 use super::slots::{RoomSlots, RoomStats};
 #[cfg(test)]
 use super::types::OVERFLOW_ROOM;
-use super::types::{
-    valid_signal, AddressKey, Config, Counts, Millis, Refusal, RoomCounts, Visibility, VisitorKey,
-};
+use super::types::{AddressKey, Config, Counts, Millis, RoomCounts, Visibility, VisitorKey};
 
+use counts::Tallies;
 pub(crate) use counts::{top_of, Tally};
-use counts::{Counted, Tallies};
-use sessions::{Carried, HoldUntil, Session, Sessions};
+use sessions::Sessions;
 use signals::Signals;
 pub(crate) use sockets::{Socket, Sockets};
 
@@ -283,293 +282,6 @@ impl Local {
         (site.counts(), list)
     }
 
-    // ----- sessions -----
-
-    /// Refuses a new session past the site's ceiling or its address's; a known session is
-    /// always admitted.
-    pub fn admit(&self, session: &str, address: AddressKey) -> Result<(), Refusal> {
-        if self.sessions.contains(session) {
-            return Ok(());
-        }
-        if self.sessions.len() >= self.cfg.limits.max_sessions {
-            return Err(Refusal::SiteFull);
-        }
-        let held = self.by_address.get(&address).map_or(0, |u| u.sessions);
-        if address != AddressKey::UNKNOWN
-            && held as usize >= self.cfg.limits.max_sessions_per_address
-        {
-            return Err(Refusal::TooManyFromAddress);
-        }
-        Ok(())
-    }
-
-    /// A session that carries an entity is that entity's: only a ping or socket carrying a
-    /// valid track token for the same entity (`entity`, checked by the edge) may touch it.
-    pub fn check_owner(&self, session: &str, entity: Option<&str>) -> Result<(), Refusal> {
-        match self.entity_of(session) {
-            Some(owner) if entity != Some(owner) => Err(Refusal::NotYours),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether `session` may begin (`on`) or end its signal `name` at `now`: the session (or
-    /// the ping that would start it) carries an entity, the name is one, and a new signal
-    /// stays within the session's limits. Checked before anything changes.
-    pub fn check_signal(
-        &self,
-        session: &str,
-        entity: Option<&str>,
-        name: &str,
-        on: bool,
-        now: Millis,
-    ) -> Result<(), Refusal> {
-        let carries = entity.is_some() || self.entity_of(session).is_some();
-        if !carries || !valid_signal(name) {
-            return Err(Refusal::BadSignal);
-        }
-        if on {
-            self.signals.check(session, name, now)?;
-        }
-        Ok(())
-    }
-
-    /// `session` begins or renews (`on`) or ends its signal `name` at `now` (the caller
-    /// checked it may): the site's entities hear of it. Ending one it does not hold does
-    /// nothing.
-    pub fn signal(&mut self, now: Millis, session: &str, name: &str, on: bool) {
-        let Some(held_as) = self.sessions.name(session) else {
-            return;
-        };
-        let Some(entity) = self
-            .sessions
-            .get(&held_as)
-            .and_then(|s| s.entity().cloned())
-        else {
-            return;
-        };
-        let (name, until) = if on {
-            let until = now + self.cfg.signal_ttl_ms;
-            (self.signals.begin(&held_as, name, now, until), Some(until))
-        } else {
-            match self.signals.end(&held_as, name, now) {
-                Some(n) => (n, None),
-                None => return,
-            }
-        };
-        self.events.push(EntityEvent::Signal {
-            entity,
-            session: held_as,
-            name,
-            until,
-            at: now,
-        });
-    }
-
-    /// Gives a live session an HTTP hold of `visibility`'s length from `now`.
-    pub fn hold(&mut self, session: &str, now: Millis, visibility: Visibility) {
-        if let Some(name) = self.sessions.name(session) {
-            self.sessions
-                .hold(&name, now + self.cfg.hold_ms(visibility));
-        }
-    }
-
-    /// Makes `session` live as `want` says: a join when it is new, a change (room, visitor,
-    /// address, entity, info, away or back) when something differs, a confirmation when it was
-    /// restored, and a mere sign of life otherwise. Answers the session's shared name.
-    pub fn upsert(
-        &mut self,
-        now: Millis,
-        session: &str,
-        want: Want<'_>,
-        out: &mut Effects,
-    ) -> Rc<str> {
-        let room = self.tallies.intern(want.room);
-        match self.sessions.name(session) {
-            None => self.join(now, Rc::from(session), room, want, out),
-            Some(name) => {
-                self.change(now, &name, room, want, out);
-                name
-            }
-        }
-    }
-
-    /// A new session.
-    fn join(
-        &mut self,
-        now: Millis,
-        name: Rc<str>,
-        room: Rc<str>,
-        want: Want<'_>,
-        out: &mut Effects,
-    ) -> Rc<str> {
-        let carried = want.entity.map(|e| {
-            Rc::new(Carried {
-                entity: Rc::from(e),
-                info: want.info.map(Rc::from),
-            })
-        });
-        let s = Session {
-            room,
-            visitor: want.visitor,
-            address: want.address,
-            carried,
-            joined_at: now,
-            hold_until: HoldUntil::NONE,
-            sockets: 0,
-            restored: false,
-            away: want.visibility == Visibility::Away,
-        };
-        self.uses(s.address, 1, 0);
-        self.count(&s, true, now);
-        self.events.extend(start_event(&name, &s, now));
-        out.writes.push(upsert_row(&name, &s));
-        self.sessions.insert(name.clone(), s);
-        name
-    }
-
-    /// A known session as `want` says: a mere sign of life when nothing differs.
-    fn change(
-        &mut self,
-        now: Millis,
-        name: &Rc<str>,
-        room: Rc<str>,
-        want: Want,
-        out: &mut Effects,
-    ) {
-        let Some(s) = self.sessions.get(name) else {
-            return;
-        };
-        let away = want.visibility == Visibility::Away;
-        let entity_changed = want
-            .entity
-            .is_some_and(|e| s.entity().map(|x| &**x) != Some(e));
-        let info_changed = want.info.is_some_and(|i| s.info().map(|x| &**x) != Some(i));
-        let moved = s.room != room || s.visitor != want.visitor || s.away != away;
-        let readdressed = s.address != want.address && want.address != AddressKey::UNKNOWN;
-        if !moved && !entity_changed && !info_changed && !readdressed {
-            self.seen_alive(now, name, out);
-            return;
-        }
-        let old = s.clone();
-        self.count(&old, false, now);
-        self.uses(old.address, -1, 0);
-        let carried = match (want.entity, &old.carried) {
-            (Some(e), _) if entity_changed || info_changed => Some(Rc::new(Carried {
-                entity: Rc::from(e),
-                info: want.info.map(Rc::from).or_else(|| old.info().cloned()),
-            })),
-            _ => old.carried.clone(),
-        };
-        let mut new = Session {
-            room,
-            visitor: want.visitor,
-            carried,
-            away,
-            restored: false,
-            ..old.clone()
-        };
-        if readdressed {
-            new.address = want.address; // its sockets count for the addresses that opened them
-        }
-        self.uses(new.address, 1, 0);
-        self.count(&new, true, now);
-        if moved || entity_changed || info_changed {
-            out.writes.push(upsert_row(name, &new));
-        } else if old.restored {
-            // seen again from its address: confirmed (its stored row stands)
-            out.writes.push(Write::Confirm {
-                session: name.to_string(),
-            });
-        }
-        if let Some(entity) = old.entity().filter(|_| entity_changed) {
-            self.signals.forget(name);
-            self.events.push(EntityEvent::End {
-                entity: entity.clone(),
-                session: name.clone(),
-                at: now,
-                last_seen: now,
-            });
-        }
-        let start =
-            start_event(name, &new, now).filter(|_| moved || entity_changed || info_changed);
-        self.events.extend(start);
-        if let Some(s) = self.sessions.get_mut(name) {
-            *s = new;
-        }
-    }
-
-    /// A sign of life of a session that did not change: a restored one is confirmed.
-    fn seen_alive(&mut self, now: Millis, name: &Rc<str>, out: &mut Effects) {
-        let Some(s) = self.sessions.get_mut(name) else {
-            return;
-        };
-        if std::mem::take(&mut s.restored) {
-            out.writes.push(Write::Confirm {
-                session: name.to_string(),
-            });
-        }
-        if let Some(entity) = s.entity().cloned() {
-            self.events.push(EntityEvent::Seen { entity, at: now });
-        }
-    }
-
-    /// Counts (`true`) or uncounts a visible session in the tallies at `now`.
-    fn count(&mut self, s: &Session, add: bool, now: Millis) {
-        if s.away {
-            return;
-        }
-        let c = Counted {
-            room: &s.room,
-            visitor: s.visitor,
-            address: s.address,
-            anonymous: s.carried.is_none(),
-            at: now,
-        };
-        if add {
-            self.tallies.add(c);
-        } else {
-            self.tallies.remove(c);
-        }
-    }
-
-    /// What `address` holds changes by `sessions` and `sockets`.
-    fn uses(&mut self, address: AddressKey, sessions: i64, sockets: i64) {
-        if address == AddressKey::UNKNOWN {
-            return;
-        }
-        let u = self.by_address.entry(address).or_default();
-        u.sessions = (i64::from(u.sessions) + sessions).max(0) as u32;
-        u.sockets = (i64::from(u.sockets) + sockets).max(0) as u32;
-        if u.sessions == 0 && u.sockets == 0 {
-            self.by_address.remove(&address);
-        }
-    }
-
-    /// Ends a session for good at `now` (its last sign of life at `last_seen`): its HTTP hold
-    /// goes, sockets that carried it become plain subscribers, and storage forgets it.
-    pub fn end(&mut self, session: &str, now: Millis, last_seen: Millis, out: &mut Effects) {
-        let Some((name, s)) = self.sessions.remove(session) else {
-            return;
-        };
-        self.count(&s, false, now);
-        self.uses(s.address, -1, 0);
-        self.signals.forget(&name);
-        if let Some(entity) = s.entity().cloned() {
-            self.events.push(EntityEvent::End {
-                entity,
-                session: name.clone(),
-                at: now,
-                last_seen,
-            });
-        }
-        if s.sockets > 0 {
-            self.sockets.detach_session(&name);
-        }
-        out.writes.push(Write::Delete {
-            session: name.to_string(),
-        });
-    }
-
     /// When the earliest HTTP hold, socket silence or token expiry runs out.
     pub fn next_wake(&self) -> Option<Millis> {
         [
@@ -585,30 +297,5 @@ impl Local {
     /// Sessions are live that only HTTP heartbeats keep.
     pub fn has_holds(&self) -> bool {
         self.sessions.next_expiry().is_some()
-    }
-}
-
-/// What the site's entities hear of a session that carries an entity and started or changed.
-fn start_event(name: &Rc<str>, s: &Session, now: Millis) -> Option<EntityEvent> {
-    Some(EntityEvent::Start {
-        entity: s.entity()?.clone(),
-        session: name.clone(),
-        room: s.room.clone(),
-        visible: !s.away,
-        info: s.info().cloned(),
-        at: now,
-    })
-}
-
-/// The row of a session as it is now.
-fn upsert_row(name: &str, s: &Session) -> Write {
-    Write::Upsert {
-        session: name.to_owned(),
-        room: s.room.to_string(),
-        visitor: s.visitor,
-        entity: s.entity().map(|e| e.to_string()),
-        info: s.info().map(|i| i.to_string()),
-        joined_at: s.joined_at,
-        away: s.away,
     }
 }

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::super::types::{Millis, Refusal, MAX_NEW_SIGNALS_PER_SECOND, MAX_SIGNALS};
+use super::super::shards::EntityEvent;
+use super::super::types::{valid_signal, Millis, Refusal, MAX_NEW_SIGNALS_PER_SECOND, MAX_SIGNALS};
+use super::Local;
 
 /// One session's signals.
 #[derive(Debug, Default)]
@@ -109,6 +111,61 @@ impl Signals {
     #[cfg(test)]
     pub fn sessions(&self) -> usize {
         self.by_session.len()
+    }
+}
+
+impl Local {
+    /// Whether `session` may begin (`on`) or end its signal `name` at `now`: the session (or
+    /// the ping that would start it) carries an entity, the name is one, and a new signal
+    /// stays within the session's limits. Checked before anything changes.
+    pub fn check_signal(
+        &self,
+        session: &str,
+        entity: Option<&str>,
+        name: &str,
+        on: bool,
+        now: Millis,
+    ) -> Result<(), Refusal> {
+        let carries = entity.is_some() || self.entity_of(session).is_some();
+        if !carries || !valid_signal(name) {
+            return Err(Refusal::BadSignal);
+        }
+        if on {
+            self.signals.check(session, name, now)?;
+        }
+        Ok(())
+    }
+
+    /// `session` begins or renews (`on`) or ends its signal `name` at `now` (the caller
+    /// checked it may): the site's entities hear of it. Ending one it does not hold does
+    /// nothing.
+    pub fn signal(&mut self, now: Millis, session: &str, name: &str, on: bool) {
+        let Some(held_as) = self.sessions.name(session) else {
+            return;
+        };
+        let Some(entity) = self
+            .sessions
+            .get(&held_as)
+            .and_then(|s| s.entity().cloned())
+        else {
+            return;
+        };
+        let (name, until) = if on {
+            let until = now + self.cfg.signal_ttl_ms;
+            (self.signals.begin(&held_as, name, now, until), Some(until))
+        } else {
+            match self.signals.end(&held_as, name, now) {
+                Some(n) => (n, None),
+                None => return,
+            }
+        };
+        self.events.push(EntityEvent::Signal {
+            entity,
+            session: held_as,
+            name,
+            until,
+            at: now,
+        });
     }
 }
 
