@@ -342,127 +342,152 @@ impl Storage {
     pub fn apply(&self, writes: Vec<Write>) -> Result<()> {
         for w in writes {
             match w {
-                Write::Upsert {
-                    session,
-                    room,
-                    visitor,
-                    entity,
-                    info,
-                    joined_at,
-                    away,
-                } => {
+                Write::Entity(r) => self.write_entity(r)?,
+                Write::History(r) => self.write_history(r)?,
+                Write::Webhook(change) => self.write_webhook(change)?,
+                session => self.write_session(session)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A session's row: stored, deleted, confirmed or marked as restored.
+    fn write_session(&self, w: Write) -> Result<()> {
+        match w {
+            Write::Upsert {
+                session,
+                room,
+                visitor,
+                entity,
+                info,
+                joined_at,
+                away,
+            } => {
+                self.exec(
+                    "INSERT OR REPLACE INTO sessions
+                       (id, room, visitor, entity, info, away, joined_at, restored_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                    vec![
+                        session.into(),
+                        room.into(),
+                        to_hex(visitor).into(),
+                        text_or_null(entity),
+                        text_or_null(info),
+                        SqlStorageValue::Integer(i64::from(away)),
+                        millis(joined_at),
+                    ],
+                )?;
+            }
+            Write::Delete { session } => {
+                self.exec("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
+            }
+            Write::Confirm { session } => {
+                self.exec(
+                    "UPDATE sessions SET restored_at = NULL WHERE id = ?",
+                    vec![session.into()],
+                )?;
+            }
+            Write::MarkRestored { at, sessions } => {
+                for s in sessions {
                     self.exec(
-                        "INSERT OR REPLACE INTO sessions
-                           (id, room, visitor, entity, info, away, joined_at, restored_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                        vec![
-                            session.into(),
-                            room.into(),
-                            to_hex(visitor).into(),
-                            text_or_null(entity),
-                            text_or_null(info),
-                            SqlStorageValue::Integer(i64::from(away)),
-                            millis(joined_at),
-                        ],
+                        "UPDATE sessions SET restored_at = ? WHERE id = ?",
+                        vec![millis(at), s.into()],
                     )?;
                 }
-                Write::Delete { session } => {
-                    self.exec("DELETE FROM sessions WHERE id = ?", vec![session.into()])?;
-                }
-                Write::Confirm { session } => {
-                    self.exec(
-                        "UPDATE sessions SET restored_at = NULL WHERE id = ?",
-                        vec![session.into()],
-                    )?;
-                }
-                Write::MarkRestored { at, sessions } => {
-                    for s in sessions {
-                        self.exec(
-                            "UPDATE sessions SET restored_at = ? WHERE id = ?",
-                            vec![millis(at), s.into()],
-                        )?;
-                    }
-                }
-                Write::Entity(r) => {
-                    self.exec(
-                        "INSERT INTO entities (id, last_seen, online_since, info) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET
-                           last_seen = max(last_seen, excluded.last_seen),
-                           online_since = excluded.online_since,
-                           info = coalesce(excluded.info, info)",
-                        vec![
-                            r.entity.into(),
-                            millis(r.last_seen),
-                            millis(r.online_since),
-                            text_or_null(r.info),
-                        ],
-                    )?;
-                }
-                Write::History(r) => {
-                    let n = |v: u32| SqlStorageValue::Integer(i64::from(v));
-                    self.history_rows_written
-                        .set(self.history_rows_written.get() + 1);
-                    self.exec(
-                        "INSERT OR REPLACE INTO history
-                           (t, max_sessions, max_visitors, close_sessions, close_visitors)
-                         VALUES (?, ?, ?, ?, ?)",
-                        vec![
-                            millis(r.t),
-                            n(r.max.sessions),
-                            n(r.max.visitors),
-                            n(r.close.sessions),
-                            n(r.close.visitors),
-                        ],
-                    )?;
-                }
-                Write::Webhook(QueueChange::Added(d)) => {
-                    self.exec(
-                        "INSERT OR REPLACE INTO webhooks
-                           (id, entity, seq, body, attempts, created_at, next_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        vec![
-                            d.id.into(),
-                            d.entity.into(),
-                            SqlStorageValue::Float(d.seq as f64),
-                            d.body.into(),
-                            SqlStorageValue::Float(f64::from(d.attempts)),
-                            millis(d.created_at),
-                            millis(d.next_at),
-                        ],
-                    )?;
-                }
-                Write::Webhook(QueueChange::Retry {
-                    id,
-                    attempts,
-                    next_at,
-                }) => {
-                    self.exec(
-                        "UPDATE webhooks SET attempts = ?, next_at = ? WHERE id = ?",
-                        vec![
-                            SqlStorageValue::Float(f64::from(attempts)),
-                            millis(next_at),
-                            id.into(),
-                        ],
-                    )?;
-                }
-                Write::Webhook(QueueChange::Dropped { id }) => {
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An entity's last-seen, online-since and info.
+    fn write_entity(&self, r: crate::presence::entities::EntityRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO entities (id, last_seen, online_since, info) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET
+                   last_seen = max(last_seen, excluded.last_seen),
+                   online_since = excluded.online_since,
+                   info = coalesce(excluded.info, info)",
+            vec![
+                r.entity.into(),
+                millis(r.last_seen),
+                millis(r.online_since),
+                text_or_null(r.info),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A minute of history.
+    fn write_history(&self, r: crate::presence::history::MinuteRow) -> Result<()> {
+        let n = |v: u32| SqlStorageValue::Integer(i64::from(v));
+        self.history_rows_written
+            .set(self.history_rows_written.get() + 1);
+        self.exec(
+            "INSERT OR REPLACE INTO history
+                   (t, max_sessions, max_visitors, close_sessions, close_visitors)
+                 VALUES (?, ?, ?, ?, ?)",
+            vec![
+                millis(r.t),
+                n(r.max.sessions),
+                n(r.max.visitors),
+                n(r.close.sessions),
+                n(r.close.visitors),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A change of the webhook queue (a dropped or abandoned delivery is logged).
+    fn write_webhook(&self, change: QueueChange) -> Result<()> {
+        match change {
+            QueueChange::Added(d) => {
+                self.exec(
+                    "INSERT OR REPLACE INTO webhooks
+                       (id, entity, seq, body, attempts, created_at, next_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    vec![
+                        d.id.into(),
+                        d.entity.into(),
+                        SqlStorageValue::Float(d.seq as f64),
+                        d.body.into(),
+                        SqlStorageValue::Float(f64::from(d.attempts)),
+                        millis(d.created_at),
+                        millis(d.next_at),
+                    ],
+                )?;
+            }
+            QueueChange::Retry {
+                id,
+                attempts,
+                next_at,
+            } => {
+                self.exec(
+                    "UPDATE webhooks SET attempts = ?, next_at = ? WHERE id = ?",
+                    vec![
+                        SqlStorageValue::Float(f64::from(attempts)),
+                        millis(next_at),
+                        id.into(),
+                    ],
+                )?;
+            }
+            QueueChange::Dropped { id } => {
+                let line = WebhookLine {
+                    event: "webhook_dropped",
+                    id: &id,
+                };
+                worker::console_warn!("{}", line.text());
+                self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
+            }
+            QueueChange::Removed { id, given_up } => {
+                if given_up {
                     let line = WebhookLine {
-                        event: "webhook_dropped",
+                        event: "webhook_given_up",
                         id: &id,
                     };
-                    worker::console_warn!("{}", line.text());
-                    self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
+                    worker::console_error!("{}", line.text());
                 }
-                Write::Webhook(QueueChange::Removed { id, given_up }) => {
-                    if given_up {
-                        let line = WebhookLine {
-                            event: "webhook_given_up",
-                            id: &id,
-                        };
-                        worker::console_error!("{}", line.text());
-                    }
-                    self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
-                }
+                self.exec("DELETE FROM webhooks WHERE id = ?", vec![id.into()])?;
             }
         }
         Ok(())
