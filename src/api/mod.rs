@@ -12,6 +12,7 @@ pub mod error;
 pub mod headers;
 pub mod query;
 pub mod routes;
+pub mod words;
 
 use std::fmt;
 
@@ -35,29 +36,22 @@ pub const MAX_ROOMS_LIMIT: usize = 1000;
 /// The room of a session that names none.
 pub const DEFAULT_ROOM: &str = "/";
 
-// ----- field rules -----
+// ----- field rules (the words' rules are in `words.rs`) -----
 
 fn valid_site(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    words::SITE.allows(s)
 }
 
 fn valid_id(s: &str) -> bool {
-    (8..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    words::ID.allows(s)
 }
 
 fn valid_entity(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
+    words::ENTITY.allows(s)
 }
 
 fn valid_room(s: &str) -> bool {
-    let chars = s.chars().count();
-    (1..=256).contains(&chars) && !s.chars().any(char::is_control)
+    words::is_room(s)
 }
 
 /// A site key, checked.

@@ -94,6 +94,10 @@ pub enum Range {
 }
 
 impl Range {
+    /// Every range, shortest first (for the OpenAPI document).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub const ALL: [Range; 3] = [Range::Hour, Range::Day, Range::Week];
+
     pub fn parse(s: &str) -> Option<Range> {
         match s {
             "1h" => Some(Range::Hour),
