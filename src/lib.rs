@@ -21,6 +21,8 @@ pub(crate) mod api;
 pub(crate) mod bots;
 pub(crate) mod config;
 pub(crate) mod log;
+#[cfg(not(target_arch = "wasm32"))]
+mod openapi;
 pub(crate) mod presence;
 pub(crate) mod token;
 pub(crate) mod visitor;

@@ -11,6 +11,11 @@ use super::{MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES};
 
 /// Every error answer: `{"error":{"code":"<snake_case>","message":"<one sentence for a person>"}}`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(rename = "Error", deny_unknown_fields)
+)]
 pub struct ErrorAnswer<'a> {
     #[serde(borrow)]
     pub error: ErrorDetail<'a>,
@@ -18,10 +23,17 @@ pub struct ErrorAnswer<'a> {
 
 /// The code and the sentence of an error answer.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(inline, deny_unknown_fields)
+)]
 pub struct ErrorDetail<'a> {
     #[serde(borrow)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "ErrorCode"))]
     pub code: Cow<'a, str>,
     #[serde(borrow)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "ErrorMessage"))]
     pub message: Cow<'a, str>,
 }
 
@@ -148,6 +160,132 @@ impl ErrorCode {
         }
     }
 }
+
+/// The schemas of the codes and their sentences, and what each code means, for the OpenAPI
+/// document (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    use super::{Allow, ErrorCode};
+    use crate::api::{MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES};
+    use crate::openapi::text;
+
+    impl ErrorCode {
+        /// Every code, in the order the document lists them.
+        pub const ALL: [ErrorCode; 16] = [
+            ErrorCode::BadRequest,
+            ErrorCode::BadToken,
+            ErrorCode::UnknownSite,
+            ErrorCode::ForbiddenOrigin,
+            ErrorCode::Bot,
+            ErrorCode::EntitiesDisabled,
+            ErrorCode::NotWatchable,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed(Allow::Get),
+            ErrorCode::TooLarge,
+            ErrorCode::UpgradeRequired,
+            ErrorCode::RateLimited,
+            ErrorCode::TooManyFromAddress,
+            ErrorCode::Internal,
+            ErrorCode::SiteFull,
+            ErrorCode::TooManySockets,
+        ];
+
+        /// When the API answers the code (a phrase of the document).
+        pub fn description(self) -> String {
+            match self {
+                ErrorCode::BadRequest => "a malformed request: a missing or invalid parameter or \
+                    field, a repeated query parameter, a query that is not percent-encoded UTF-8"
+                    .into(),
+                ErrorCode::BadToken => "the token is missing, malformed, badly signed, expired, \
+                    not yet valid, for another site, entity, scope or audience"
+                    .into(),
+                ErrorCode::UnknownSite => "the site is not configured".into(),
+                ErrorCode::ForbiddenOrigin => {
+                    "the request's `Origin` is not one of the site's origins".into()
+                }
+                ErrorCode::Bot => "the `User-Agent` is an obvious bot's (crawlers, monitors, \
+                    automation tools, headless browsers that say so): nothing is counted"
+                    .into(),
+                ErrorCode::EntitiesDisabled => {
+                    "the site has no `secret_env`, so it has no entities".into()
+                }
+                ErrorCode::NotWatchable => "an entity (or a room) outside the watch token's \
+                    `watch` (or `rooms`) list"
+                    .into(),
+                ErrorCode::NotFound => "there is nothing at this path".into(),
+                ErrorCode::MethodNotAllowed(_) => {
+                    "the path does not answer this method (`Allow` lists those it answers)".into()
+                }
+                ErrorCode::TooLarge => format!(
+                    "the body is larger than {} ({} with a track token)",
+                    text::size(MAX_PING_BYTES),
+                    text::size(MAX_PING_WITH_TOKEN_BYTES)
+                ),
+                ErrorCode::UpgradeRequired => "the path only answers WebSocket upgrades".into(),
+                ErrorCode::RateLimited => "too many requests from this client to this site \
+                    (per IP and site, 600 a minute)"
+                    .into(),
+                ErrorCode::TooManyFromAddress => "the client's address holds \
+                    `MAX_SESSIONS_PER_ADDRESS` live sessions or `MAX_SOCKETS_PER_ADDRESS` open \
+                    sockets on the site (an IPv6 address by its /64)"
+                    .into(),
+                ErrorCode::Internal => "something went wrong on the server side (including a \
+                    broken `SITES` configuration, or a broken entry for the site named)"
+                    .into(),
+                ErrorCode::SiteFull => {
+                    "the site holds `MAX_SESSIONS` live sessions (per object)".into()
+                }
+                ErrorCode::TooManySockets => {
+                    "the site holds `MAX_SOCKETS` open sockets (per object)".into()
+                }
+            }
+        }
+    }
+
+    impl JsonSchema for ErrorCode {
+        fn schema_name() -> Cow<'static, str> {
+            "ErrorCode".into()
+        }
+
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            let statuses: Vec<String> = ErrorCode::ALL
+                .iter()
+                .map(|c| format!("`{}` {}", c.as_str(), c.status()))
+                .collect();
+            json_schema!({
+                "description": format!(
+                    "Every error code of the API, with its status: {}.",
+                    statuses.join(", ")
+                ),
+                "type": "string",
+                "enum": ErrorCode::ALL.map(ErrorCode::as_str),
+            })
+        }
+    }
+
+    /// The `message` of an error answer.
+    pub struct ErrorMessage;
+
+    impl JsonSchema for ErrorMessage {
+        fn schema_name() -> Cow<'static, str> {
+            "ErrorMessage".into()
+        }
+
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "One sentence for a person.",
+                "type": "string",
+                "minLength": 1,
+            })
+        }
+    }
+}
+#[cfg(not(target_arch = "wasm32"))]
+pub use schema::ErrorMessage;
 
 /// An answer other than success: a contract code and a sentence for a person.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -341,6 +479,39 @@ mod tests {
         assert_eq!(v["error"]["code"], "bot");
         assert!(v["error"]["message"].as_str().unwrap().ends_with('.'));
         assert_eq!(v.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_list_of_every_code_has_each_code_once() {
+        // a new code fails to compile here until it is listed in ErrorCode::ALL too
+        let index = |c: ErrorCode| match c {
+            ErrorCode::BadRequest => 0,
+            ErrorCode::BadToken => 1,
+            ErrorCode::UnknownSite => 2,
+            ErrorCode::ForbiddenOrigin => 3,
+            ErrorCode::Bot => 4,
+            ErrorCode::EntitiesDisabled => 5,
+            ErrorCode::NotWatchable => 6,
+            ErrorCode::NotFound => 7,
+            ErrorCode::MethodNotAllowed(_) => 8,
+            ErrorCode::TooLarge => 9,
+            ErrorCode::UpgradeRequired => 10,
+            ErrorCode::RateLimited => 11,
+            ErrorCode::TooManyFromAddress => 12,
+            ErrorCode::Internal => 13,
+            ErrorCode::SiteFull => 14,
+            ErrorCode::TooManySockets => 15,
+        };
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(index(code), i, "{}", code.as_str());
+            let parsed = ErrorCode::parse(code.as_str());
+            assert_eq!(
+                parsed.is_none(),
+                code.allow().is_some(),
+                "{}",
+                code.as_str()
+            );
+        }
     }
 
     #[test]

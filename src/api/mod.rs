@@ -35,6 +35,9 @@ pub const DEFAULT_ROOMS_LIMIT: usize = 20;
 pub const MAX_ROOMS_LIMIT: usize = 1000;
 /// The room of a session that names none.
 pub const DEFAULT_ROOM: &str = "/";
+/// `GET /v1/history` answers this range unless `range` says otherwise.
+pub const DEFAULT_HISTORY_RANGE: crate::presence::history::Range =
+    crate::presence::history::Range::Hour;
 
 // ----- field rules (the words' rules are in `words.rs`) -----
 
@@ -125,33 +128,107 @@ pub fn parse_entity_list(field: &str, s: Option<&str>) -> Result<Vec<String>, Ap
 
 // ----- POST /v1/ping -----
 
-/// A validated ping.
+/// A validated ping. Its schema (`PingRequest`) is the body's: what [`parse_ping`] accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "PingRequest",
+        description = format!(
+            "A ping: at most {} ({} when it carries a `token`) of UTF-8 JSON, one object \
+             whose keys are unique (a repeated key is 400). A field that is `null` counts as \
+             absent; other fields are ignored. `entity` and `token` go together: `token` alone \
+             is 400, `entity` without a valid track token is 401 `bad_token`; every ping of a \
+             session that carries an entity carries its token (else 401, nothing changes).",
+            crate::openapi::text::size(MAX_PING_BYTES),
+            crate::openapi::text::size(MAX_PING_WITH_TOKEN_BYTES)
+        ),
+        extend("dependentRequired" = { "token": ["entity"], "entity": ["token"] }),
+        example = serde_json::json!({
+            "site": "example.com",
+            "room": "/pricing",
+            "session": "s_7f3a9c1e",
+            "visitor": "v_1b2c3d4e",
+            "event": "join",
+        })
+    )
+)]
 pub struct Ping {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::schema::SiteKey"))]
     pub site: String,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "words::schema::Room", default = "default_room")
+    )]
     pub room: String,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "words::schema::SessionId")
+    )]
     pub session: String,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<words::schema::VisitorId>")
+    )]
     pub visitor: Option<String>,
     pub event: PingEvent,
-    /// The entity this session carries, proven by `token` (a track token).
+    /// The entity this session carries (needs a track `token` for it).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<words::schema::EntityId>", !default)
+    )]
     pub entity: Option<String>,
+    /// A track token for `entity` (checked by the Worker; never forwarded).
     #[serde(default, skip_serializing)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(
+            with = "Option<words::schema::Jwt>",
+            description = format!(
+                "A track token: claims `{{\"site\":S,\"sub\":<entity>,\"scope\":\"track\",\
+                 \"exp\":..}}`, optionally `\"info\"`: a JSON object of at most {} serialized \
+                 (member info, set by the site's back end). Only with `entity`.",
+                crate::openapi::text::size(crate::token::MAX_INFO_BYTES)
+            )
+        )
+    )]
     pub token: Option<String>,
     /// The entity's member info, a JSON object taken from the checked token by the Worker
     /// (never from the body: a browser cannot forge it).
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(skip))]
     pub info: Option<String>,
     /// The client address (`CF-Connecting-IP`, IPv6 by its /64), set by the Worker.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(skip))]
     pub address: Option<String>,
     /// The signal of a `signal` or `signal_end` event (`typing`).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<words::schema::Signal>", !default)
+    )]
     pub signal: Option<String>,
 }
 
+/// The room of a ping that names none (the schema's `default`).
+#[cfg(not(target_arch = "wasm32"))]
+fn default_room() -> String {
+    DEFAULT_ROOM.to_owned()
+}
+
+/// `join`; `heartbeat` (for an unknown session it is a join; it may carry a different `room`:
+/// the tab navigated); `leave` (for an unknown session it changes nothing); `away` (the page was
+/// hidden: the session stops counting at once; with an entity it stays that entity's session,
+/// as away, until a `heartbeat` or `join` makes it visible, a `leave` ends it, or it is silent
+/// for `AWAY_TTL_SECONDS`; without an entity it ends, as with `leave`); `signal` and
+/// `signal_end` (a tracked entity session, with its track token, begins or renews, and ends, the
+/// signal named in `signal`, e.g. `typing`: it lasts `SIGNAL_TTL_MS` unless sent again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub enum PingEvent {
     Join,
     Heartbeat,
@@ -452,7 +529,7 @@ pub struct HistoryQuery {
 
 pub fn parse_history(q: &Query) -> Result<HistoryQuery, ApiError> {
     let site = parse_site(q.get("site"))?;
-    let range = q.get("range").unwrap_or("1h");
+    let range = q.get("range").unwrap_or(DEFAULT_HISTORY_RANGE.name());
     if crate::presence::history::Range::parse(range).is_none() {
         return Err(ApiError::bad_request(
             "\"range\" must be \"1h\", \"24h\" or \"7d\".",

@@ -3,13 +3,16 @@
 //! The validators of the API check these rules, and the OpenAPI document's schemas of the words
 //! are built from the same rules (natively: [`schema`]), so a change of a limit changes both.
 
-/// A word of ASCII letters, digits and a few more characters, `min..=max` bytes long (which is
-/// also its length in characters: every character it allows is ASCII).
+/// A word of ASCII letters (or only lowercase ones), digits and a few more characters,
+/// `min..=max` bytes long (which is also its length in characters: every character it allows is
+/// ASCII).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsciiWord {
     pub min: usize,
     pub max: usize,
-    /// The characters allowed besides `A-Z a-z 0-9`.
+    /// Only `a-z`, not `A-Z`.
+    pub lowercase: bool,
+    /// The characters allowed besides the letters and `0-9`.
     pub also: &'static str,
     /// Bit `b` is set when byte `b` is allowed (all of them are below 128).
     mask: u128,
@@ -17,10 +20,22 @@ pub struct AsciiWord {
 
 impl AsciiWord {
     const fn new(min: usize, max: usize, also: &'static str) -> AsciiWord {
+        AsciiWord::with_letters(min, max, false, also)
+    }
+
+    const fn with_letters(
+        min: usize,
+        max: usize,
+        lowercase: bool,
+        also: &'static str,
+    ) -> AsciiWord {
         let mut mask = 0u128;
         let mut b = 0u8;
         while b < 128 {
-            if b.is_ascii_alphanumeric() {
+            if b.is_ascii_digit()
+                || b.is_ascii_lowercase()
+                || (!lowercase && b.is_ascii_uppercase())
+            {
                 mask |= 1 << b;
             }
             b += 1;
@@ -35,6 +50,7 @@ impl AsciiWord {
         AsciiWord {
             min,
             max,
+            lowercase,
             also,
             mask,
         }
@@ -53,6 +69,10 @@ pub const SITE: AsciiWord = AsciiWord::new(1, 64, "._:-");
 pub const ID: AsciiWord = AsciiWord::new(8, 64, "_-");
 /// An entity id: 1-128 characters of `A-Z a-z 0-9 . _ : @ -`.
 pub const ENTITY: AsciiWord = AsciiWord::new(1, 128, "._:@-");
+/// A signal's name (`typing`): 1-32 characters of `a-z 0-9 _ -`. The core checks it
+/// (`presence::valid_signal`, which the core keeps to itself); a test holds the two to one rule.
+#[cfg(not(target_arch = "wasm32"))]
+pub const SIGNAL: AsciiWord = AsciiWord::with_letters(1, 32, true, "_-");
 
 /// A room is 1-256 characters (Unicode scalar values), none of them a control character
 /// (`char::is_control`: U+0000-U+001F, U+007F-U+009F).
@@ -73,7 +93,7 @@ pub mod schema {
 
     use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
-    use super::{AsciiWord, ENTITY, ID, ROOM_MAX_CHARS, ROOM_MIN_CHARS, SITE};
+    use super::{AsciiWord, ENTITY, ID, ROOM_MAX_CHARS, ROOM_MIN_CHARS, SIGNAL, SITE};
     use crate::presence::history::Range;
     use crate::presence::OVERFLOW_ROOM;
     use crate::token::{AUDIENCE, LEEWAY_SECS, MAX_INFO_BYTES, MAX_LIFETIME_SECS, MAX_TOKEN_BYTES};
@@ -81,7 +101,11 @@ pub mod schema {
     impl AsciiWord {
         /// Its charset as a person reads it: `A-Z a-z 0-9 . _ : -`.
         pub fn charset_text(&self) -> String {
-            let mut out = String::from("A-Z a-z 0-9");
+            let mut out = String::from(if self.lowercase {
+                "a-z 0-9"
+            } else {
+                "A-Z a-z 0-9"
+            });
             for c in self.also.chars() {
                 out.push(' ');
                 out.push(c);
@@ -108,7 +132,8 @@ pub mod schema {
                 "{also}: `-` only last, no `]`, `\\` or `^`"
             );
             let dash = if self.also.ends_with('-') { "-" } else { "" };
-            format!("^[A-Za-z0-9{also}{dash}]{{{},{}}}$", self.min, self.max)
+            let letters = if self.lowercase { "a-z" } else { "A-Za-z" };
+            format!("^[{letters}0-9{also}{dash}]{{{},{}}}$", self.min, self.max)
         }
 
         fn schema(&self, description: String, examples: &[&str]) -> Schema {
@@ -196,6 +221,14 @@ pub mod schema {
             ),
             &["user:42", "customer:conv_123"],
         );
+        /// A signal's name.
+        Signal => SIGNAL.schema(
+            format!(
+                "A signal of an entity's session, a short-lived state (`typing`): {}.",
+                SIGNAL.rule_text()
+            ),
+            &["typing"],
+        );
         /// Epoch milliseconds (`Millis` where it is a time).
         EpochMillis => json_schema!({
             "description": "A time: milliseconds since the Unix epoch.",
@@ -270,6 +303,20 @@ mod tests {
     }
 
     #[test]
+    fn the_signal_rule_is_the_cores() {
+        for len in 0..=SIGNAL.max + 1 {
+            for b in 0..=255u8 {
+                let s = String::from_utf8_lossy(&vec![b; len]).into_owned();
+                assert_eq!(
+                    SIGNAL.allows(&s),
+                    crate::presence::valid_signal(&s),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn rooms_count_characters_and_refuse_control_characters() {
         assert!(is_room(&"é".repeat(ROOM_MAX_CHARS)));
         assert!(!is_room(&"é".repeat(ROOM_MAX_CHARS + 1)));
@@ -287,5 +334,6 @@ mod tests {
         assert_eq!(ID.pattern(), "^[A-Za-z0-9_-]{8,64}$");
         assert_eq!(ENTITY.pattern(), "^[A-Za-z0-9._:@-]{1,128}$");
         assert_eq!(SITE.rule_text(), "1-64 characters of `A-Z a-z 0-9 . _ : -`");
+        assert_eq!(SIGNAL.pattern(), "^[a-z0-9_-]{1,32}$");
     }
 }

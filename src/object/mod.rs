@@ -36,6 +36,7 @@ use worker::{
 use crate::api::call::{decode, parse_shard, CALL_HEADER, SHARD_HEADER};
 use crate::api::{ApiError, SiteCall};
 use crate::http::{self, ObjectCall};
+use crate::presence::messages;
 use crate::presence::shards::{Report, ShardCall, Totals, SHARD_CALL_HEADER};
 use crate::presence::{Closed, Effects, Incoming, Millis, Placement, Presence, SocketId};
 use crate::token;
@@ -201,7 +202,7 @@ pub struct SitePresence {
 
 impl DurableObject for SitePresence {
     fn new(state: State, env: Env) -> Self {
-        if let Ok(pair) = WebSocketRequestResponsePair::new("ping", "pong") {
+        if let Ok(pair) = WebSocketRequestResponsePair::new(messages::PING, messages::PONG) {
             state.set_websocket_auto_response(&pair);
         }
         SitePresence {
@@ -269,12 +270,14 @@ impl DurableObject for SitePresence {
         };
         self.step(|l, now| {
             let incoming = match &message {
-                WebSocketIncomingMessage::String(t) => match t.trim().strip_prefix("token ") {
-                    Some(jwt) => {
-                        Incoming::Token(renew(l, &ws, attachment.clone(), jwt.trim(), now))
+                WebSocketIncomingMessage::String(t) => {
+                    match t.trim().strip_prefix(messages::TOKEN_PREFIX) {
+                        Some(jwt) => {
+                            Incoming::Token(renew(l, &ws, attachment.clone(), jwt.trim(), now))
+                        }
+                        None => Incoming::Text(t),
                     }
-                    None => Incoming::Text(t),
-                },
+                }
                 WebSocketIncomingMessage::Binary(b) => Incoming::Binary(b.len()),
             };
             l.core.socket_message(now, attachment.id, incoming);

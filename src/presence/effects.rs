@@ -136,7 +136,7 @@ impl Message {
                 list,
                 r#type: MembersType::Members,
             }),
-            Message::Pong => return "pong".to_owned(),
+            Message::Pong => return super::messages::PONG.to_owned(),
             Message::Error { code, message } => serde_json::to_string(&ErrorMessage {
                 error: ErrorDetail { code, message },
                 r#type: ErrorType::Error,

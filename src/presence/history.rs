@@ -11,6 +11,8 @@
 use serde::Serialize;
 
 use super::types::{Counts, Millis};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::api::words::schema as words;
 
 /// One minute.
 pub const MINUTE_MS: Millis = 60_000;
@@ -139,30 +141,118 @@ impl Range {
     }
 }
 
-/// One point of a history answer.
+/// One step: its start (`t`, a multiple of `step_ms`) and the highest `sessions` and `visitors`
+/// seen during it (0 when nobody was there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(rename = "HistoryPoint", deny_unknown_fields)
+)]
 pub struct Point {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::EpochMillis"))]
     pub t: Millis,
     pub sessions: u32,
     pub visitors: u32,
 }
 
-/// `{"site","range","step_ms","points":[...],"peak":{...}|null}`
+/// The site's counts over time: `points` run oldest first and end with the step that holds
+/// now; `peak` is `null` when every point is 0.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields, transform = schema::by_range, example = schema::example())
+)]
 pub struct HistoryAnswer {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::SiteKey"))]
     pub site: String,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::HistoryRange"))]
     pub range: &'static str,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(schema_with = "schema::step_ms"))]
     pub step_ms: Millis,
     pub points: Vec<Point>,
     pub peak: Option<Peak>,
 }
 
-/// The highest point of a range (most sessions, then most visitors, then the earliest).
+/// The highest point of the range (most sessions, then most visitors, then the earliest),
+/// with its `t`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(rename = "HistoryPeak", deny_unknown_fields)
+)]
 pub struct Peak {
     pub sessions: u32,
     pub visitors: u32,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::EpochMillis"))]
     pub t: Millis,
+}
+
+/// What the answer's schema says beyond its fields (native builds only): each range has its
+/// step and its number of points.
+#[cfg(not(target_arch = "wasm32"))]
+mod schema {
+    use schemars::{json_schema, Schema, SchemaGenerator};
+
+    use super::{HistoryAnswer, Peak, Point, Range};
+
+    /// `step_ms`: the step of one of the ranges.
+    pub fn step_ms(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "enum": Range::ALL.map(Range::step_ms) })
+    }
+
+    /// One of: a range, its step, as many points as it has, each `t` (and the peak's) a
+    /// multiple of the step.
+    pub fn by_range(schema: &mut Schema) {
+        let step_multiple = |step| json_schema!({ "type": "integer", "multipleOf": step });
+        let cases: Vec<Schema> = Range::ALL
+            .iter()
+            .map(|r| {
+                let (step, n) = (r.step_ms(), r.points());
+                json_schema!({
+                    "type": "object",
+                    "properties": {
+                        "range": { "const": r.name() },
+                        "step_ms": { "const": step },
+                        "points": {
+                            "type": "array",
+                            "minItems": n,
+                            "maxItems": n,
+                            "items": { "type": "object", "properties": { "t": step_multiple(step) } },
+                        },
+                        "peak": {
+                            "anyOf": [
+                                { "type": "null" },
+                                { "type": "object", "properties": { "t": step_multiple(step) } },
+                            ],
+                        },
+                    },
+                })
+            })
+            .collect();
+        schema.insert("oneOf".into(), cases.into());
+    }
+
+    pub fn example() -> HistoryAnswer {
+        let now = 1_763_800_000_000;
+        HistoryAnswer {
+            site: "example.com".into(),
+            range: Range::Hour.name(),
+            step_ms: Range::Hour.step_ms(),
+            points: vec![Point {
+                t: now - now % Range::Hour.step_ms(),
+                sessions: 12,
+                visitors: 9,
+            }],
+            peak: Some(Peak {
+                sessions: 40,
+                visitors: 31,
+                t: 1_763_800_020_000,
+            }),
+        }
+    }
 }
 
 /// Walks the minutes from `first` to `end` (at most 10,080 for a week) into the points of

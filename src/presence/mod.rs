@@ -47,12 +47,15 @@ use broadcast::{MembersThrottle, Throttle, View};
 use local::{Local, Want};
 use role::Role;
 
-pub use effects::{Effects, Send, Write};
 #[cfg(test)]
 pub use effects::{Close, Message, Timing};
+pub use effects::{Effects, Send, Write};
 #[cfg(test)]
 pub use entities::State;
 pub use entities::{pattern_allows, EntityStatus};
+/// A socket's limits and the codes it is closed with, for the OpenAPI document.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use local::{BUDGET_WINDOW_MS, MESSAGE_BUDGET, TOKEN_EXPIRED, TOO_MANY_MESSAGES};
 pub use role::Placement;
 pub use types::*;
 pub use webhooks::{Delivery, Events as WebhookEvents, Outcome, QueueChange};

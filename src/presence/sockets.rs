@@ -3,6 +3,7 @@
 
 use super::broadcast::Sent;
 use super::effects::{Close, Message, Send, Timing};
+use super::messages;
 use super::types::*;
 use super::Presence;
 
@@ -79,7 +80,8 @@ impl Presence {
             self.route();
             return;
         }
-        let is_ping = matches!(message, Incoming::Text(t) if t.trim().eq_ignore_ascii_case("ping"));
+        let is_ping =
+            matches!(message, Incoming::Text(t) if t.trim().eq_ignore_ascii_case(messages::PING));
         if is_ping {
             self.out.sends.push(Send::one(id, Message::Pong));
         } else if !self.local.spend(id, now, &mut self.out) {
@@ -107,12 +109,14 @@ impl Presence {
     /// (a refusal is told on the socket, and changes nothing).
     fn socket_word(&mut self, now: Millis, id: SocketId, word: &str) {
         let (verb, rest) = word.split_once(' ').unwrap_or((word, ""));
-        let v = if verb.eq_ignore_ascii_case("away") {
+        let v = if verb.eq_ignore_ascii_case(messages::AWAY) {
             Visibility::Away
-        } else if verb.eq_ignore_ascii_case("back") {
+        } else if verb.eq_ignore_ascii_case(messages::BACK) {
             Visibility::Visible
-        } else if verb.eq_ignore_ascii_case("signal") || verb.eq_ignore_ascii_case("signal-end") {
-            let on = verb.eq_ignore_ascii_case("signal");
+        } else if verb.eq_ignore_ascii_case(messages::SIGNAL)
+            || verb.eq_ignore_ascii_case(messages::SIGNAL_END)
+        {
+            let on = verb.eq_ignore_ascii_case(messages::SIGNAL);
             self.socket_signal(now, id, rest.trim(), on);
             return;
         } else {

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::api::words::schema as words;
+
 /// Epoch milliseconds.
 pub type Millis = u64;
 
@@ -57,22 +60,70 @@ impl AddressKey {
     pub const UNKNOWN: AddressKey = AddressKey(0);
 }
 
-/// Live sessions and distinct visitors among them.
+/// Live sessions, and the distinct visitors among them (`visitors` <= `sessions`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields, example = Counts { sessions: 42, visitors: 40 })
+)]
 pub struct Counts {
     pub sessions: u32,
     pub visitors: u32,
 }
 
-/// Counts of one room, as the contract shows them.
+/// One room's counts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(
+        deny_unknown_fields,
+        example = RoomCounts::new("/pricing", Counts { sessions: 7, visitors: 7 })
+    )
+)]
 pub struct RoomCounts {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::Room"))]
     pub room: String,
     pub sessions: u32,
     pub visitors: u32,
-    /// Set when the site had too many rooms and this one is counted in the overflow group.
+    /// Set when the site had too many rooms and this one is counted in the overflow group
+    /// (only in a ping's answer: its schema is [`PingRoomCounts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(skip))]
     pub grouped_as: Option<String>,
+}
+
+/// The schema of a ping answer's room: [`RoomCounts`] with `grouped_as` (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct PingRoomCounts;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl schemars::JsonSchema for PingRoomCounts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PingRoomCounts".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = RoomCounts::json_schema(generator);
+        schema.remove("examples");
+        schema.insert(
+            "description".into(),
+            format!(
+                "The counts of the ping's room. When the site's room ceiling (`MAX_ROOMS`) put \
+                 the session in the overflow room, `grouped_as` is `{OVERFLOW_ROOM}` and the \
+                 counts are that room's."
+            )
+            .into(),
+        );
+        if let Some(properties) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            properties.insert(
+                "grouped_as".into(),
+                serde_json::json!({ "const": OVERFLOW_ROOM }),
+            );
+        }
+        schema
+    }
 }
 
 impl RoomCounts {

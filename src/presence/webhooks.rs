@@ -13,17 +13,39 @@ use serde::Serialize;
 
 use super::entities::{EntityStatus, State, Transition};
 use super::types::Millis;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::api::words::schema as words;
 
 /// The body of every webhook POST: `{"id","type","site","at","entity","status"}`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(schemars::JsonSchema),
+    schemars(
+        deny_unknown_fields,
+        description = format!(
+            "One webhook delivery: an entity's shown state changed. Delivered at least once, in \
+             order per entity, retried with growing delays for at least {}; deduplicate by `id`.",
+            crate::openapi::text::duration(GIVE_UP_AFTER_MS)
+        )
+    )
+)]
 pub struct WebhookEvent<'a> {
-    /// Unique per event: a receiver deduplicates by it.
+    /// Unique per event (the same across retries): a receiver deduplicates by it.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub id: &'a str,
     /// `entity.online`, `entity.away` or `entity.offline`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(schema_with = "schema::event_type")
+    )]
     pub r#type: &'a str,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::SiteKey"))]
     pub site: &'a str,
-    /// When the shown state changed, epoch ms.
+    /// When the shown state changed.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::EpochMillis"))]
     pub at: Millis,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::EntityId"))]
     pub entity: &'a str,
     /// The entity's status then, as `/v1/status` shows it.
     pub status: &'a EntityStatus,
@@ -32,6 +54,21 @@ pub struct WebhookEvent<'a> {
 /// At most this many undelivered events per site: past it, the oldest event of an entity whose
 /// later state is also queued is dropped first (the receiver still learns where it ended).
 pub const MAX_QUEUED: usize = 1_000;
+
+/// The schema of a webhook's `type` (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod schema {
+    use schemars::{json_schema, Schema, SchemaGenerator};
+
+    use super::{Events, State};
+
+    /// Every event, in the order an entity goes through them.
+    pub const EVENTS: [State; 3] = [State::Online, State::Away, State::Offline];
+
+    pub fn event_type(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": EVENTS.map(Events::name) })
+    }
+}
 
 /// How long a delivery is retried before it is given up.
 pub const GIVE_UP_AFTER_MS: Millis = 24 * 3600 * 1000;

@@ -29,6 +29,8 @@ use super::types::Millis;
 
 use entity::{Entity, EntitySession};
 pub(crate) use status::info_json;
+#[cfg(not(target_arch = "wasm32"))]
+pub use status::schema::EntityStatusRules;
 pub use status::{EntityRecord, EntityStatus, Info, Member, RoomPresence, State, Transition};
 
 /// The entities of one site.

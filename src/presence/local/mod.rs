@@ -37,6 +37,12 @@ pub(crate) use counts::{top_of, Tally};
 use sessions::Sessions;
 use signals::Signals;
 pub(crate) use sockets::{Socket, Sockets};
+/// A socket's limits and the codes it is closed with, for the OpenAPI document.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use {
+    carry::{TOKEN_EXPIRED, TOO_MANY_MESSAGES},
+    sockets::{BUDGET_WINDOW_MS, MESSAGE_BUDGET},
+};
 
 /// Why the core closes a socket that fell silent.
 pub(crate) const SILENT_REASON: &str = "silent for longer than the ttl";
