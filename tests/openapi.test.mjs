@@ -1,9 +1,10 @@
-// The OpenAPI document (public/openapi.json, served at GET /v1/openapi.json): it is what
-// scripts/openapi.mjs writes, it is a valid OpenAPI 3.1 document whose schemas compile strictly,
-// it lists every route, method and error code of the Worker (read from src/), its limits are the
-// contract's, and real answers of every endpoint - successes and an error of every code - validate
-// against it. (The harness checks every answer of every test file the same way; this file makes
-// sure each operation and each code is exercised at least once.)
+// The OpenAPI document (public/openapi.json, served at GET /v1/openapi.json): the Worker serves
+// exactly that file, it is a valid OpenAPI 3.1 document whose schemas compile strictly, its limits
+// are the contract's, and real answers of every endpoint - successes and an error of every code -
+// validate against it. (The harness checks every answer of every test file the same way; this file
+// makes sure each operation and each code is exercised at least once.) That the file is what the
+// code derives, with every route, method, error code and limit of src/, is `cargo test`'s
+// (src/openapi/tests.rs).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -29,20 +30,14 @@ import {
   watchToken,
 } from './entities-kit.mjs';
 import { OPENAPI_PATH, openapiDocument, openapiStats } from './openapi-check.mjs';
-import { documentText } from '../scripts/openapi.mjs';
 
-const doc = JSON.parse(fs.readFileSync(OPENAPI_PATH, 'utf8'));
-const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
+// What the code derives (`cargo test` fails unless the file is exactly that; `npm run openapi`
+// writes it).
+const documentText = fs.readFileSync(OPENAPI_PATH, 'utf8');
+const doc = JSON.parse(documentText);
 
 // ---------------------------------------------------------------------------------------------
 // The document itself
-
-test('public/openapi.json is what scripts/openapi.mjs writes', () => {
-  assert.ok(
-    fs.readFileSync(OPENAPI_PATH, 'utf8') === documentText(),
-    'public/openapi.json is out of date: run `node scripts/openapi.mjs`',
-  );
-});
 
 test('it is an OpenAPI 3.1.0 document (the official 3.1 schema, with Ajv) with the info, license and server the API promises', async () => {
   const result = await new Validator().validate(structuredClone(doc));
@@ -93,55 +88,6 @@ test('every schema of the document compiles in Ajv strict mode (JSON Schema 2020
   assert.ok(pointers.some((p) => p.includes('requestBody')) && pointers.some((p) => p.startsWith('#/webhooks/')));
 });
 
-/** The routes of src/worker/mod.rs `route()`: path -> the method it answers. */
-function workerRoutes() {
-  const src = read('src/worker/mod.rs');
-  const body = src.slice(src.indexOf('async fn route('), src.indexOf('async fn call_site('));
-  const routes = {};
-  const arms = [...body.matchAll(/^\s*"(\/v1\/[^"]+)" => \{([\s\S]*?)\n\s{8}\}/gm)];
-  for (const [, p, arm] of arms) {
-    routes[p] = /Allow::Post/.test(arm) ? 'post' : /Allow::Upgrade/.test(arm) ? 'upgrade' : 'get';
-  }
-  return routes;
-}
-
-test('every route the Worker answers is in the document, with its method, its preflight and its 405 for other methods', () => {
-  const routes = workerRoutes();
-  assert.deepEqual(
-    Object.keys(routes).sort(),
-    ['/v1/badge.svg', '/v1/count', '/v1/history', '/v1/live', '/v1/members', '/v1/openapi.json', '/v1/ping', '/v1/rooms', '/v1/status'],
-    'the routes read from src/worker/mod.rs',
-  );
-  const listed = Object.keys(doc.paths).filter((p) => !p.includes('{'));
-  assert.deepEqual(listed.sort(), Object.keys(routes).sort(), 'the document lists exactly the routes');
-  for (const [p, route] of Object.entries(routes)) {
-    const method = route === 'post' ? 'post' : 'get';
-    const item = doc.paths[p];
-    assert.ok(item[method], `${method.toUpperCase()} ${p}`);
-    assert.ok(item.options, `OPTIONS ${p}`);
-    const other = item['x-herenow-other-methods'];
-    const allow = doc.components.responses[other['405'].$ref.split('/').pop()].headers.Allow.schema.const;
-    assert.equal(allow, { post: 'POST, OPTIONS', get: 'GET, HEAD, OPTIONS', upgrade: 'GET, OPTIONS' }[route], `${p}: Allow`);
-    if (method === 'get') assert.equal(item.get['x-herenow-head'] === true, p !== '/v1/live', `${p}: HEAD answers as GET`);
-    for (const op of [item[method], item.options]) {
-      const statuses = Object.keys(op.responses);
-      assert.ok(statuses.includes('400') && statuses.includes('500'), `${p}: 400 and 500 (${statuses})`);
-    }
-  }
-  // the ROUTES of the refusal log line agree
-  const logged = [...read('src/worker/mod.rs').matchAll(/^\s*"(\/v1\/[a-z.]+)",$/gm)].map((m) => m[1]);
-  assert.deepEqual(logged.sort(), Object.keys(routes).sort());
-  assert.equal(doc['x-herenow-unknown-paths'], '/v1/{unknown}');
-});
-
-/** (status, code) pairs of src/api/error.rs (its test table lists every code with its status). */
-function errorCodesOfSource() {
-  const src = read('src/api/error.rs');
-  const codes = [...src.matchAll(/ErrorCode::\w+(?:\(_\))? => "([a-z_]+)"/g)].map((m) => m[1]);
-  const table = [...src.matchAll(/\(\s*ApiError::\w+\([^)]*\)(?:\))?,\s*(\d{3}),\s*"([a-z_]+)",?\s*\)/g)].map((m) => [m[2], Number(m[1])]);
-  return { codes, table: Object.fromEntries(table) };
-}
-
 /** (status, code) pairs the document's error answers can carry. */
 function errorCodesOfDocument() {
   const pairs = new Set();
@@ -162,20 +108,9 @@ function errorCodesOfDocument() {
   return pairs;
 }
 
-test('every error code of src/api/error.rs is in the document, with its status, and no other', () => {
-  const { codes, table } = errorCodesOfSource();
-  assert.equal(codes.length, 15, `codes read from src/api/error.rs: ${codes}`);
-  assert.deepEqual(Object.keys(table).sort(), [...codes].sort(), 'the status table covers every code');
-  assert.deepEqual([...doc.components.schemas.ErrorCode.enum].sort(), [...codes].sort(), 'components/schemas/ErrorCode');
-  const inDoc = errorCodesOfDocument();
-  const expected = new Set(Object.entries(table).map(([c, s]) => `${s} ${c}`));
-  assert.deepEqual([...inDoc].sort(), [...expected].sort(), 'the (status, code) pairs the operations answer');
-  // each operation's Error schema lists exactly the codes of its responses
-  for (const [name, schema] of Object.entries(doc.components.schemas)) {
-    if (!/.Error$/.test(name)) continue;
-    for (const c of schema.properties.error.properties.code.enum) assert.ok(codes.includes(c), `${name}: ${c}`);
-  }
-  // the contract names them all
+test('the contract names every error code of the document', () => {
+  const codes = doc.components.schemas.ErrorCode.enum;
+  assert.ok(codes.length > 0);
   const contract = fs.existsSync(path.join(ROOT, '..', 'shared', 'CONTRACT.md')) ? fs.readFileSync(path.join(ROOT, '..', 'shared', 'CONTRACT.md'), 'utf8') : null;
   if (contract) for (const c of codes.filter((c) => c !== 'internal_error')) assert.ok(contract.includes(`\`${c}\``), `the contract names ${c}`);
 });
@@ -261,6 +196,7 @@ test('GET /v1/openapi.json serves this document, as JSON that any origin may rea
   assert.match(res.headers.get('content-type'), /^application\/json/);
   assert.equal(res.headers.get('access-control-allow-origin'), '*');
   assert.deepEqual(res.body, openapiDocument());
+  assert.ok(res.text === documentText, 'the Worker serves public/openapi.json exactly');
   assert.equal((await w.request('/v1/openapi.json', { method: 'HEAD' })).status, 200);
   assertError(await w.request('/v1/openapi.json', { method: 'POST', body: '{}' }), 405, 'method_not_allowed');
 });
@@ -558,9 +494,9 @@ test('a broken entry in SITES takes down only its own site (500, logged with why
 });
 
 test('every error code of the document was answered and validated in this file', () => {
-  const { table } = errorCodesOfSource();
+  const table = [...errorCodesOfDocument()].map((pair) => Number(pair.split(' ')[0]));
   const statuses = new Set(Object.keys(openapiStats.byOperation).map((k) => Number(k.split(' ').pop())));
-  for (const status of new Set(Object.values(table))) assert.ok(statuses.has(status), `an answer with status ${status} was validated`);
+  for (const status of new Set(table)) assert.ok(statuses.has(status), `an answer with status ${status} was validated`);
   // and the harness really validates: a made-up answer is refused
   return import('./openapi-check.mjs').then(({ checkAnswer, takeViolations }) => {
     const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
