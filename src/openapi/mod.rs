@@ -98,7 +98,7 @@ pub fn text() -> String {
 /// `info.description`: the API in a few paragraphs.
 fn introduction() -> String {
     let defaults = Config::default();
-    let kind_of_word = |w: AsciiWord| format!("{}-{} of `{}`", w.min, w.max, w.charset_text());
+    let rule = |w: AsciiWord| format!("{}-{} of `{}`", w.min, w.max, w.charset_text());
     [
         "Live presence at the edge: who is here right now, on Cloudflare Workers and Durable \
          Objects."
@@ -118,8 +118,8 @@ fn introduction() -> String {
              distinct visitors among them. A session is live from its join until its leave, its \
              socket's close, or `ttl` without a sign of life. Past `MAX_ROOMS` rooms, sessions \
              are counted in the room `{OVERFLOW_ROOM}`.",
-            kind_of_word(SITE),
-            kind_of_word(ID),
+            rule(SITE),
+            rule(ID),
         ),
         "**Requests.** Query strings are percent-encoded UTF-8; a repeated parameter is 400. \
          Requests for a site that is not configured are 403 `unknown_site`; a request whose \

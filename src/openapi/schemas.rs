@@ -136,7 +136,7 @@ impl Transform for Tidy {
                 obj.remove("format");
                 obj.insert("maximum".into(), u32::MAX.into());
             }
-            Some("uint64" | "uint" | "uint8" | "uint16" | "int32") => {
+            Some("uint64" | "uint" | "uint8" | "uint16") => {
                 obj.remove("format");
             }
             _ => {}
