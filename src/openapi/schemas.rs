@@ -62,14 +62,23 @@ pub fn schemas() -> Map<String, Value> {
     answers.subschema_for::<WebhookEvent>();
     answers.subschema_for::<ErrorAnswer>();
 
-    let mut out = answers.take_definitions(true);
-    for (name, schema) in requests.take_definitions(true) {
-        match out.get(&name) {
-            Some(same) => assert_eq!(same, &schema, "{name}: one schema for reading and writing"),
-            None => {
-                out.insert(name, schema);
+    // the ping's schemas (what the API reads) go just before its answer's; a schema both use
+    // (the words) is one schema
+    let requests = requests.take_definitions(true);
+    let mut out = Map::new();
+    let mut add = |name: String, schema: Value| match out.get(&name) {
+        Some(same) => assert_eq!(same, &schema, "{name}: one schema for reading and writing"),
+        None => {
+            out.insert(name, schema);
+        }
+    };
+    for (name, schema) in answers.take_definitions(true) {
+        if name == PingAnswer::schema_name() {
+            for (name, schema) in requests.clone() {
+                add(name, schema);
             }
         }
+        add(name, schema);
     }
 
     // what ties a status's fields together, for statuses and `status` messages alike
