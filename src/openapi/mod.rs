@@ -9,10 +9,10 @@
 //! - the schemas of answers, socket messages, webhooks and the ping from their Rust types
 //!   (`schemars` derives, doc comments as descriptions), the words' schemas from the rules the
 //!   validators use ([`crate::api::words`]), limits from the constants that enforce them;
-//! - what no type holds (operation summaries, the introduction, security schemes) here, in
-//!   [`paths`] and below.
+//! - what no type holds (operation summaries and descriptions, the introduction, security
+//!   schemes, headers) in [`operations`], [`components`], [`webhooks`] and below.
 //!
-//! `cargo test` fails when `public/openapi.json` is not exactly [`text`]; `npm run openapi`
+//! `cargo test` fails when `public/openapi.json` is not exactly [`text()`]; `npm run openapi`
 //! (`HERENOW_WRITE_OPENAPI=1 cargo test --lib openapi`) writes it.
 //!
 //! Conventions of the document, beyond plain OpenAPI (the tests' validator reads them):
@@ -22,10 +22,13 @@
 //! - `x-herenow-unknown-paths` at the top: which path item describes every `/v1` path not listed;
 //! - `x-herenow-socket` on `GET /v1/live`: the socket's messages, as schemas, and close codes.
 
+mod components;
 mod errors;
+mod operations;
 mod paths;
 mod schemas;
 pub mod text;
+mod webhooks;
 
 use serde_json::{json, Map, Value};
 
@@ -50,7 +53,7 @@ fn response_ref(name: &str) -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut responses = Map::new();
-    responses.insert("Preflight".into(), paths::preflight_response());
+    responses.insert("Preflight".into(), components::preflight_response());
     for kind in errors::Kind::ALL {
         responses.extend(kind.response_components());
     }
@@ -76,13 +79,13 @@ pub fn document() -> Value {
             { "name": "Errors", "description": "Paths the API does not have." },
         ],
         "paths": paths::paths(),
-        "webhooks": paths::webhooks(),
+        "webhooks": webhooks::webhooks(),
         "components": {
             "schemas": schemas::schemas(),
-            "parameters": paths::parameters(),
-            "headers": paths::headers(),
+            "parameters": components::parameters(),
+            "headers": components::headers(),
             "responses": responses,
-            "securitySchemes": paths::security_schemes(),
+            "securitySchemes": components::security_schemes(),
         },
         "x-herenow-unknown-paths": paths::UNKNOWN_PATH,
     })
