@@ -226,7 +226,7 @@ export function checkAnswer({ method, path: urlPath, status, headers, text = '' 
   return true;
 }
 
-const MESSAGE_SCHEMAS = { count: 'CountMessage', status: 'StatusMessage', members: 'MembersMessage' };
+const MESSAGE_SCHEMAS = { count: 'CountMessage', status: 'StatusMessage', members: 'MembersMessage', error: 'SocketErrorMessage' };
 
 /**
  * Checks one message a /v1/live socket received (`data` as the `ws` library gives it). Answers

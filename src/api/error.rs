@@ -227,7 +227,8 @@ mod schema {
                 ),
                 ErrorCode::UpgradeRequired => "the path only answers WebSocket upgrades".into(),
                 ErrorCode::RateLimited => "too many requests from this client to this site \
-                    (per IP and site, 600 a minute)"
+                    (per client address and site, 600 a minute of each kind: pings, sockets, \
+                    private reads)"
                     .into(),
                 ErrorCode::TooManyFromAddress => "the client's address holds \
                     `MAX_SESSIONS_PER_ADDRESS` live sessions or `MAX_SOCKETS_PER_ADDRESS` open \

@@ -6,12 +6,16 @@ use serde_json::{json, Value};
 
 use crate::api::answers::{CountAnswer, PingAnswer, RoomsAnswer, StatusAnswer};
 use crate::api::routes::Op;
-use crate::api::{Ping, DEFAULT_ROOMS_LIMIT, MAX_PING_BYTES, MAX_ROOMS_LIMIT};
+use crate::api::{
+    Ping, DEFAULT_ROOMS_LIMIT, MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES, MAX_ROOMS_LIMIT,
+};
 use crate::presence::history::{HistoryAnswer, Range};
 use crate::presence::messages::{
-    CountMessage, MembersList, MembersMessage, StatusMessage, AWAY, BACK, PING,
+    CountMessage, ErrorMessage as SocketErrorMessage, MembersList, MembersMessage, StatusMessage,
+    AWAY, BACK, PING, TOKEN_PREFIX,
 };
 use crate::presence::types::{MAX_SOCKET_MESSAGE_BYTES, SUBSCRIBER_IDLE_MIN_MS};
+use crate::presence::{BUDGET_WINDOW_MS, MESSAGE_BUDGET, TOKEN_EXPIRED, TOO_MANY_MESSAGES};
 
 use super::paths::json_headers;
 use super::schemas::reference_to;
@@ -56,15 +60,19 @@ fn ping() -> Operation {
         description: format!(
             "Reports a session's event. The body is JSON, sent as `application/json` or \
              `text/plain` (so that `navigator.sendBeacon` works; no `Content-Type` is \
-             accepted too; any other is 400), at most {} (413 `too_large`). A heartbeat for \
-             an unknown session is a join; a leave for an unknown session changes nothing; a \
-             heartbeat may carry a different `room`. Heartbeats write nothing to storage. \
-             With `entity` and a track `token`, the session carries that entity (see `GET \
-             /v1/status`).\n\nThe checks run in order: the body (413, 400), the site (403 \
-             `unknown_site`, `forbidden_origin`), entities (403 `entities_disabled`), bots \
-             (403 `bot`), the token (401 `bad_token`), the rate limit (429), the site's \
-             ceiling (503 `site_full`). A rejected request changes no count.",
-            text::size(MAX_PING_BYTES)
+             accepted too; any other is 400), at most {} ({} with a track `token`; 413 \
+             `too_large`). A heartbeat for an unknown session is a join; a leave for an \
+             unknown session changes nothing; a heartbeat may carry a different `room`. \
+             Heartbeats write nothing to storage. With `entity` and a track `token`, the \
+             session carries that entity (see `GET /v1/status`); every later ping of that \
+             session carries them too (else 401 `bad_token`, nothing changes).\n\nThe checks \
+             run in order: the body (413, 400), the site (403 `unknown_site`, \
+             `forbidden_origin`), entities (403 `entities_disabled`), bots (403 `bot`), the \
+             token (401 `bad_token`), the rate limit (429 `rate_limited`), the site's ceiling \
+             (503 `site_full`) and the address's (429 `too_many_from_address`). A rejected \
+             request changes no count.",
+            text::size(MAX_PING_BYTES),
+            text::size(MAX_PING_WITH_TOKEN_BYTES)
         ),
         security: json!([]),
         parameters: &[],
@@ -291,6 +299,7 @@ fn live_description() -> String {
     let schema = |name: &str| format!("[`{name}`](#/components/schemas/{name})");
     let max = text::size(MAX_SOCKET_MESSAGE_BYTES);
     let idle = text::duration(SUBSCRIBER_IDLE_MIN_MS);
+    let (budget, window) = (MESSAGE_BUDGET, text::duration(BUDGET_WINDOW_MS));
     [
         "A WebSocket. Messages (schemas under `components/schemas`, and in `x-herenow-socket`):"
             .to_owned(),
@@ -299,19 +308,23 @@ fn live_description() -> String {
             "- server -> client: {} at once on open (with `heartbeat_ms` and `ttl_ms`) and \
              whenever the counts change, throttled by `BROADCAST_INTERVAL_MS`; with `watch`, a {} \
              per entity on open and on every change; with `members`, a {} on open and on every \
-             change; {} (the text `pong`) for each `ping`.",
+             change; {} (the text `pong`) for each `ping`; a {} when what the client sent was \
+             refused (a token renewal) and changed nothing.",
             schema(&CountMessage::schema_name()),
             schema(&StatusMessage::schema_name()),
             schema(&MembersMessage::schema_name()),
             schema("PongMessage"),
+            schema(&SocketErrorMessage::schema_name()),
         ),
         format!(
             "- client -> server: {} (`{PING}`) every heartbeat; on a socket that carries a \
              session, {} (`{AWAY}`) when the page is hidden and {} (`{BACK}`) when it is shown \
-             again.",
+             again; on a socket opened with a token, {} (`{TOKEN_PREFIX}<jwt>`) before that \
+             token expires.",
             schema("PingText"),
             schema("AwayText"),
             schema("BackText"),
+            schema("TokenText"),
         ),
         String::new(),
         format!(
@@ -320,15 +333,20 @@ fn live_description() -> String {
              session also sent HTTP heartbeats) or when no `ping` has arrived for `ttl` (the \
              server then closes it with 1001); an abnormal close (1006) leaves any HTTP hold to \
              run out. A plain subscriber that never pings is closed after at least {idle}. A \
-             message over {max} closes the socket with 1009."
+             message over {max} closes the socket with 1009; more than {budget} messages other \
+             than `{PING}` in any {window} close it with {} `{}`. A socket opened with a token \
+             lasts as long as the token (`exp` and the leeway) unless a renewal extends it: then \
+             the server closes it with {} `{}`.",
+            TOO_MANY_MESSAGES.0, TOO_MANY_MESSAGES.1, TOKEN_EXPIRED.0, TOKEN_EXPIRED.1,
         ),
         String::new(),
         "Tokens go in the query (`token`): a track token with `entity`, a watch token with \
          `watch` or `members`. The checks run in order: the upgrade (426), the query (400), the \
          site (403 `unknown_site`, `forbidden_origin`), entities (403 `entities_disabled`), bots \
          when the socket carries a session (403 `bot`), the token (401, 403 `not_watchable`), \
-         the rate limit (429), the site's ceilings (503 `site_full`, `too_many_sockets`). A \
-         refused upgrade is an HTTP answer with the usual JSON error."
+         the rate limit (429 `rate_limited`), the site's ceilings (503 `site_full`, \
+         `too_many_sockets`) and the address's (429 `too_many_from_address`). A refused upgrade \
+         is an HTTP answer with the usual JSON error."
             .to_owned(),
     ]
     .join("\n")
@@ -348,8 +366,17 @@ pub fn socket() -> Value {
                 "the session fell silent: no `{PING}` for `ttl` (or, for a plain subscriber, for \
                  {idle} or 20 `ttl`)"
             ),
+            TOO_MANY_MESSAGES.0.to_string(): format!(
+                "`{}`: more than {MESSAGE_BUDGET} messages other than `{PING}` in any {}",
+                TOO_MANY_MESSAGES.1,
+                text::duration(BUDGET_WINDOW_MS)
+            ),
             "1009": format!("a message over {max}"),
             "1011": "the socket lost its state in a restart",
+            TOKEN_EXPIRED.0.to_string(): format!(
+                "`{}`: the socket's token expired (`exp` and the leeway) without a renewal",
+                TOKEN_EXPIRED.1
+            ),
         },
     })
 }

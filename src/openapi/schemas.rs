@@ -13,10 +13,12 @@ use crate::api::{Ping, PingEvent};
 use crate::presence::entities::EntityStatusRules;
 use crate::presence::history::HistoryAnswer;
 use crate::presence::messages::{
-    CountMessage, MembersList, MembersMessage, StatusMessage, AWAY, BACK, PING, PONG,
+    CountMessage, ErrorMessage as SocketErrorMessage, MembersList, MembersMessage, StatusMessage,
+    AWAY, BACK, PING, PONG, TOKEN_PREFIX,
 };
 use crate::presence::types::MAX_SOCKET_MESSAGE_BYTES;
 use crate::presence::webhooks::WebhookEvent;
+use crate::presence::{BUDGET_WINDOW_MS, MESSAGE_BUDGET, TOKEN_EXPIRED, TOO_MANY_MESSAGES};
 
 use super::errors::Kind;
 use super::{reference, text};
@@ -59,6 +61,7 @@ pub fn schemas() -> Map<String, Value> {
     answers.subschema_for::<CountMessage>();
     answers.subschema_for::<StatusMessage>();
     answers.subschema_for::<MembersMessage>();
+    answers.subschema_for::<SocketErrorMessage>();
     answers.subschema_for::<WebhookEvent>();
     answers.subschema_for::<ErrorAnswer>();
 
@@ -203,13 +206,14 @@ fn socket_texts() -> Vec<(String, Value)> {
             json!({
                 "description": format!(
                     "Any message the server sends on a `/v1/live` socket: a JSON text frame \
-                     (parsed: `count`, `status` or `members`, told apart by `type`) or the plain \
-                     text `{PONG}`."
+                     (parsed: `count`, `status`, `members` or `error`, told apart by `type`) or \
+                     the plain text `{PONG}`."
                 ),
                 "oneOf": [
                     reference_to::<CountMessage>(),
                     reference_to::<StatusMessage>(),
                     reference_to::<MembersMessage>(),
+                    reference_to::<SocketErrorMessage>(),
                     { "$ref": reference("PongMessage") },
                 ],
             }),
@@ -250,18 +254,40 @@ fn socket_texts() -> Vec<(String, Value)> {
             .into(),
         ),
         (
+            "TokenText".into(),
+            json!({
+                "description": format!(
+                    "Client -> server (text frame), on a socket opened with a token: \
+                     `{TOKEN_PREFIX}<jwt>`, a renewed token of the same site, scope and `sub` \
+                     (its `watch` and `rooms` replace the old ones and must still allow what the \
+                     socket reads). A later `exp` extends the socket, which is otherwise closed \
+                     with {} `{}` when its token expires; a refused renewal is answered with an \
+                     `error` message and changes nothing.",
+                    TOKEN_EXPIRED.0,
+                    TOKEN_EXPIRED.1
+                ),
+                "type": "string",
+                "pattern": format!("^\\s*{TOKEN_PREFIX}"),
+            }),
+        ),
+        (
             "LiveClientMessage".into(),
             json!({
                 "description": format!(
-                    "What a client sends on a `/v1/live` socket: text frames `{PING}`, `{AWAY}` \
-                     or `{BACK}` (read case-insensitively, surrounding spaces ignored; any other \
-                     message is only a sign of life). A message over {max} closes the socket \
-                     with 1009."
+                    "What a client sends on a `/v1/live` socket: text frames `{PING}`, `{AWAY}`, \
+                     `{BACK}` (read case-insensitively, surrounding spaces ignored; any other \
+                     message is only a sign of life) or `{TOKEN_PREFIX}<jwt>`. A message over \
+                     {max} closes the socket with 1009; more than {MESSAGE_BUDGET} messages \
+                     other than `{PING}` in any {} close it with {} `{}`.",
+                    text::duration(BUDGET_WINDOW_MS),
+                    TOO_MANY_MESSAGES.0,
+                    TOO_MANY_MESSAGES.1
                 ),
                 "oneOf": [
                     { "$ref": reference("PingText") },
                     { "$ref": reference("AwayText") },
                     { "$ref": reference("BackText") },
+                    { "$ref": reference("TokenText") },
                 ],
             }),
         ),
