@@ -172,6 +172,7 @@ mod schema {
     use super::{Allow, ErrorCode};
     use crate::api::{MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES};
     use crate::openapi::text;
+    use crate::presence::{MAX_NEW_SIGNALS_PER_SECOND, MAX_SIGNALS};
 
     impl ErrorCode {
         /// Every code, in the order the document lists them.
@@ -226,10 +227,12 @@ mod schema {
                     text::size(MAX_PING_WITH_TOKEN_BYTES)
                 ),
                 ErrorCode::UpgradeRequired => "the path only answers WebSocket upgrades".into(),
-                ErrorCode::RateLimited => "too many requests from this client to this site \
-                    (per client address and site, 600 a minute of each kind: pings, sockets, \
-                    private reads)"
-                    .into(),
+                ErrorCode::RateLimited => format!(
+                    "too many requests from this client to this site (per client address and \
+                     site, 600 a minute of each kind: pings, sockets, private reads), or too many \
+                     signals for one session (at most {MAX_SIGNALS} at once, \
+                     {MAX_NEW_SIGNALS_PER_SECOND} new ones a second)"
+                ),
                 ErrorCode::TooManyFromAddress => "the client's address holds \
                     `MAX_SESSIONS_PER_ADDRESS` live sessions or `MAX_SOCKETS_PER_ADDRESS` open \
                     sockets on the site (an IPv6 address by its /64)"

@@ -6,16 +6,18 @@ use serde_json::{json, Value};
 
 use crate::api::answers::{CountAnswer, PingAnswer, RoomsAnswer, StatusAnswer};
 use crate::api::routes::Op;
+use crate::api::words::SIGNAL as SIGNAL_NAME;
 use crate::api::{
     Ping, DEFAULT_ROOMS_LIMIT, MAX_PING_BYTES, MAX_PING_WITH_TOKEN_BYTES, MAX_ROOMS_LIMIT,
 };
 use crate::presence::history::{HistoryAnswer, Range};
 use crate::presence::messages::{
     CountMessage, ErrorMessage as SocketErrorMessage, MembersList, MembersMessage, StatusMessage,
-    AWAY, BACK, PING, TOKEN_PREFIX,
+    AWAY, BACK, PING, SIGNAL, SIGNAL_END, TOKEN_PREFIX,
 };
 use crate::presence::types::{MAX_SOCKET_MESSAGE_BYTES, SUBSCRIBER_IDLE_MIN_MS};
 use crate::presence::{BUDGET_WINDOW_MS, MESSAGE_BUDGET, TOKEN_EXPIRED, TOO_MANY_MESSAGES};
+use crate::presence::{MAX_NEW_SIGNALS_PER_SECOND, MAX_SIGNALS};
 
 use super::paths::json_headers;
 use super::schemas::reference_to;
@@ -65,14 +67,19 @@ fn ping() -> Operation {
              unknown session changes nothing; a heartbeat may carry a different `room`. \
              Heartbeats write nothing to storage. With `entity` and a track `token`, the \
              session carries that entity (see `GET /v1/status`); every later ping of that \
-             session carries them too (else 401 `bad_token`, nothing changes).\n\nThe checks \
+             session carries them too (else 401 `bad_token`, nothing changes). The events \
+             `signal` and `signal_end` begin (or renew) and end the signal named in `signal` \
+             ({}) of such a session: it lasts `SIGNAL_TTL_MS` (`signal_ttl_ms`) unless sent \
+             again, at most {MAX_SIGNALS} at once and {MAX_NEW_SIGNALS_PER_SECOND} new ones a \
+             second (429 `rate_limited`).\n\nThe checks \
              run in order: the body (413, 400), the site (403 `unknown_site`, \
              `forbidden_origin`), entities (403 `entities_disabled`), bots (403 `bot`), the \
              token (401 `bad_token`), the rate limit (429 `rate_limited`), the site's ceiling \
              (503 `site_full`) and the address's (429 `too_many_from_address`). A rejected \
              request changes no count.",
             text::size(MAX_PING_BYTES),
-            text::size(MAX_PING_WITH_TOKEN_BYTES)
+            text::size(MAX_PING_WITH_TOKEN_BYTES),
+            SIGNAL_NAME.rule_text(),
         ),
         security: json!([]),
         parameters: &[],
@@ -309,7 +316,7 @@ fn live_description() -> String {
              whenever the counts change, throttled by `BROADCAST_INTERVAL_MS`; with `watch`, a {} \
              per entity on open and on every change; with `members`, a {} on open and on every \
              change; {} (the text `pong`) for each `ping`; a {} when what the client sent was \
-             refused (a token renewal) and changed nothing.",
+             refused (a token renewal, a signal) and changed nothing.",
             schema(&CountMessage::schema_name()),
             schema(&StatusMessage::schema_name()),
             schema(&MembersMessage::schema_name()),
@@ -320,11 +327,13 @@ fn live_description() -> String {
             "- client -> server: {} (`{PING}`) every heartbeat; on a socket that carries a \
              session, {} (`{AWAY}`) when the page is hidden and {} (`{BACK}`) when it is shown \
              again; on a socket opened with a token, {} (`{TOKEN_PREFIX}<jwt>`) before that \
-             token expires.",
+             token expires; on a socket that carries an entity, {} (`{SIGNAL} <name>`, \
+             `{SIGNAL_END} <name>`).",
             schema("PingText"),
             schema("AwayText"),
             schema("BackText"),
             schema("TokenText"),
+            schema("SignalText"),
         ),
         String::new(),
         format!(

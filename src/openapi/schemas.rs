@@ -9,12 +9,13 @@ use serde_json::{json, Map, Value};
 use crate::api::answers::{CountAnswer, PingAnswer, RoomsAnswer, StatusAnswer};
 use crate::api::error::ErrorAnswer;
 use crate::api::words::schema as words;
+use crate::api::words::SIGNAL as SIGNAL_NAME;
 use crate::api::{Ping, PingEvent};
 use crate::presence::entities::EntityStatusRules;
 use crate::presence::history::HistoryAnswer;
 use crate::presence::messages::{
     CountMessage, ErrorMessage as SocketErrorMessage, MembersList, MembersMessage, StatusMessage,
-    AWAY, BACK, PING, PONG, TOKEN_PREFIX,
+    AWAY, BACK, PING, PONG, SIGNAL, SIGNAL_END, TOKEN_PREFIX,
 };
 use crate::presence::types::MAX_SOCKET_MESSAGE_BYTES;
 use crate::presence::webhooks::WebhookEvent;
@@ -167,6 +168,16 @@ impl Transform for Tidy {
     }
 }
 
+/// A pattern that matches `word` in any case: `[Ss][Ii]...`.
+fn case_insensitive(word: &str) -> String {
+    word.chars()
+        .map(|c| match c.is_ascii_alphabetic() {
+            true => format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// Joins the lines of a paragraph (a doc comment's), keeping blank lines and list items.
 fn unwrap_lines(text: &str) -> String {
     let mut out = String::new();
@@ -271,12 +282,34 @@ fn socket_texts() -> Vec<(String, Value)> {
             }),
         ),
         (
+            "SignalText".into(),
+            json!({
+                "description": format!(
+                    "Client -> server (text frame), on a socket that carries an entity's \
+                     session: `{SIGNAL} <name>` begins (or renews) and `{SIGNAL_END} <name>` \
+                     ends the signal `name` ({}), e.g. `{SIGNAL} typing`; it lasts \
+                     `SIGNAL_TTL_MS` (the first `count` message's `signal_ttl_ms`) unless sent \
+                     again. A refused one (no entity, a bad name, past the limits) is answered \
+                     with an `error` message and changes nothing.",
+                    SIGNAL_NAME.rule_text()
+                ),
+                "type": "string",
+                "pattern": format!(
+                    "^\\s*{}(-{})? +{}\\s*$",
+                    case_insensitive(SIGNAL),
+                    case_insensitive(SIGNAL_END.trim_start_matches(SIGNAL).trim_start_matches('-')),
+                    SIGNAL_NAME.pattern().trim_start_matches('^').trim_end_matches('$'),
+                ),
+            }),
+        ),
+        (
             "LiveClientMessage".into(),
             json!({
                 "description": format!(
                     "What a client sends on a `/v1/live` socket: text frames `{PING}`, `{AWAY}`, \
                      `{BACK}` (read case-insensitively, surrounding spaces ignored; any other \
-                     message is only a sign of life) or `{TOKEN_PREFIX}<jwt>`. A message over \
+                     message is only a sign of life), `{TOKEN_PREFIX}<jwt>`, `{SIGNAL} <name>` or \
+                     `{SIGNAL_END} <name>`. A message over \
                      {max} closes the socket with 1009; more than {MESSAGE_BUDGET} messages \
                      other than `{PING}` in any {} close it with {} `{}`.",
                     text::duration(BUDGET_WINDOW_MS),
@@ -288,6 +321,7 @@ fn socket_texts() -> Vec<(String, Value)> {
                     { "$ref": reference("AwayText") },
                     { "$ref": reference("BackText") },
                     { "$ref": reference("TokenText") },
+                    { "$ref": reference("SignalText") },
                 ],
             }),
         ),

@@ -210,8 +210,9 @@ pub enum MembersType {
     Members,
 }
 
-/// Server -> client (JSON text frame): what the socket sent was refused and changed nothing
-/// (e.g. a `token` renewal: `bad_token`). `{"type":"error","error":{"code","message"}}`.
+/// Server -> client (JSON text frame): what the socket sent was refused and changed nothing (a
+/// `token` renewal: `bad_token`; a signal: `bad_request`, `rate_limited`).
+/// `{"type":"error","error":{"code","message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(
     not(target_arch = "wasm32"),
