@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { ROOT, assertError, startWorker, uid, waitFor } from './harness.mjs';
+import { LOCKED_SITE, ROOT, startWorker, uid, waitFor } from './harness.mjs';
 
 let w;
 before(async () => {
@@ -34,8 +34,27 @@ test('the badge shows the live count of the site or a room, as SVG cached at mos
   res = await badge({ site, room: '/docs', label: 'reading the docs' });
   assert.deepEqual(texts(res.text), ['reading the docs', 'reading the docs', '2', '2']);
   assert.ok(width(res.text) > width((await badge({ site })).text), 'a longer label makes a wider badge');
-  assertError(await badge({ site: 'nope.example' }), 403, 'unknown_site');
-  assertError(await badge({ site, room: '' }), 400, 'bad_request');
+});
+
+test('a refused badge is an image too: its status, its label, and what is wrong (an unknown site, a refused origin, a bad query)', async () => {
+  const site = w.site();
+  const refused = async (res, status, code, words, label = 'online now') => {
+    assert.equal(res.status, status, res.text);
+    assert.match(res.headers.get('content-type'), /^image\/svg\+xml/);
+    assert.equal(res.headers.get('herenow-error'), code);
+    assert.equal(res.headers.get('cache-control'), 'no-store', 'a refusal is not cached: a fixed config shows at once');
+    assert.deepEqual(texts(res.text), [label, label, words, words]);
+  };
+  await refused(await badge({ site: 'nope.example' }), 403, 'unknown_site', 'unknown site');
+  await refused(await badge({ site: 'nope.example', label: 'here now' }), 403, 'unknown_site', 'unknown site', 'here now');
+  await refused(await badge({ site, room: '' }), 400, 'bad_request', 'bad request');
+  await refused(await badge({}), 400, 'bad_request', 'bad request');
+  const locked = await w.request(`/v1/badge.svg?site=${LOCKED_SITE}`, { headers: { origin: 'https://elsewhere.example' } });
+  await refused(locked, 403, 'forbidden_origin', 'origin refused');
+  // a method an <img> never uses is answered as any API refusal: JSON
+  const posted = await w.request(`/v1/badge.svg?site=${site}`, { method: 'POST' });
+  assert.equal(posted.status, 405);
+  assert.equal(posted.body.error.code, 'method_not_allowed');
 });
 
 test('a hostile label is escaped text, and the badge renders in a browser (screenshot)', async () => {
@@ -64,18 +83,19 @@ test('a hostile label is escaped text, and the badge renders in a browser (scree
     await html.setContent(
       `<body style="margin:16px;background:#fff"><p><img id="a" src="${url()}"></p>` +
         `<p><img id="b" src="${url('people reading this page right now')}"></p>` +
-        `<p><img id="c" src="${url(label)}"></p></body>`,
+        `<p><img id="c" src="${url(label)}"></p>` +
+        `<p><img id="d" src="${w.base}/v1/badge.svg?site=nope.example"></p></body>`,
     );
     await waitFor(() => html.evaluate(() => [...document.images].every((i) => i.complete && i.naturalWidth > 0)), {
       timeoutMs: 5000,
       what: 'the badges to load as images',
     });
     const sizes = await html.evaluate(() => [...document.images].map((i) => [i.naturalWidth, i.naturalHeight]));
-    assert.ok(sizes.every(([wd, h]) => h === 20 && wd > 60), JSON.stringify(sizes));
+    assert.ok(sizes.every(([wd, h]) => h === 20 && wd > 60), `every badge, the refused one too, is a picture: ${JSON.stringify(sizes)}`);
     assert.ok(sizes[1][0] > sizes[0][0] + 100, 'sized from the text');
     assert.deepEqual(dialogs, [], 'no script ran, opened on its own or as an image');
     fs.mkdirSync(path.join(ROOT, 'test-results'), { recursive: true });
-    await html.screenshot({ path: path.join(ROOT, 'test-results', 'badges.png'), clip: { x: 0, y: 0, width: 520, height: 150 } });
+    await html.screenshot({ path: path.join(ROOT, 'test-results', 'badges.png'), clip: { x: 0, y: 0, width: 520, height: 190 } });
   } finally {
     await browser.close();
   }

@@ -173,7 +173,7 @@ test('the ES module and the classic script drive the same page the same way: ele
   const module = await drive(MODULE_HEAD, 'module');
   assert.deepEqual(module.steps, script.steps, 'the same at every step');
   assert.deepEqual(module.extra.keys, script.extra.keys, 'window.herenow has the same members');
-  assert.deepEqual(script.extra.keys, ['configure', 'identify', 'identity', 'members', 'session', 'setRoom', 'stop', 'subscribe', 'track', 'tracking', 'visitor', 'watch']);
+  assert.deepEqual(script.extra.keys, ['configure', 'identify', 'identity', 'members', 'session', 'setRoom', 'signal', 'signalEnd', 'stop', 'subscribe', 'track', 'tracking', 'visitor', 'watch']);
   assert.equal(module.extra.sameAsWindow, true, 'the default export is window.herenow');
   // the module's exports are the ones public/herenow.d.ts declares
   const dts = fs.readFileSync(path.join(ROOT, 'public', 'herenow.d.ts'), 'utf8');
@@ -281,6 +281,67 @@ test('on a socket, a track token that expired is renewed: a reconnect after its 
     assert.deepEqual(p.warnings, []);
   } finally {
     await p.ctx.close();
+  }
+});
+
+test('on open sockets, tokens renewed in-band again and again keep the tracked socket and a watch socket open past each token\'s end: no close, no reconnect, online throughout', { timeout: 90_000 }, async () => {
+  // This browser's clock runs 25 s behind the server's. Each token lives 8 s by its own claims
+  // (iat, exp), so the page renews it 7.2 s after it arrived (a tenth of its life before exp);
+  // the server ends a socket's rights at exp + 30 s of leeway, which is 13 s after the token
+  // was minted. Without a renewal on the socket, each socket would close 4001 after 13 s.
+  const SKEW_MS = -25_000;
+  const entity = `user:renew_ws_many_${randomBytes(3).toString('hex')}`;
+  const short = (claims) => sign({ iat: now() - 25, exp: now() - 25 + 8, ...claims });
+  const ctx = await browser.newContext({ userAgent: USER_AGENT });
+  await ctx.addInitScript((skew) => {
+    const Real = Date;
+    class Skewed extends Real {
+      constructor(...args) {
+        if (args.length === 0) super(Real.now() + skew);
+        else super(...args);
+      }
+      static now() {
+        return Real.now() + skew;
+      }
+    }
+    window.Date = Skewed;
+  }, SKEW_MS);
+  const sockets = [];
+  ctx.on('page', (page) =>
+    page.on('websocket', (ws) => {
+      const s = { url: ws.url(), tokens: 0, closedAt: null };
+      sockets.push(s);
+      ws.on('framesent', (f) => typeof f.payload === 'string' && f.payload.startsWith('token ') && (s.tokens += 1));
+      ws.on('close', () => (s.closedAt = Date.now()));
+    }),
+  );
+  const p = await trackedWithGetToken({ entity, context: ctx, first: short({ sub: entity, scope: 'track' }), mint: () => short({ sub: entity, scope: 'track' }) });
+  try {
+    await p.page.exposeFunction('mintWatchToken', () => short({ sub: 'agent:dev', scope: 'watch', watch: [entity] }));
+    await p.page.evaluate((entity) => {
+      window.watched = [];
+      window.api.watch({ entities: [entity], getToken: () => window.mintWatchToken() }, (s) => window.watched.push(s.state ?? s.error));
+    }, entity);
+    await waitFor(async () => (await serverStatus(entity)).state === 'online', { timeoutMs: 8_000, what: 'online' });
+    await waitFor(() => p.page.evaluate(() => window.watched.includes('online')), { timeoutMs: 8_000, what: 'the watch feed sees it online' });
+    const start = Date.now();
+    const states = await watchServer(entity, 32_000); // past two tokens' ends at the server
+    assert.ok(states.every((s) => s === 'online'), `online throughout: ${states.join(',')}`);
+    const tracked = sockets.filter((s) => s.url.includes('session='));
+    const watching = sockets.filter((s) => s.url.includes('watch='));
+    assert.equal(tracked.length, 1, `one tracked socket, never reconnected: ${JSON.stringify(tracked)}`);
+    assert.equal(watching.length, 1, `one watch socket, never reconnected: ${JSON.stringify(watching)}`);
+    for (const s of [...tracked, ...watching]) {
+      assert.equal(s.closedAt, null, `${s.url.slice(0, 60)}... still open`);
+      assert.ok(s.tokens >= 3, `${s.tokens} renewals sent on ${s.url.slice(0, 60)}...`);
+    }
+    const seen = await p.page.evaluate(() => window.watched);
+    assert.ok(seen.every((x) => x === 'online' || x === 'offline'), `the watch feed never failed: ${seen.join(',')}`);
+    assert.equal(await p.page.evaluate(() => window.api.identity), entity, 'never anonymous');
+    assert.deepEqual(p.warnings, []);
+    console.log(`# developer: ${Math.round((Date.now() - start) / 1000)} s past the tokens' ends: ${tracked[0].tokens} and ${watching[0].tokens} in-band renewals, no close`);
+  } finally {
+    await ctx.close();
   }
 });
 

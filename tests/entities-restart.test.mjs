@@ -65,8 +65,8 @@ test('last_seen survives a restart; an entity online at the restart comes back o
   const after1 = await mustStatus(w, site, [gone, here, 'user:never'], token);
   const { loaded_at: loadedAt } = (await w.request(`/v1/_test/memory?site=${site}`)).body;
   const woke = requested - Math.max(0, Date.now() - (performance.now() - requested) - loadedAt);
-  assert.deepEqual(after1[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null }, `${gone} after the restart`);
-  assert.deepEqual(after1['user:never'], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(after1[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null, signals: [] }, `${gone} after the restart`);
+  assert.deepEqual(after1['user:never'], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
   assert.equal(after1[here].online, true, `${here} is online again after the restart: ${JSON.stringify(after1[here])}`);
   assert.equal(after1[here].sessions, 1, `${here}: ${JSON.stringify(after1[here])}`);
   assert.ok(
@@ -84,7 +84,7 @@ test('last_seen survives a restart; an entity online at the restart comes back o
   }
   assert.equal(opening[here].online, true, JSON.stringify(opening[here]));
   assert.equal(opening[here].sessions, 1, JSON.stringify(opening[here]));
-  assert.deepEqual(opening[gone], { type: 'status', entity: gone, online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null });
+  assert.deepEqual(opening[gone], { type: 'status', entity: gone, online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null, signals: [] });
 
   // Still online shortly before one ttl has passed since the wake.
   await sleep(Math.max(0, w.ttlMs - 1000 - (performance.now() - woke)));
@@ -102,8 +102,8 @@ test('last_seen survives a restart; an entity online at the restart comes back o
     `${here} last_seen ${msg.last_seen} must be its last sign of life before the stop (joined ${hereJoinWall}, stopped ${stopWall}), not a time it was not there`,
   );
   const final = await mustStatus(w, site, [gone, here], token);
-  assert.deepEqual(final[here], { online: false, state: 'offline', sessions: 0, last_seen: msg.last_seen, online_since: null, info: null });
-  assert.deepEqual(final[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null });
+  assert.deepEqual(final[here], { online: false, state: 'offline', sessions: 0, last_seen: msg.last_seen, online_since: null, info: null, signals: [] });
+  assert.deepEqual(final[gone], { online: false, state: 'offline', sessions: 0, last_seen: goneBefore.last_seen, online_since: null, info: null, signals: [] });
   assert.deepEqual((await w.count(site)).site, { sessions: 0, visitors: 0 });
   await watch.close();
 });

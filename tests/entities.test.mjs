@@ -117,8 +117,8 @@ test('a forged, tampered, alg-none, expired, other-site, watch-scoped or other-e
   await sock.next(siteSessions(1), 2000);
   const { sock: watch } = await watcher(site, [online, unseen]);
   const statusBefore = await mustStatus(w, site, [online, unseen], watchToken(site, [online, unseen]));
-  assert.deepEqual({ ...statusBefore[online], last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
-  assert.deepEqual(statusBefore[unseen], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual({ ...statusBefore[online], last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
+  assert.deepEqual(statusBefore[unseen], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
 
   const since = performance.now();
   for (const entity of [online, unseen]) {
@@ -148,8 +148,8 @@ test('a forged, tampered, alg-none, expired, other-site, watch-scoped or other-e
   // Long enough for a wrongly accepted leave to have turned user:42 offline.
   await sleep(grace() + OFFLINE_SLACK_MS);
   const statusAfter = await mustStatus(w, site, [online, unseen], watchToken(site, [online, unseen]));
-  assert.deepEqual({ ...statusAfter[online], last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null }, `${online} changed`);
-  assert.deepEqual(statusAfter[unseen], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null }, `${unseen} changed`);
+  assert.deepEqual({ ...statusAfter[online], last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] }, `${online} changed`);
+  assert.deepEqual(statusAfter[unseen], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] }, `${unseen} changed`);
   assert.deepEqual((await w.count(site)).site, { sessions: 1, visitors: 1 }, 'rejected pings changed the count');
   assertNoStatusSince(watch, since, undefined, `the watcher, during and ${Math.round(performance.now() - done)} ms after the rejected pings`);
   await sock.close();
@@ -202,7 +202,7 @@ test('an entity without a token is 401 bad_token; a token without an entity and 
   }
 
   assert.deepEqual((await w.count(site)).site, { sessions: 0, visitors: 0 }, 'a rejected ping changed the count');
-  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
   assertNoStatusSince(watch, since, entity, 'the watcher');
   await watch.close();
 });
@@ -242,7 +242,7 @@ test('the checks run in order: 400 validation, 403 unknown_site or forbidden_ori
     assertError(res, code, errCode);
   }
   assert.deepEqual((await w.count(site)).site, { sessions: 0, visitors: 0 });
-  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
 
   // The locked site with its listed origin is fine.
   const ok = await w.ping(LOCKED_ENTITY_SITE, tracked(LOCKED_ENTITY_SITE, entity, s()), { headers: { origin: ALLOWED_ORIGIN } });
@@ -273,7 +273,7 @@ test('a session socket with a missing or bad track token is refused with 401 bad
   assertError(invalidId, 400, 'bad_request');
 
   assert.deepEqual((await w.count(site)).site, { sessions: 0, visitors: 0 });
-  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
   assertNoStatusSince(watch, since, entity, 'the watcher');
   await watch.close();
 });
@@ -332,7 +332,7 @@ test('/v1/status and watching sockets refuse missing, malformed, forged, expired
   assertError(noToken, 401, 'bad_token');
 
   // The valid token is fine on both.
-  assert.deepEqual(await mustStatus(w, site, [entity], valid), { [entity]: { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null } });
+  assert.deepEqual(await mustStatus(w, site, [entity], valid), { [entity]: { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] } });
   const sock = await openWatch(w, site, [entity], { token: valid });
   await sock.next(isStatus(entity), 2000);
   await sock.close();
@@ -399,7 +399,7 @@ test('/v1/status needs a list of 1 to 100 valid entity ids: otherwise 400 bad_re
   }
   const hundred = Array.from({ length: 100 }, (_, i) => `n:${i}`);
   const all = await mustStatus(w, site, hundred, token);
-  for (const id of hundred) assert.deepEqual(all[id], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null }, id);
+  for (const id of hundred) assert.deepEqual(all[id], { online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] }, id);
 
   for (const [name, watch] of [['an empty watch list', ''], ['an id with a space', 'n:1 2']]) {
     const res = await w.refusedLive({ site, watch, token });
@@ -436,7 +436,7 @@ test('a watching socket gets the count first, then one status per watched entity
   assert.equal(byId['user:1'].online, true);
   assert.equal(byId['user:1'].sessions, 1);
   assert.ok(byId['user:1'].last_seen >= joinedWall - 100 && byId['user:1'].last_seen <= Date.now() + 100, `last_seen ${byId['user:1'].last_seen} is the join (${joinedWall})`);
-  assert.deepEqual(byId['user:2'], { type: 'status', entity: 'user:2', online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(byId['user:2'], { type: 'status', entity: 'user:2', online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
 
   // A heartbeat changes neither online nor sessions: no status message.
   const quiet = performance.now();
@@ -450,7 +450,7 @@ test('a tracked join turns the entity online at once, with sessions 1 and a rece
   const site = nextSite();
   const entity = 'user:1';
   const { sock, first } = await watcher(site, [entity]);
-  assert.deepEqual(first[entity], { type: 'status', entity, online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null });
+  assert.deepEqual(first[entity], { type: 'status', entity, online: false, state: 'offline', sessions: 0, last_seen: null, online_since: null, info: null, signals: [] });
 
   const fields = tracked(site, entity, { room: '/a', session: uid('s'), visitor: uid('v') });
   const sentWall = Date.now();
@@ -464,7 +464,7 @@ test('a tracked join turns the entity online at once, with sessions 1 and a rece
   assert.ok(msg.last_seen >= sentWall - 100 && msg.last_seen <= Date.now() + 100, `last_seen ${msg.last_seen} vs join at ${sentWall}`);
 
   const s = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   assert.ok(s.last_seen >= sentWall - 100, `status last_seen ${s.last_seen}`);
 
   // While it heartbeats, last_seen stays recent.
@@ -500,7 +500,7 @@ test('after its last session leaves, an entity stays online through the grace, t
   const off = await expectOfflineAfterGrace(sock, entity, leaveSent, 'after a leave');
   assert.ok(off.last_seen >= joinedWall - 100 && off.last_seen <= leaveWall + 1000, `last_seen ${off.last_seen} is the last sign of life (join ${joinedWall}, leave ${leaveWall})`);
   const s = await entityStatus(w, site, entity);
-  assert.deepEqual(s, { online: false, state: 'offline', sessions: 0, last_seen: off.last_seen, online_since: null, info: null }, '/v1/status agrees with the offline message');
+  assert.deepEqual(s, { online: false, state: 'offline', sessions: 0, last_seen: off.last_seen, online_since: null, info: null, signals: [] }, '/v1/status agrees with the offline message');
 
   // Exactly one offline message.
   const afterOff = performance.now();
@@ -548,7 +548,7 @@ test('a reload inside the grace (leave, then a new session 300 ms later) emits n
   // The last message said online with 1 session, which is true again: nothing to say.
   assertNoStatusSince(sock, leaveSent, entity, `the watcher for 2 x grace (${2 * grace()} ms) after the leave`);
   const s = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   await beats.stop();
   assert.deepEqual(beats.errors, []);
   await sock.close();
@@ -569,7 +569,7 @@ test('a socket reconnect inside the grace (close, then a new socket session 300 
   await sleep(Math.max(0, 2 * grace() - (performance.now() - closeSent)));
   assertNoStatusSince(watch, closeSent, entity, `the watcher for 2 x grace (${2 * grace()} ms) after the close`);
   const s = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   await b.close();
   await watch.close();
 });
@@ -582,18 +582,18 @@ test('two socket sessions of one entity are sessions 2; closing one keeps it onl
   const b = await openTracked(site, entity, { room: '/b' });
   await watch.next(isOnlineWith(entity, 2), STATUS_PROMPT_MS + 1000);
   const s2 = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s2, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 2, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s2, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 2, last_seen: 0, online_since: 0, info: null, signals: [] });
   assert.equal((await w.count(site)).site.sessions, 2, 'both sessions count on the site');
 
   const closeSent = performance.now();
   await a.close();
   const { msg, at } = await watch.next(isStatus(entity), STATUS_PROMPT_MS + 3000);
-  assert.deepEqual({ ...msg, last_seen: 0, online_since: 0 }, { type: 'status', entity, online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null }, 'the next status after one close');
+  assert.deepEqual({ ...msg, last_seen: 0, online_since: 0 }, { type: 'status', entity, online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] }, 'the next status after one close');
   assertWithin(at - closeSent, STATUS_PROMPT_MS, 'sessions 1 after one of two closes');
   await sleep(Math.max(0, 2 * grace() - (performance.now() - closeSent)));
   assertNoStatusSince(watch, at + 1, entity, 'the watcher for 2 x grace after one of two sessions closed');
   const s1 = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s1, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s1, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
 
   const lastSent = performance.now();
   await b.close();
@@ -614,10 +614,10 @@ test('an HTTP session and a socket session of one entity are sessions 2; the HTT
   const leaveSent = performance.now();
   await w.leave(site, http);
   const { msg } = await watch.next(isStatus(entity), STATUS_PROMPT_MS + 3000);
-  assert.deepEqual({ ...msg, last_seen: 0, online_since: 0 }, { type: 'status', entity, online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...msg, last_seen: 0, online_since: 0 }, { type: 'status', entity, online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   await sleep(Math.max(0, 2 * grace() - (performance.now() - leaveSent)));
   assert.ok(!statusesSince(watch, leaveSent, entity).some((e) => isOffline(entity)(e.msg)), `no offline message: ${watch.describe()}`);
-  assert.deepEqual({ ...(await entityStatus(w, site, entity)), last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...(await entityStatus(w, site, entity)), last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   await live.close();
   await watch.close();
 });
@@ -632,7 +632,7 @@ test('one session id over HTTP and over a socket counts once for its entity too'
   await live.next(isCount, 2000);
   assert.deepEqual((await w.count(site)).site, { sessions: 1, visitors: 1 });
   const s = await entityStatus(w, site, entity);
-  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null });
+  assert.deepEqual({ ...s, last_seen: 0, online_since: 0 }, { online: true, state: 'online', sessions: 1, last_seen: 0, online_since: 0, info: null, signals: [] });
   await live.close();
 });
 
@@ -656,7 +656,7 @@ test('a socket session carrying an entity that goes silent turns the entity offl
   assert.ok(at - openStart >= w.ttlMs + grace() - OFFLINE_EARLY_MS, `offline ${Math.round(at - openStart)} ms after the last sign of life, before ttl + grace`);
   // Its last sign of life was the open, not the expiry.
   assert.ok(msg.last_seen >= openWall - 100 && msg.last_seen <= openWall + 1000, `last_seen ${msg.last_seen} is the open (${openWall}), not the expiry`);
-  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: msg.last_seen, online_since: null, info: null });
+  assert.deepEqual(await entityStatus(w, site, entity), { online: false, state: 'offline', sessions: 0, last_seen: msg.last_seen, online_since: null, info: null, signals: [] });
   silent.terminate();
   await watch.close();
 });

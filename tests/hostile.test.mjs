@@ -145,7 +145,7 @@ test('a socket that sends more than 20 texts in 10 s is closed 1008 too_many_mes
   honest.terminate();
 });
 
-test('1,000 reads a second of /v1/count from one address reach the object at most a few times a second', async () => {
+test('a flood of /v1/count reads from one address reaches the object at most a few times a second', async () => {
   await join(w, 'h6', '203.0.113.70');
   const before = (await w.request('/v1/_test/memory?site=h6')).body.count_reads;
   const started = performance.now();
@@ -165,7 +165,10 @@ test('1,000 reads a second of /v1/count from one address reach the object at mos
   const seconds = (performance.now() - started) / 1000;
   const reached = (await w.request('/v1/_test/memory?site=h6')).body.count_reads - before;
   console.log(`# hostile: ${reads} reads in ${seconds.toFixed(1)} s (${Math.round(reads / seconds)}/s); ${reached} reached the object (${(reached / seconds).toFixed(1)}/s)`);
-  assert.ok(reads / seconds >= 500, `the flood ran (${Math.round(reads / seconds)}/s)`);
+  // the Worker serves copies once a key is read more than 50 times a second in an isolate: the
+  // flood must pass that for the test to say anything (this machine's driver and runtime reach
+  // 130-1,000 a second, depending on the load)
+  assert.ok(reads / seconds >= 100, `the flood ran (${Math.round(reads / seconds)}/s)`);
   assert.ok(reached / seconds <= 10, `${reached} reads reached the object in ${seconds.toFixed(1)} s`);
   // the answers stay right: a join shows within a second
   await join(w, 'h6', '203.0.113.71');

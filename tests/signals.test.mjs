@@ -90,6 +90,20 @@ async function watcher(site, entities) {
 
 const signalled = (entity, signals) => (m) => isStatus(entity)(m) && JSON.stringify(m.signals) === JSON.stringify(signals);
 
+/**
+ * The first message on `sock` since its entry `from` (an index of `sock.received`) that matches
+ * `predicate`, in whatever order messages came (nothing is consumed): `{msg, at}`.
+ */
+async function arrival(sock, predicate, from, timeoutMs) {
+  let found;
+  await waitFor(() => (found = sock.received.slice(from).find((e) => predicate(e.msg))) !== undefined, {
+    timeoutMs,
+    intervalMs: 5,
+    what: `a matching message; seen: ${JSON.stringify(sock.received.slice(from).slice(-5))}`,
+  });
+  return found;
+}
+
 /** No status of `entity` arrives on `sock` within `ms`. */
 async function quietFor(sock, entity, ms, what) {
   await assert.rejects(sock.next(isStatus(entity), ms), /no matching message/, what);
@@ -179,6 +193,7 @@ test('over a tracked socket: "signal <name>" and "signal-end <name>", refusals t
   assertWithin(got.at - sentAt, PROMISE_MS, 'socket signal-end -> watcher');
 
   const isError = (code) => (m) => m?.type === 'error' && m.error?.code === code;
+  await sleep(1000); // 'typing' began less than a second ago: a second passes before two new ones
   sock.send('signal Typing!');
   await sock.next(isError('bad_request'), 3000);
   sock.send('signal ' + 'x'.repeat(33));
@@ -251,7 +266,7 @@ test('privacy: counts and other entities\' watchers see no signal; members show 
   const members = await w.openLive({ site, members: '/chat', token: readers });
   await members.next((m) => m?.type === 'members', 3000);
   // a watch token for another entity cannot watch this one
-  const refused = await w.request(`/v1/status?site=${site}&entities=${encodeURIComponent(entity)}`, {
+  const refused = await w.request(`/v1/status?site=${site}&entity=${encodeURIComponent(entity)}`, {
     headers: { authorization: `Bearer ${watchToken(site, ['customer:7'])}` },
   });
   assert.ok([401, 403].includes(refused.status), `${refused.status} ${refused.text}`);
@@ -284,22 +299,30 @@ test('a site of 4 objects: a signal from a session on any object reaches the coo
   const entities = Array.from({ length: 8 }, (_, i) => `user:${i}`);
   const watch = await watcher(SHARDED, entities);
   const sessions = [];
+  const mark = watch.received.length;
   for (const entity of entities) {
     const s = httpSession(SHARDED, entity);
     assert.equal((await s.ping('join')).status, 200);
     sessions.push(s);
   }
-  for (const entity of entities) await watch.next(isStatus(entity), 5000);
+  for (const entity of entities) await arrival(watch, (m) => isStatus(entity)(m) && m.online, mark, 5000);
   await sleep(SHARDED_PROMISE_MS);
+  const began = [];
   for (const [i, s] of sessions.entries()) {
+    const from = watch.received.length;
     const sentAt = performance.now();
     assert.equal((await s.signal('typing')).status, 200);
-    const got = await watch.next(signalled(entities[i], ['typing']), 5000);
+    const got = await arrival(watch, signalled(entities[i], ['typing']), from, 5000);
     assertWithin(got.at - sentAt, SHARDED_PROMISE_MS, `${entities[i]}: signal -> watcher`);
+    began.push({ entity: entities[i], at: sentAt, from: watch.received.length });
   }
-  // they all end by the coordinator's alarm, a ttl after each began
-  const endedBy = performance.now() + SIGNAL_TTL_MS + EXPIRY_SLACK_MS + 1500;
-  for (const entity of entities) await watch.next(signalled(entity, []), Math.max(100, endedBy - performance.now()));
+  // each ends by the coordinator's alarm, a ttl after it began
+  for (const b of began) {
+    const end = await arrival(watch, signalled(b.entity, []), b.from, SIGNAL_TTL_MS + EXPIRY_SLACK_MS + 3000);
+    const lasted = end.at - b.at;
+    assert.ok(lasted >= SIGNAL_TTL_MS - 100, `${b.entity}: ended after ${lasted.toFixed(0)} ms, before its ttl`);
+    assertWithin(lasted, SIGNAL_TTL_MS + EXPIRY_SLACK_MS + SHARDED_PROMISE_MS, `${b.entity}: its end`);
+  }
   await watch.close();
 });
 
@@ -308,12 +331,14 @@ async function latency(site, n, rounds) {
   const entities = Array.from({ length: n }, (_, i) => `lat:${i}`);
   const watch = await watcher(site, entities);
   const socks = [];
+  const mark = watch.received.length;
   for (const entity of entities) socks.push(await socketSession(site, entity));
-  for (const entity of entities) await watch.next(isStatus(entity), 5000);
+  for (const entity of entities) await arrival(watch, (m) => isStatus(entity)(m) && m.online, mark, 5000);
   await sleep(1000);
   const samples = [];
   for (let r = 0; r < rounds; r++) {
     for (const [on, word] of [[true, 'signal typing'], [false, 'signal-end typing']]) {
+      const from = watch.received.length;
       const sent = new Map();
       for (const [i, sock] of socks.entries()) {
         sent.set(entities[i], performance.now());
@@ -321,7 +346,7 @@ async function latency(site, n, rounds) {
         await sleep(5);
       }
       for (const entity of entities) {
-        const { at } = await watch.next(signalled(entity, on ? ['typing'] : []), 5000);
+        const { at } = await arrival(watch, signalled(entity, on ? ['typing'] : []), from, 5000);
         if (on) samples.push(at - sent.get(entity));
       }
     }

@@ -3,7 +3,7 @@
 //! Verdana 11px (the usual badge font), every piece of text escaped, nothing from the query
 //! ever read as markup.
 
-use super::{parse_room, parse_site, ApiError, Query};
+use super::{parse_room, parse_site, ApiError, ErrorCode, Query};
 
 /// The label when the query names none.
 pub const DEFAULT_LABEL: &str = "online now";
@@ -21,7 +21,18 @@ pub struct BadgeQuery {
 pub fn parse_badge(q: &Query) -> Result<BadgeQuery, ApiError> {
     let site = parse_site(q.get("site"))?;
     let room = parse_room(q.get("room"))?;
-    let label = match q.get("label") {
+    Ok(BadgeQuery {
+        site,
+        room,
+        label: label_of(q),
+    })
+}
+
+/// The badge's label: the query's `label` without control characters, cut at
+/// [`MAX_LABEL_CHARS`], or [`DEFAULT_LABEL`]. Read whatever the rest of the query is, so a
+/// refused badge still carries its label.
+pub fn label_of(q: &Query) -> String {
+    match q.get("label") {
         None => DEFAULT_LABEL.to_owned(),
         Some(l) => {
             let clean: String = l.chars().filter(|c| !c.is_control()).collect();
@@ -33,9 +44,24 @@ pub fn parse_badge(q: &Query) -> Result<BadgeQuery, ApiError> {
                 clean.to_owned()
             }
         }
-    };
-    Ok(BadgeQuery { site, room, label })
+    }
 }
+
+/// What a refused badge shows in its value box: an `<img>` cannot show a JSON error, so the
+/// refusal is an image too (with the error's status), and says what is wrong in a few words.
+pub fn refusal_words(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::UnknownSite => "unknown site",
+        ErrorCode::ForbiddenOrigin => "origin refused",
+        ErrorCode::BadRequest => "bad request",
+        ErrorCode::RateLimited => "slow down",
+        ErrorCode::Bot => "not for bots",
+        _ => "unavailable",
+    }
+}
+
+/// The colour of a refused badge's value box.
+pub const REFUSED_COLOR: &str = "#b45309";
 
 /// The width of `text` in Verdana 11px, in pixels (a per-character estimate; unknown
 /// characters count as wide ones, so the text never overflows its box).
@@ -83,11 +109,15 @@ pub fn short_count(n: u32) -> String {
 
 /// The badge: a grey label box and a green value box (grey when nobody is there).
 pub fn svg(label: &str, value: &str, live: bool) -> String {
+    svg_in(label, value, if live { "#16a34a" } else { "#6b7280" })
+}
+
+/// The badge with its value box in `color`.
+pub fn svg_in(label: &str, value: &str, color: &str) -> String {
     let pad = 6.0;
     let lw = (text_width(label) + 2.0 * pad).round();
     let vw = (text_width(value) + 2.0 * pad).round();
     let w = lw + vw;
-    let color = if live { "#16a34a" } else { "#6b7280" };
     let (label, value) = (escape(label), escape(value));
     let lx = lw / 2.0;
     let vx = lw + vw / 2.0;

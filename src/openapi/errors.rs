@@ -109,7 +109,7 @@ impl Kind {
         };
         match self {
             Kind::Live => of_routes(" (a refused upgrade)"),
-            Kind::Badge => of_routes(" (errors are JSON, not SVG)"),
+            Kind::Badge => of_routes(" (answered as a badge image; this is its code, in `Herenow-Error`)"),
             Kind::Preflight => "An error of an `OPTIONS` preflight.".into(),
             Kind::UnknownPath => {
                 "The answer of a path under `/v1` that the API does not have.".into()
@@ -167,6 +167,10 @@ impl Kind {
                     .iter()
                     .map(|c| format!("- `{}`: {}.", c.as_str(), c.description()))
                     .collect();
+                if self == Kind::Badge {
+                    let about = format!("{}:\n{}", status_text(status), lines.join("\n"));
+                    return (self.response_name(status), badge_refusal(about, &codes));
+                }
                 let response = error_response(
                     format!("{}:\n{}", status_text(status), lines.join("\n")),
                     None,
@@ -232,6 +236,36 @@ pub fn method(allow: Allow) -> &'static str {
         Allow::Get | Allow::Upgrade => "GET",
         Allow::Post => "POST",
     }
+}
+
+/// A refused badge: an image too (an `<img>` cannot show JSON), with the refusal's status, the
+/// code in `Herenow-Error` and a few words in its value box (`api::badge::refusal_words`).
+fn badge_refusal(description: String, codes: &[ErrorCode]) -> Value {
+    let words: Vec<String> = codes
+        .iter()
+        .map(|&c| format!("`{}`: \"{}\"", c.as_str(), crate::api::badge::refusal_words(c)))
+        .collect();
+    json!({
+        "description": format!(
+            "{description}\n\nThe answer is a badge image whose value box says what is wrong ({}), \
+             never cached.",
+            words.join(", ")
+        ),
+        "headers": {
+            "Herenow-Error": {
+                "required": true,
+                "description": "The error's code.",
+                "schema": { "type": "string", "enum": codes.iter().map(|c| c.as_str()).collect::<Vec<_>>() },
+            },
+            "Cache-Control": { "required": true, "schema": { "const": "no-store" } },
+            "Access-Control-Allow-Origin": { "required": true, "schema": { "const": "*" } },
+            "X-Content-Type-Options": { "schema": { "const": "nosniff" } },
+            "Content-Security-Policy": { "schema": { "type": "string" } },
+        },
+        "content": {
+            "image/svg+xml": { "schema": { "type": "string", "pattern": "^<svg [\\s\\S]*</svg>$" } },
+        },
+    })
 }
 
 /// An error response: its description, headers (with `Allow` for a 405), and its schema (the

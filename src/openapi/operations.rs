@@ -226,7 +226,10 @@ fn badge() -> Operation {
         summary: "An SVG badge of the live count",
         description: "For pages without JavaScript, READMEs and e-mails: the sessions of the \
                       site (or of `room`), as 999, then 1.2k, 12k, 1.2M; green while someone \
-                      is there, grey otherwise. Cached at most 10 s. Errors are JSON."
+                      is there, grey otherwise. Cached at most 10 s. A refusal of a `GET` (an \
+                      unknown site, a refused origin, a bad query, a flood) is a badge image \
+                      too, with the refusal's status and code (`Herenow-Error`), so an `<img>` \
+                      shows what is wrong rather than a broken picture."
             .into(),
         security: json!([]),
         parameters: &["site", "room", "label"],

@@ -54,8 +54,10 @@ fn error_pairs(doc: &Value, responses: &Value) -> Vec<(u16, String)> {
     let mut out = Vec::new();
     for (status, r) in responses.as_object().expect("responses") {
         let r = response(doc, r);
-        let Some(code) =
-            r.pointer("/content/application~1json/schema/properties/error/properties/code")
+        // a JSON error's code, or a refused badge's (an image, its code in a header)
+        let Some(code) = r
+            .pointer("/content/application~1json/schema/properties/error/properties/code")
+            .or_else(|| r.pointer("/headers/Herenow-Error/schema"))
         else {
             continue;
         };

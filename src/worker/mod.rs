@@ -30,6 +30,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if !(path == "/v1" || path.starts_with("/v1/")) {
         return outside_the_api(req, &env, &path).await;
     }
+    // a badge is an <img>: its refusals are images too (read before the request moves on)
+    let get = matches!(req.method(), Method::Get | Method::Head);
+    let badge_query = (get && table::find(&path).is_some_and(|r| r.op == Op::Badge))
+        .then(|| req.url().ok().and_then(|u| u.query().map(str::to_owned)))
+        .map(Option::unwrap_or_default);
     let (answer, site) = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
         Ok(edge) => {
             let answer = route(req, &edge, &path).await;
@@ -42,7 +47,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         // Errors carry the CORS header too, so a page can read why it was refused.
         Err(e) => {
             log_refusal(&e, &path, site.as_deref());
-            http::error(&e, origin.as_deref())
+            match badge_query {
+                Some(query) => routes::badge_refusal(&query, &e),
+                None => http::error(&e, origin.as_deref()),
+            }
         }
     }
 }

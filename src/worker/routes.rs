@@ -339,9 +339,35 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
         None => counts.site.sessions,
     };
     let body = svg(&q.label, &short_count(sessions), sessions > 0);
+    let headers = badge_headers("public, max-age=10")?;
+    Ok(Response::ok(body)?.with_headers(headers))
+}
+
+/// A refused badge (an unknown site, a refused origin, a bad query, a flood): an image with the
+/// refusal's status, its label from the query, and what is wrong in its value box; never
+/// cached. An `<img>` shows it where a JSON error would show a broken picture.
+pub fn badge_refusal(query: &str, e: &ApiError) -> worker::Result<Response> {
+    use crate::api::badge::{label_of, refusal_words, svg_in, REFUSED_COLOR};
+    let label = crate::api::Query::parse(query)
+        .map(|q| label_of(&q))
+        .unwrap_or_else(|_| crate::api::badge::DEFAULT_LABEL.to_owned());
+    let body = svg_in(&label, refusal_words(e.code), REFUSED_COLOR);
+    let headers = badge_headers("no-store")?;
+    // the contract's code, for whoever looks at the response rather than the picture
+    headers.set("Herenow-Error", e.code.as_str())?;
+    if let Some(allow) = e.code.allow() {
+        headers.set("Allow", allow)?;
+    }
+    Ok(Response::ok(body)?
+        .with_status(e.status())
+        .with_headers(headers))
+}
+
+/// The headers of every badge answer.
+fn badge_headers(cache: &str) -> worker::Result<Headers> {
     let headers = Headers::new();
     headers.set("Content-Type", "image/svg+xml; charset=utf-8")?;
-    headers.set("Cache-Control", "public, max-age=10")?;
+    headers.set("Cache-Control", cache)?;
     headers.set("Access-Control-Allow-Origin", "*")?;
     headers.set("X-Content-Type-Options", "nosniff")?;
     // an image never runs script, even when opened on its own
@@ -349,5 +375,5 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
         "Content-Security-Policy",
         "default-src 'none'; style-src 'unsafe-inline'",
     )?;
-    Ok(Response::ok(body)?.with_headers(headers))
+    Ok(headers)
 }
