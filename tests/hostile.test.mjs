@@ -145,11 +145,8 @@ test('a socket that sends more than 20 texts in 10 s is closed 1008 too_many_mes
   honest.terminate();
 });
 
-test('a flood of /v1/count reads from one address reaches the object at most a few times a second', async () => {
+test('a flood of /v1/count reads from one address reaches the object about once a second', async () => {
   await join(w, 'h6', '203.0.113.70');
-  const before = (await w.request('/v1/_test/memory?site=h6')).body.count_reads;
-  const started = performance.now();
-  let reads = 0;
   // raw requests, 64 at a time (the harness's request checks each answer against the document:
   // too slow for a flood); each answer still must be a 200
   const one = async () => {
@@ -157,22 +154,38 @@ test('a flood of /v1/count reads from one address reaches the object at most a f
     await res.arrayBuffer();
     assert.equal(res.status, 200);
   };
-  while (performance.now() - started < 3_000) {
-    await Promise.all(Array.from({ length: 64 }, one));
-    reads += 64;
-    await sleep(Math.max(0, reads - (performance.now() - started)));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const reached = (await w.request('/v1/_test/memory?site=h6')).body.count_reads - before;
-  console.log(`# hostile: ${reads} reads in ${seconds.toFixed(1)} s (${Math.round(reads / seconds)}/s); ${reached} reached the object (${(reached / seconds).toFixed(1)}/s)`);
+  const flood = async (ms) => {
+    const started = performance.now();
+    let reads = 0;
+    while (performance.now() - started < ms) {
+      await Promise.all(Array.from({ length: 64 }, one));
+      reads += 64;
+      await sleep(Math.max(0, reads - (performance.now() - started)));
+    }
+    return { reads, seconds: (performance.now() - started) / 1000 };
+  };
+  const objectReads = async () => (await w.request('/v1/_test/memory?site=h6')).body.count_reads;
+  // the first second: the reads before the flood is seen, and those already on their way
+  const first = await objectReads();
+  await flood(1_000);
+  const before = await objectReads();
+  const { reads, seconds } = await flood(4_000);
+  const reached = (await objectReads()) - before;
+  console.log(`# hostile: ${before - first} reads reached the object in the flood's first second; then ${reads} reads in ${seconds.toFixed(1)} s (${Math.round(reads / seconds)}/s), ${reached} reached the object (${(reached / seconds).toFixed(2)}/s)`);
   // the Worker serves copies once a key is read more than 50 times a second in an isolate: the
   // flood must pass that for the test to say anything (this machine's driver and runtime reach
   // 130-1,000 a second, depending on the load)
   assert.ok(reads / seconds >= 100, `the flood ran (${Math.round(reads / seconds)}/s)`);
-  assert.ok(reached / seconds <= 10, `${reached} reads reached the object in ${seconds.toFixed(1)} s`);
-  // the answers stay right: a join shows within a second
+  // a copy lives 1 s and is renewed by one read once it is 800 ms old: 1.25 a second, and one
+  // more when a renewal came late
+  assert.ok(reached <= Math.ceil(seconds * 1.25) + 2, `${reached} reads reached the object in ${seconds.toFixed(1)} s`);
+  // the answers stay right: the first session ended in the flood (the test's ttl is 3 s, the
+  // flood 5 s), and a new join shows within a copy's life
+  await waitFor(async () => (await w.count('h6')).site.sessions === 0, { timeoutMs: 1_500, what: 'the first session gone' });
+  const joined = performance.now();
   await join(w, 'h6', '203.0.113.71');
-  await waitFor(async () => (await w.count('h6')).site.sessions === 2, { timeoutMs: 1_500, what: 'the new count' });
+  await waitFor(async () => (await w.count('h6')).site.sessions === 1, { timeoutMs: 1_500, what: 'the new count' });
+  console.log(`# hostile: a join during the flood's copies showed in ${Math.round(performance.now() - joined)} ms`);
 });
 
 test('private reads are rate-limited per address: /v1/rooms past the limit is 429 rate_limited', { timeout: 60_000 }, async () => {

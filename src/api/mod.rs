@@ -6,6 +6,7 @@
 //! - [`call`]: the one typed value the Worker sends the object.
 
 pub mod answers;
+pub mod copies;
 pub mod badge;
 pub mod call;
 pub mod error;

@@ -1,8 +1,9 @@
 //! Public reads that stay cheap under a flood: once a site and room is read more than
-//! [`FLOOD_READS`] times in a second, `/v1/count` (and the badge, which reads it) is answered
-//! from a copy at most [`FRESH_MS`] old, so a flood of reads costs the site's object about one
-//! read per second per site and room (and a few more while a new copy is on its way), while an
-//! ordinary reader reads the object itself and sees its own writes at once. The copies:
+//! [`FLOOD_READS`](crate::api::copies::FLOOD_READS) times in a second, `/v1/count` (and the
+//! badge, which reads it) is answered from a copy at most [`FRESH_MS`] old, renewed ahead by one
+//! read at a time ([`crate::api::copies`]), so a flood of reads costs the site's object about
+//! one read a second per site and room, while an ordinary reader reads the object itself and
+//! sees its own writes at once. The copies:
 //!
 //! - in this isolate (a copy per site and room, kept [`FRESH_MS`]): this bounds reads wherever
 //!   the Worker runs, `workers.dev` included;
@@ -14,49 +15,33 @@
 //! (its own CORS origin).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use worker::{Cache, Headers, Response};
 
 use super::Edge;
+use crate::api::copies::{Copies, Read, FRESH_MS};
 use crate::api::{ApiError, CountQuery, SiteCall};
 
-/// How old a copy of a count may be when it answers.
-pub const FRESH_MS: u64 = 1_000;
-/// Reads of one site and room in a second, in one isolate, past which copies answer.
-pub const FLOOD_READS: u32 = 50;
-/// Copies kept in an isolate at most (old ones are dropped first).
-const MAX_COPIES: usize = 4_096;
-
-/// What an isolate knows of one site and room's reads.
-#[derive(Default)]
-struct Copy {
-    /// The reads of the current second, and when it began; the reads of the second before.
-    second: u64,
-    reads: u32,
-    before: u32,
-    /// The last answer of the object, and when it was read.
-    at: u64,
-    body: Option<String>,
-}
+/// The header an edge-cache copy keeps the time of its object read in (ms since the epoch).
+const READ_AT: &str = "Herenow-Read-At";
 
 thread_local! {
-    /// Site and room -> its reads and its last answer.
-    static COPIES: RefCell<HashMap<String, Copy>> = RefCell::new(HashMap::new());
+    /// Site and room -> its reads and its last answer, in this isolate.
+    static COPIES: RefCell<Copies> = RefCell::new(Copies::default());
 }
 
 /// The JSON of `GET /v1/count` for `q`: the object's answer, or in a flood a fresh copy.
 pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
     let key = format!("{}\n{}", q.site, q.room.as_deref().unwrap_or(""));
     let now = worker::Date::now().as_millis();
-    let (flood, copy) = COPIES.with_borrow_mut(|c| read(c, &key, now));
-    if let Some(body) = copy {
-        return Ok(body);
-    }
+    let (flood, refresh) = match COPIES.with_borrow_mut(|c| c.read(&key, now)) {
+        Read::Copy(body) => return Ok(body),
+        Read::Object { flood, refresh } => (flood, refresh),
+    };
     let url = cache_url(&q);
-    if flood {
-        if let Some(body) = from_edge_cache(&url).await {
-            keep(key, now, body.clone());
+    if flood && !refresh {
+        if let Some((at, body)) = from_edge_cache(&url, now).await {
+            COPIES.with_borrow_mut(|c| c.keep(&key, at, body.clone()));
             return Ok(body);
         }
     }
@@ -68,43 +53,11 @@ pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
     }
     let mut resp = resp;
     let body = resp.text().await?;
-    keep(key, now, body.clone());
+    COPIES.with_borrow_mut(|c| c.keep(&key, now, body.clone()));
     if flood {
-        to_edge_cache(edge, url, body.clone());
+        to_edge_cache(edge, url, now, body.clone());
     }
     Ok(body)
-}
-
-/// One read of `key` at `now`: whether its site and room is flooded, and a copy to answer
-/// with when it is and the copy is fresh.
-fn read(copies: &mut HashMap<String, Copy>, key: &str, now: u64) -> (bool, Option<String>) {
-    if copies.len() >= MAX_COPIES && !copies.contains_key(key) {
-        copies.retain(|_, c| now < c.second + FRESH_MS || now < c.at + FRESH_MS);
-    }
-    if copies.len() >= MAX_COPIES && !copies.contains_key(key) {
-        return (false, None);
-    }
-    let c = copies.entry(key.to_owned()).or_default();
-    if now >= c.second + 1_000 {
-        // the second before counts only if it was the one just ended
-        c.before = if now < c.second + 2_000 { c.reads } else { 0 };
-        c.second = now;
-        c.reads = 0;
-    }
-    c.reads += 1;
-    // a flood lasts: the second after one that was flooded is answered from copies at once
-    let flood = c.reads.max(c.before) > FLOOD_READS;
-    let fresh = now < c.at + FRESH_MS;
-    (flood, c.body.clone().filter(|_| flood && fresh))
-}
-
-fn keep(key: String, now: u64, body: String) {
-    COPIES.with_borrow_mut(|c| {
-        if let Some(copy) = c.get_mut(&key) {
-            copy.at = now;
-            copy.body = Some(body);
-        }
-    });
 }
 
 /// The edge cache's key of a count: a URL of its own (no client text but the validated site
@@ -130,17 +83,24 @@ fn cache_url(q: &CountQuery) -> String {
     }
 }
 
-async fn from_edge_cache(url: &str) -> Option<String> {
+/// A copy in the edge cache younger than [`FRESH_MS`], and when the object gave it.
+async fn from_edge_cache(url: &str, now: u64) -> Option<(u64, String)> {
     let mut resp = Cache::default().get(url, true).await.ok()??;
-    resp.text().await.ok()
+    let at: u64 = resp.headers().get(READ_AT).ok()??.parse().ok()?;
+    if now.saturating_sub(at) >= FRESH_MS {
+        return None;
+    }
+    Some((at, resp.text().await.ok()?))
 }
 
-/// Keeps the answer in the edge cache for [`FRESH_MS`], after the answer went out.
-fn to_edge_cache(edge: &Edge<'_>, url: String, body: String) {
+/// Keeps the answer read at `at` in the edge cache for [`FRESH_MS`], after the answer went out.
+fn to_edge_cache(edge: &Edge<'_>, url: String, at: u64, body: String) {
     edge.ctx.wait_until(async move {
         let headers = Headers::new();
         let max_age = format!("public, max-age={}", FRESH_MS / 1000);
-        if headers.set("Cache-Control", &max_age).is_err() {
+        if headers.set("Cache-Control", &max_age).is_err()
+            || headers.set(READ_AT, &at.to_string()).is_err()
+        {
             return;
         }
         if let Ok(resp) = Response::ok(body) {
