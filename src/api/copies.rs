@@ -105,7 +105,8 @@ impl Copies {
     }
 
     /// How many keys are known.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.keys.len()
     }
 }
