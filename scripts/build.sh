@@ -6,6 +6,7 @@
 #   bash scripts/build.sh --test-hooks  with the /v1/_test/* routes, for the tests, soak and bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 features=()
 stamp=production
 if [ "${1:-}" = "--test-hooks" ]; then
@@ -23,7 +24,6 @@ fi
 if [ "${HERENOW_SKIP_BUILD:-}" = 1 ] && [ -f build/worker/shim.mjs ]; then
   exit 0
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
 WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 WASM_OPT_BIN="$PWD/node_modules/binaryen/bin/wasm-opt"
 ESBUILD_BIN="$(ls "$PWD"/node_modules/@esbuild/*/bin/esbuild 2>/dev/null | head -n 1)"
