@@ -41,7 +41,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { startWorker, sleep, uid } from '../tests/harness.mjs';
+import { startWorker, sleep, uid } from '../tests/kit/harness.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options

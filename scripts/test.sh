@@ -4,7 +4,7 @@
 # demo pages in a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 bash scripts/setup.sh --browser
 echo "== native tests (cargo test)"
 cargo test --quiet

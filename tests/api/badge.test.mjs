@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { ROOT, assertError, startWorker, uid, waitFor } from './harness.mjs';
+import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { ROOT, assertError, startWorker, uid, waitFor } from '../kit/harness.mjs';
 
 let w;
 before(async () => {

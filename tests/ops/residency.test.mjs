@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { sleep, startWorker, uid } from './harness.mjs';
+import { sleep, startWorker, uid } from '../kit/harness.mjs';
 
 let w;
 before(async () => {

@@ -12,7 +12,7 @@ import {
   sleep,
   startWorker,
   uid,
-} from './harness.mjs';
+} from '../kit/harness.mjs';
 
 let w;
 before(async () => {

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, test } from 'node:test';
 
-import { assertError, assertWithin, isCount, sleep, startWorker, uid, waitFor } from './harness.mjs';
-import { agent, request } from './bench/lib/http.mjs';
-import { SECRET, SECRET_ENV, mustStatus, trackClaims, signJwt, watchToken } from './entities-kit.mjs';
+import { assertError, assertWithin, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { agent, request } from '../bench/lib/http.mjs';
+import { SECRET, SECRET_ENV, mustStatus, trackClaims, signJwt, watchToken } from '../kit/entities-kit.mjs';
 
 const K = 4;
 const INTERVAL = 500;

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const OPENAPI_PATH = path.join(ROOT, 'public', 'openapi.json');
 const DOC_ID = 'https://herenow.invalid/openapi.json';
 

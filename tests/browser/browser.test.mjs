@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { sleep, startWorker, waitFor } from './harness.mjs';
+import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, startWorker, waitFor } from '../kit/harness.mjs';
 
 let worker;
 let browser;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { assertWithin, isCount, siteSessions, sleep, startWorker, uid, waitFor } from './harness.mjs';
+import { assertWithin, isCount, siteSessions, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
 
 let w;
 before(async () => {

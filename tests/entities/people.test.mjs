@@ -10,8 +10,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 
-import { startReceiver } from '../scripts/webhook-receiver.mjs';
-import { assertError, assertWithin, isCount, sleep, startWorker, uid, waitFor } from './harness.mjs';
+import { startReceiver } from '../../scripts/webhook-receiver.mjs';
+import { assertError, assertWithin, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
 import {
   SECRET,
   SECRET_ENV,
@@ -25,7 +25,7 @@ import {
   trackClaims,
   watchClaims,
   watchToken,
-} from './entities-kit.mjs';
+} from '../kit/entities-kit.mjs';
 
 const GRACE = 800;
 const AWAY_TTL_S = 6;

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startWorker, uid } from './harness.mjs';
+import { startWorker, uid } from '../kit/harness.mjs';
 
 let w;
 before(async () => {

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { assertError, sitesConfig, sleep, startWorker, uid, waitFor } from './harness.mjs';
-import { SECRET, SECRET_ENV, nowSeconds, signJwt } from './entities-kit.mjs';
+import { assertError, sitesConfig, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { SECRET, SECRET_ENV, nowSeconds, signJwt } from '../kit/entities-kit.mjs';
 
 const MIN = 60_000;
 const STEPS = { '1h': [60_000, 60], '24h': [300_000, 288], '7d': [3_600_000, 168] };

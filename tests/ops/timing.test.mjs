@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { assertWithin, isCount, siteSessions, sleep, startWorker, uid } from './harness.mjs';
+import { assertWithin, isCount, siteSessions, sleep, startWorker, uid } from '../kit/harness.mjs';
 
 let w;
 before(async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { DAY, HOUR, MINUTE, formatCount, momentLabel, peakOf, tickLabel, timeTicks, valueTicks } from '../public/dashboard-scale.js';
+import { DAY, HOUR, MINUTE, formatCount, momentLabel, peakOf, tickLabel, timeTicks, valueTicks } from '../../public/dashboard-scale.js';
 
 /** Runs `fn` with the process's time zone set to `tz` (Node reads TZ again when it changes). */
 function inZone(tz, fn) {

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, test } from 'node:test';
-import { assertWithin, isCount, sleep, startWorker, uid, waitFor } from './harness.mjs';
-import { entitySites, entityVars, isStatus, mustStatus, openWatch, tracked, watchToken } from './entities-kit.mjs';
+import { assertWithin, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { entitySites, entityVars, isStatus, mustStatus, openWatch, tracked, watchToken } from '../kit/entities-kit.mjs';
 
 const vars = entityVars();
 const grace = Number(vars.LEAVE_GRACE_MS);

@@ -14,9 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { mintToken } from '../scripts/token.mjs';
-import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from './browser-kit.mjs';
-import { ROOT, sleep, startWorker, waitFor } from './harness.mjs';
+import { mintToken } from '../../scripts/token.mjs';
+import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
+import { ROOT, sleep, startWorker, waitFor } from '../kit/harness.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const GRACE_MS = 1000;

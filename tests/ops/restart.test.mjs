@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, test } from 'node:test';
-import { assertWithin, sleep, startWorker, uid, waitFor } from './harness.mjs';
+import { assertWithin, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
 
 const vars = { PRESENCE_HEARTBEAT_SECONDS: '1', PRESENCE_TTL_SECONDS: '3', BROADCAST_INTERVAL_MS: '500' };
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herenow-restart-'));

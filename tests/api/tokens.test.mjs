@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { assertError, startWorker, uid } from './harness.mjs';
-import { isStatus, nowSeconds, signJwt, status } from './entities-kit.mjs';
+import { assertError, startWorker, uid } from '../kit/harness.mjs';
+import { isStatus, nowSeconds, signJwt, status } from '../kit/entities-kit.mjs';
 
 const SITE = 'rot';
 const OLD = randomBytes(32).toString('hex');

@@ -22,7 +22,7 @@ import {
   startWorker,
   uid,
   waitFor,
-} from './harness.mjs';
+} from '../kit/harness.mjs';
 
 let w;
 /** The site every row aims at (so a wrongly accepted ping would show in its count). */

@@ -12,11 +12,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { PEAK_DAY, PEAK_HOUR, playWeek } from './dashboard-kit.mjs';
-import { SECRET, SECRET_ENV, nowSeconds, signJwt } from './entities-kit.mjs';
-import { assertWithin, LOCKED_SITE, ROOT, sitesConfig, startWorker, uid, waitFor } from './harness.mjs';
-import { TestProxy } from './proxy-kit.mjs';
+import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { PEAK_DAY, PEAK_HOUR, playWeek } from '../kit/dashboard-kit.mjs';
+import { SECRET, SECRET_ENV, nowSeconds, signJwt } from '../kit/entities-kit.mjs';
+import { assertWithin, LOCKED_SITE, ROOT, sitesConfig, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { TestProxy } from '../kit/proxy-kit.mjs';
 
 const PRIVATE = 'private';
 /** The site with a week of known load (named like a real one: it is in the README's screenshot). */

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { mintToken } from '../scripts/token.mjs';
-import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { sleep, startWorker, waitFor } from './harness.mjs';
+import { mintToken } from '../../scripts/token.mjs';
+import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, startWorker, waitFor } from '../kit/harness.mjs';
 
 
 const SECRET = randomBytes(32).toString('hex');

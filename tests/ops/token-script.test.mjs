@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { ROOT } from './harness.mjs';
+import { ROOT } from '../kit/harness.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const SITES = JSON.stringify({ 'shop.example': { origins: ['*'], secret_env: ['SHOP_SECRET_NEW', 'SHOP_SECRET_OLD'], private_stats: true } });

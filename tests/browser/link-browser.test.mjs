@@ -14,10 +14,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { mintToken } from '../scripts/token.mjs';
-import { launchChromium, USER_AGENT } from './browser-kit.mjs';
-import { sleep, startWorker, uid, waitFor } from './harness.mjs';
-import { TestProxy } from './proxy-kit.mjs';
+import { mintToken } from '../../scripts/token.mjs';
+import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { TestProxy } from '../kit/proxy-kit.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const HEARTBEAT_MS = 2000;

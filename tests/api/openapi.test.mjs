@@ -14,7 +14,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { Validator } from '@seriousme/openapi-schema-validator';
 
-import { ALLOWED_ORIGIN, RATE_LIMIT_SITE, ROOT, assertError, isCount, sleep, startWorker, uid, waitFor } from './harness.mjs';
+import { ALLOWED_ORIGIN, RATE_LIMIT_SITE, ROOT, assertError, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
 import {
   LOCKED_ENTITY_SITE,
   PLAIN_SITE,
@@ -27,9 +27,9 @@ import {
   signJwt,
   trackToken,
   watchToken,
-} from './entities-kit.mjs';
-import { OPENAPI_PATH, openapiDocument, openapiStats } from './openapi-check.mjs';
-import { documentText } from '../scripts/openapi.mjs';
+} from '../kit/entities-kit.mjs';
+import { OPENAPI_PATH, openapiDocument, openapiStats } from '../kit/openapi-check.mjs';
+import { documentText } from '../../scripts/openapi.mjs';
 
 const doc = JSON.parse(fs.readFileSync(OPENAPI_PATH, 'utf8'));
 const read = (file) => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -561,7 +561,7 @@ test('every error code of the document was answered and validated in this file',
   const statuses = new Set(Object.keys(openapiStats.byOperation).map((k) => Number(k.split(' ').pop())));
   for (const status of new Set(Object.values(table))) assert.ok(statuses.has(status), `an answer with status ${status} was validated`);
   // and the harness really validates: a made-up answer is refused
-  return import('./openapi-check.mjs').then(({ checkAnswer, takeViolations }) => {
+  return import('../kit/openapi-check.mjs').then(({ checkAnswer, takeViolations }) => {
     const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store' });
     assert.throws(
       () => checkAnswer({ method: 'GET', path: '/v1/count?site=x', status: 200, headers, text: '{"site":{"sessions":1}}' }),

@@ -16,7 +16,7 @@ import {
   startWorker,
   uid,
   waitFor,
-} from './harness.mjs';
+} from '../kit/harness.mjs';
 import {
   LOCKED_ENTITY_SITE,
   PLAIN_SITE,
@@ -38,7 +38,7 @@ import {
   tracked,
   watchClaims,
   watchToken,
-} from './entities-kit.mjs';
+} from '../kit/entities-kit.mjs';
 
 let w;
 const nextSite = entitySites();

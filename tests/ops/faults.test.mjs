@@ -27,7 +27,7 @@ import {
   startWorker,
   uid,
   waitFor,
-} from './harness.mjs';
+} from '../kit/harness.mjs';
 
 const VARS = {
   HERENOW_TEST_HOOKS: 'true',

@@ -16,10 +16,10 @@ import { after, before, test } from 'node:test';
 
 import { build } from 'esbuild';
 
-import { mintToken } from '../scripts/token.mjs';
-import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from './browser-kit.mjs';
-import { ROOT, sleep, startWorker, uid, waitFor } from './harness.mjs';
-import { TestProxy } from './proxy-kit.mjs';
+import { mintToken } from '../../scripts/token.mjs';
+import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
+import { ROOT, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { TestProxy } from '../kit/proxy-kit.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const GRACE_MS = 1000;

@@ -13,7 +13,7 @@ import {
   startWorker,
   uid,
   waitFor,
-} from './harness.mjs';
+} from '../kit/harness.mjs';
 
 let w;
 before(async () => {
