@@ -2,30 +2,25 @@
 // real Worker in workerd: the <here-now> counter follows tabs opening and closing.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
-import { sleep, startWorker, waitFor } from '../kit/harness.mjs';
+import { browserSuite, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, waitFor } from '../kit/harness.mjs';
 
 let worker;
 let browser;
 
-before(async () => {
-  worker = await startWorker({
+browserSuite(
+  {
     vars: {
       // the demo site, plus the harness's readiness probe
       SITES: JSON.stringify({ demo: { origins: ['*'] }, ready: { origins: ['*'] } }),
       PRESENCE_HEARTBEAT_SECONDS: '2',
       PRESENCE_TTL_SECONDS: '6',
     },
-  });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+  },
+  (s) => ({ worker, browser } = s),
+);
 
 async function openDemo(context) {
   const page = await context.newPage();

@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
+import { browserSuite, USER_AGENT } from '../kit/browser-kit.mjs';
 import { PEAK_DAY, PEAK_HOUR, playWeek } from '../kit/dashboard-kit.mjs';
 import { SECRET, SECRET_ENV, nowSeconds, signJwt } from '../kit/entities-kit.mjs';
-import { assertWithin, LOCKED_SITE, ROOT, sitesConfig, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { assertWithin, LOCKED_SITE, ROOT, sitesConfig, uid, waitFor } from '../kit/harness.mjs';
 import { TestProxy } from '../kit/proxy-kit.mjs';
 
 const PRIVATE = 'private';
@@ -36,8 +36,8 @@ let browser;
 const week = WEEK;
 let weekLoad;
 
-before(async () => {
-  w = await startWorker({
+browserSuite(
+  {
     vars: {
       SITES: JSON.stringify(sites()),
       [SECRET_ENV]: SECRET,
@@ -47,16 +47,13 @@ before(async () => {
       PRESENCE_HEARTBEAT_SECONDS: '1',
       BROADCAST_INTERVAL_MS: String(INTERVAL_MS),
     },
-  });
-  browser = await launchChromium();
-  weekLoad = await playWeek(w, week);
-  console.log(`# dashboard: a week of load in ${weekLoad.requests} requests, ${weekLoad.ms} ms`);
-});
-
-after(async () => {
-  await browser?.close();
-  await w?.stop();
-});
+  },
+  async (s) => {
+    ({ worker: w, browser } = s);
+    weekLoad = await playWeek(w, week);
+    console.log(`# dashboard: a week of load in ${weekLoad.requests} requests, ${weekLoad.ms} ms`);
+  },
+);
 
 /** A page of the dashboard; `errors` collects uncaught page errors (there must be none). */
 async function open(query, { base = w.base, viewport = { width: 1200, height: 820 }, colorScheme = 'light', timezoneId = 'Asia/Kolkata', deviceScaleFactor = 1 } = {}) {

@@ -12,14 +12,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { build } from 'esbuild';
 
 import { mintToken } from '../../scripts/token.mjs';
-import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
-import { ROOT, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
-import { TestProxy } from '../kit/proxy-kit.mjs';
+import { contextWithoutWebSockets, browserSuite, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
+import { ROOT, sleep, uid, waitFor } from '../kit/harness.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const GRACE_MS = 1000;
@@ -36,8 +35,9 @@ let worker;
 let browser;
 let proxy;
 
-before(async () => {
-  worker = await startWorker({
+browserSuite(
+  {
+    proxy: true,
     vars: {
       SITES: JSON.stringify({ demo: { origins: ['*'], secret_env: 'T_SECRET' }, ready: { origins: ['*'] } }),
       T_SECRET: SECRET,
@@ -46,16 +46,9 @@ before(async () => {
       PRESENCE_TTL_SECONDS: '6',
       BROADCAST_INTERVAL_MS: '300',
     },
-  });
-  browser = await launchChromium();
-  proxy = await TestProxy.start(worker.port);
-});
-
-after(async () => {
-  await browser?.close();
-  await proxy?.stop();
-  await worker?.stop();
-});
+  },
+  (s) => ({ worker, browser, proxy } = s),
+);
 
 async function serverStatus(entity) {
   const res = await worker.request(`/v1/status?site=demo&entity=${encodeURIComponent(entity)}`, {

@@ -6,11 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { mintToken } from '../../scripts/token.mjs';
-import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
-import { sleep, startWorker, waitFor } from '../kit/harness.mjs';
+import { browserSuite, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, waitFor } from '../kit/harness.mjs';
 
 
 const SECRET = randomBytes(32).toString('hex');
@@ -30,8 +30,8 @@ let agentContext;
 let agent; // the agent's console, open through every test
 let customer; // the customer's chat page while it is open
 
-before(async () => {
-  worker = await startWorker({
+browserSuite(
+  {
     vars: {
       // the demo site with a secret for its tokens, plus the harness's readiness probe
       SITES: JSON.stringify({ demo: { origins: ['*'], secret_env: 'T_SECRET' }, ready: { origins: ['*'] } }),
@@ -40,32 +40,29 @@ before(async () => {
       PRESENCE_HEARTBEAT_SECONDS: '2',
       PRESENCE_TTL_SECONDS: '6',
     },
-  });
-  browser = await launchChromium();
-  agentContext = await browser.newContext({ userAgent: USER_AGENT });
-  agent = await agentContext.newPage();
-  await agent.goto(`${worker.base}/agent.html#token=${watchToken()}`);
-  // Record every value #customer-status's data-status and data-state ever take (old values too,
-  // so that a flip and its undo within one task are both seen), with the time (epoch ms).
-  await agent.evaluate(() => {
-    const el = document.getElementById('customer-status');
-    const log = (window.statusLog = []);
-    const now = () => ({ status: el.getAttribute('data-status'), state: el.getAttribute('data-state'), text: el.textContent });
-    log.push({ at: Date.now(), ...now() });
-    new MutationObserver((records) => {
-      const at = Date.now();
-      for (const r of records) {
-        if (r.type === 'attributes') log.push({ at, [r.attributeName === 'data-status' ? 'status' : 'state']: r.oldValue, old: true });
-      }
-      log.push({ at, ...now() });
-    }).observe(el, { attributes: true, attributeOldValue: true, attributeFilter: ['data-status', 'data-state'], childList: true, characterData: true, subtree: true });
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+  },
+  async (s) => {
+    ({ worker, browser } = s);
+    agentContext = await browser.newContext({ userAgent: USER_AGENT });
+    agent = await agentContext.newPage();
+    await agent.goto(`${worker.base}/agent.html#token=${watchToken()}`);
+    // Record every value #customer-status's data-status and data-state ever take (old values too,
+    // so that a flip and its undo within one task are both seen), with the time (epoch ms).
+    await agent.evaluate(() => {
+      const el = document.getElementById('customer-status');
+      const log = (window.statusLog = []);
+      const now = () => ({ status: el.getAttribute('data-status'), state: el.getAttribute('data-state'), text: el.textContent });
+      log.push({ at: Date.now(), ...now() });
+      new MutationObserver((records) => {
+        const at = Date.now();
+        for (const r of records) {
+          if (r.type === 'attributes') log.push({ at, [r.attributeName === 'data-status' ? 'status' : 'state']: r.oldValue, old: true });
+        }
+        log.push({ at, ...now() });
+      }).observe(el, { attributes: true, attributeOldValue: true, attributeFilter: ['data-status', 'data-state'], childList: true, characterData: true, subtree: true });
+    });
+  },
+);
 
 const shown = async (page = agent) =>
   page.evaluate(() => {

@@ -12,12 +12,11 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { mintToken } from '../../scripts/token.mjs';
-import { launchChromium, USER_AGENT } from '../kit/browser-kit.mjs';
-import { sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
-import { TestProxy } from '../kit/proxy-kit.mjs';
+import { browserSuite, USER_AGENT } from '../kit/browser-kit.mjs';
+import { sleep, uid, waitFor } from '../kit/harness.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const HEARTBEAT_MS = 2000;
@@ -27,8 +26,9 @@ let worker;
 let browser;
 let proxy;
 
-before(async () => {
-  worker = await startWorker({
+browserSuite(
+  {
+    proxy: true,
     vars: {
       SITES: JSON.stringify({ demo: { origins: ['*'], secret_env: 'T_SECRET' }, ready: { origins: ['*'] } }),
       T_SECRET: SECRET,
@@ -36,16 +36,9 @@ before(async () => {
       PRESENCE_TTL_SECONDS: '6',
       LEAVE_GRACE_MS: '1000',
     },
-  });
-  browser = await launchChromium();
-  proxy = await TestProxy.start(worker.port);
-});
-
-after(async () => {
-  await browser?.close();
-  await proxy?.stop();
-  await worker?.stop();
-});
+  },
+  (s) => ({ worker, browser, proxy } = s),
+);
 
 const exp = () => Math.floor(Date.now() / 1000) + 3600;
 const watchToken = () =>

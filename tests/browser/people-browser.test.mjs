@@ -12,11 +12,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { mintToken } from '../../scripts/token.mjs';
-import { contextWithoutWebSockets, launchChromium, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
-import { ROOT, sleep, startWorker, waitFor } from '../kit/harness.mjs';
+import { contextWithoutWebSockets, browserSuite, recordPings, setHidden, USER_AGENT } from '../kit/browser-kit.mjs';
+import { ROOT, sleep, waitFor } from '../kit/harness.mjs';
 
 const SECRET = randomBytes(32).toString('hex');
 const GRACE_MS = 1000;
@@ -37,8 +37,8 @@ let worker;
 let browser;
 let agent; // the agent's console, open through every test
 
-before(async () => {
-  worker = await startWorker({
+browserSuite(
+  {
     vars: {
       SITES: JSON.stringify({ demo: { origins: ['*'], secret_env: 'T_SECRET' }, ready: { origins: ['*'] } }),
       T_SECRET: SECRET,
@@ -48,26 +48,23 @@ before(async () => {
       AWAY_TTL_SECONDS: '30',
       BROADCAST_INTERVAL_MS: '300',
     },
-  });
-  browser = await launchChromium();
-  const context = await browser.newContext({ userAgent: USER_AGENT });
-  agent = await context.newPage();
-  await agent.goto(`${worker.base}/agent.html#token=${watchToken()}`);
-  // Every value #customer-status shows, with the time (epoch ms).
-  await agent.evaluate(() => {
-    const el = document.getElementById('customer-status');
-    const log = (window.statusLog = []);
-    const now = () => ({ at: Date.now(), status: el.getAttribute('data-status'), state: el.getAttribute('data-state'), text: el.textContent });
-    log.push(now());
-    new MutationObserver(() => log.push(now())).observe(el, { attributes: true, childList: true, characterData: true, subtree: true });
-  });
-  await waitFor(async () => (await shown()).state === 'live', { timeoutMs: 10_000, what: 'the agent console is live' });
-});
-
-after(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
+  },
+  async (s) => {
+    ({ worker, browser } = s);
+    const context = await browser.newContext({ userAgent: USER_AGENT });
+    agent = await context.newPage();
+    await agent.goto(`${worker.base}/agent.html#token=${watchToken()}`);
+    // Every value #customer-status shows, with the time (epoch ms).
+    await agent.evaluate(() => {
+      const el = document.getElementById('customer-status');
+      const log = (window.statusLog = []);
+      const now = () => ({ at: Date.now(), status: el.getAttribute('data-status'), state: el.getAttribute('data-state'), text: el.textContent });
+      log.push(now());
+      new MutationObserver(() => log.push(now())).observe(el, { attributes: true, childList: true, characterData: true, subtree: true });
+    });
+    await waitFor(async () => (await shown()).state === 'live', { timeoutMs: 10_000, what: 'the agent console is live' });
+  },
+);
 
 const shown = (id = 'customer-status') =>
   agent.evaluate((id) => {
@@ -168,14 +165,20 @@ test('a hidden customer page that closes is offline after the grace, and the con
   await waitFor(async () => (await shown()).status === 'online', { timeoutMs: 5_000, what: 'the customer online' });
   const mark = (await statusLog()).length;
   // A tab closed from the background: hidden first, then pagehide shortly after.
+  const hiddenAt = Date.now();
   await setHidden(c.page, true);
   await sleep(200);
   const closedAt = Date.now();
   await c.ctx.close();
   await waitFor(async () => (await shown()).status === 'offline', { timeoutMs: GRACE_MS + 3_000, what: 'offline after the close' });
   const seen = (await statusLog()).slice(mark);
-  const offlineAfter = seen.find((e) => e.status === 'offline').at - closedAt;
-  assert.ok(offlineAfter >= GRACE_MS - 300, `offline ${offlineAfter} ms after the close, after the grace`);
+  // The grace runs from the first drop (online -> away, when the page was hidden) and goes on
+  // through the close (src/presence/entities.rs, refresh): so it is measured from the hide. (It
+  // was measured from the close with 300 ms of slack for the 200 ms between them, which a loaded
+  // machine exceeded: a flaky failure "offline 585 ms after the close".)
+  const offlineAt = seen.find((e) => e.status === 'offline').at;
+  console.log(`# people: offline ${offlineAt - hiddenAt} ms after the hide, ${offlineAt - closedAt} ms after the close (grace ${GRACE_MS} ms)`);
+  assert.ok(offlineAt - hiddenAt >= GRACE_MS, `offline ${offlineAt - hiddenAt} ms after the hide, after the grace`);
   assert.ok(!seen.some((e) => e.status === 'away'), `no "Away" on the way out: ${JSON.stringify(seen)}`);
 });
 

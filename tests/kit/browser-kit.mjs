@@ -2,7 +2,10 @@
 // here). Headless, sandbox-less (CI runs as root), no background networking (the network is
 // closed), and background tabs keep their timers: each tab is a visible page in these tests.
 
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
+import { startWorker } from './harness.mjs';
+import { TestProxy } from './proxy-kit.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -27,6 +30,28 @@ export function launchChromium() {
       '--disable-backgrounding-occluded-windows',
     ],
   });
+}
+
+/**
+ * The shared before/after of a browser test file: starts the Worker (`startWorker` options),
+ * launches Chromium and, with `proxy: true`, a TestProxy in front of the Worker, once for the
+ * file; then `ready({ worker, browser, proxy })` (the file's own set-up: pages it keeps open).
+ * After the file, closes all three. Returns the same object, filled once `before` has run.
+ */
+export function browserSuite({ proxy = false, ...workerOptions } = {}, ready = async () => {}) {
+  const suite = { worker: null, browser: null, proxy: null };
+  before(async () => {
+    suite.worker = await startWorker(workerOptions);
+    suite.browser = await launchChromium();
+    if (proxy) suite.proxy = await TestProxy.start(suite.worker.port);
+    await ready(suite);
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.proxy?.stop();
+    await suite.worker?.stop();
+  });
+  return suite;
 }
 
 /**
