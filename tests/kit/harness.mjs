@@ -207,8 +207,9 @@ function childWorkerdPids() {
  * `vars` override DEFAULT_VARS; `persistDir` reuses a state directory (restart tests), otherwise
  * a fresh one is made under os.tmpdir() and removed by stop(). `readyStatus`: the status of
  * `/v1/count?site=ready` that means ready (a worker with a broken SITES answers 500).
+ * `inspector`: open workerd's inspector on a free port, for `heapUsage()`.
  */
-export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_000, readyStatus = 200 } = {}) {
+export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_000, readyStatus = 200, inspector = false } = {}) {
   if (!workerIsBuilt()) {
     throw new Error(`${BUILT_JS} does not exist: build the Worker first (bash scripts/build.sh --test-hooks)`);
   }
@@ -232,6 +233,7 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_0
       verbose: true,
       logRequests: false,
       resourcePersistencePath: dir,
+      ...(inspector ? { inspectorPort: 0 } : {}),
       log: new BufferLog(output),
       handleStructuredLogs: ({ level, message }) => output.add(`[${level}] ${message}`),
       workers: [
@@ -265,6 +267,43 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_0
     throw err;
   }
   return worker;
+}
+
+/**
+ * The JavaScript heap of one Worker's isolate in a Miniflare instance started with an
+ * inspector port, after a full garbage collection, by the Chrome DevTools Protocol:
+ * { usedBytes, totalBytes }. workerd's inspector does not answer HeapProfiler.collectGarbage;
+ * HeapProfiler.takeHeapSnapshot collects first (its chunks are dropped), then
+ * Runtime.getHeapUsage reads what is left.
+ */
+export async function isolateHeapUsage(mf, target, timeoutMs = 20_000) {
+  const inspectorUrl = await mf.getInspectorURL();
+  const ws = new WebSocket(new URL(`/${target}`, inspectorUrl).href, { maxPayload: 512 * 1024 * 1024 });
+  try {
+    await withTimeout(new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    }), timeoutMs, `the inspector of ${target}`);
+    const pending = new Map();
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.id !== undefined) pending.get(m.id)?.(m);
+    });
+    let nextId = 0;
+    const call = (method) => {
+      const id = ++nextId;
+      const answer = new Promise((resolve) => pending.set(id, resolve));
+      ws.send(JSON.stringify({ id, method, params: {} }));
+      return withTimeout(answer, timeoutMs, `${method} of ${target}`);
+    };
+    await call('HeapProfiler.enable');
+    await call('HeapProfiler.takeHeapSnapshot');
+    const m = await call('Runtime.getHeapUsage');
+    if (!m.result) throw new Error(`Runtime.getHeapUsage of ${target}: ${JSON.stringify(m.error)}`);
+    return { usedBytes: m.result.usedSize, totalBytes: m.result.totalSize };
+  } finally {
+    ws.terminate();
+  }
 }
 
 /** The Worker's console lines and the runtime's messages, as one text (the newest 100,000 characters kept). */
@@ -349,6 +388,15 @@ export class TestWorker {
     throw new Error(
       `worker on port ${this.port}: not ready (status ${readyStatus}) within ${timeoutMs} ms; last answer: ${last}\n--- worker output ---\n${this.logs()}`,
     );
+  }
+
+  /**
+   * The JavaScript heap of the Worker's isolate (the Durable Object runs in the same one) after a
+   * full collection, from workerd's inspector (start the worker with `inspector: true`):
+   * { usedBytes, totalBytes }.
+   */
+  heapUsage(timeoutMs = 20_000) {
+    return isolateHeapUsage(this.mf, 'core:user:herenow', timeoutMs);
   }
 
   killNow() {
