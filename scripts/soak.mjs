@@ -26,10 +26,11 @@
 // churn at most 2 x its baseline + 1 MiB.
 //
 // The resident set of the workerd process is shown, not judged: the runtime's own memory grows
-// with the requests it serves whatever the Worker does. So the same churn is sent at the same
-// time to the floor (tests/bench/peers/floor: the smallest Durable Object that answers a ping
-// and broadcasts, nothing stored) in a second workerd under the same Miniflare, and both
-// processes' growth per 1,000 requests is printed side by side.
+// with the requests it serves whatever the Worker does. So once herenow's run is over, the same
+// warm-up and churn go to the floor (tests/bench/peers/floor: the smallest Durable Object that
+// answers a ping and broadcasts, nothing stored) in its own workerd under the same Miniflare,
+// alone on the machine as herenow was, and both processes' growth per 1,000 requests is printed
+// side by side. (Both at once saturated the soak's own driver on 2 cores: requests timed out.)
 //
 // The Worker runs through Miniflare's API as in the tests (tests/kit/harness.mjs), without
 // `wrangler dev` in front: under `wrangler dev`, a POST in flight while wrangler reloaded the
@@ -385,39 +386,69 @@ const f2 = (x) => (Number.isFinite(x) ? +x.toFixed(2) : null);
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The floor's phase, after herenow's: the same warm-up and churn (the same rate, lives and ends)
+ * under the same runtime, alone on the machine as herenow was; answers its memory figures.
+ */
+async function floorPhase(site, durationMs) {
+  const floor = await startFloor();
+  try {
+    console.log(`# the floor on workerd pid ${floor.pid}: the same warm-up and churn`);
+    const cold = await memoryOf(floor);
+    await runChurn([floor], site, Math.min(WARMUP_MS, durationMs));
+    await sleep(TTL_S * 1000 + 3000);
+    resetStats(floor.stats);
+    const baseline = await memoryOf(floor);
+    let peakRss = baseline.rss;
+    let sampling = true;
+    const sampler = (async () => {
+      for (let round = 0; round < Math.ceil((durationMs + 120_000) / 2000) && sampling; round++) {
+        peakRss = Math.max(peakRss, rssKiB(floor.pid) / 1024);
+        await sleep(2000);
+      }
+    })();
+    await runChurn([floor], site, durationMs);
+    sampling = false;
+    await sampler;
+    await sleep(5000);
+    const after = await memoryOf(floor);
+    return { cold, baseline, peakRss, after, requests: floor.stats.requests, errors: floor.stats.errors };
+  } finally {
+    await floor.stop();
+  }
+}
+
 async function main() {
   const durationMs = opts.minutes * 60_000;
   console.log(
-    `# soak: ${opts.minutes} min at ${opts.rate} joins/s, sessions ${LIFE_MIN_MS / 1000}-${LIFE_MAX_MS / 1000} s, heartbeat ${HEARTBEAT_S} s, ttl ${TTL_S} s, ${opts.subscribers} subscribers, ${Math.round(opts.socketShare * 100)}% socket sessions; the same churn to the floor`,
+    `# soak: ${opts.minutes} min at ${opts.rate} joins/s, sessions ${LIFE_MIN_MS / 1000}-${LIFE_MAX_MS / 1000} s, heartbeat ${HEARTBEAT_S} s, ttl ${TTL_S} s, ${opts.subscribers} subscribers, ${Math.round(opts.socketShare * 100)}% socket sessions; then the same churn to the floor`,
   );
   const started = performance.now();
   const worker = await startWorker({ vars: VARS, inspector: true });
-  let floor = null;
   const failed = [];
+  const ours = herenowTarget(worker);
+  const site = worker.site();
+  let figures;
+  let stored;
   try {
-    floor = await startFloor();
-    const ours = herenowTarget(worker);
-    const targets = [ours, floor];
-    const site = worker.site();
-    console.log(`# herenow on ${worker.base} (workerd pid ${worker.pid}), state in ${worker.persistDir}; the floor's workerd pid ${floor.pid}`);
-    const cold = { herenow: await memoryOf(ours), floor: await memoryOf(floor) };
+    console.log(`# herenow on ${worker.base} (workerd pid ${worker.pid}), state in ${worker.persistDir}`);
+    const cold = await memoryOf(ours);
 
-    // Warm-up: a short churn at the same rate, then everything expires. The heaps and the Wasm
+    // Warm-up: a short churn at the same rate, then everything expires. The heap and the Wasm
     // memory grow to their working size once (Wasm memory never shrinks); the baseline is taken
     // after that, so that what the soak measures is growth with time under churn.
     const warmupMs = Math.min(WARMUP_MS, durationMs);
     console.log(`# warm-up: ${(warmupMs / 1000).toFixed(0)} s of churn`);
-    await runChurn(targets, site, warmupMs);
+    await runChurn([ours], site, warmupMs);
     await sleep(TTL_S * 1000 + 3000);
     const warmCount = await ours.count(site);
     if (warmCount.sessions !== 0) failed.push(`the warm-up did not expire: ${JSON.stringify(warmCount)}`);
-    const warmupErrors = { herenow: ours.stats.errors, floor: floor.stats.errors, first: ours.stats.firstError };
-    if (warmupErrors.herenow > 0) failed.push(`${warmupErrors.herenow} errors during the warm-up (first: ${warmupErrors.first})`);
-    for (const t of targets) resetStats(t.stats);
-    const baseline = { herenow: await memoryOf(ours), floor: await memoryOf(floor) };
+    if (ours.stats.errors > 0) failed.push(`${ours.stats.errors} errors during the warm-up (first: ${ours.stats.firstError})`);
+    resetStats(ours.stats);
+    const baseline = await memoryOf(ours);
     const wasmBaseline = await wasmMemory(worker, site);
     console.log(
-      `# baseline after the warm-up: herenow RSS ${f1(baseline.herenow.rss)} MiB, heap ${f2(baseline.herenow.heap)} MiB, object Wasm ${wasmBaseline === null ? 'n/a' : `${f2(wasmBaseline)} MiB`}; floor RSS ${f1(baseline.floor.rss)} MiB, heap ${f2(baseline.floor.heap)} MiB`,
+      `# baseline after the warm-up: RSS ${f1(baseline.rss)} MiB, isolate heap ${f2(baseline.heap)} MiB, object Wasm ${wasmBaseline === null ? 'n/a' : `${f2(wasmBaseline)} MiB`}`,
     );
 
     const subscribers = [];
@@ -431,7 +462,7 @@ async function main() {
     let monitoring = true;
     let peakSessions = 0;
     let peakVisitors = 0;
-    const peakRss = { herenow: baseline.herenow.rss, floor: baseline.floor.rss };
+    let peakRss = baseline.rss;
     let peakWasm = wasmBaseline;
     const monitorRounds = Math.ceil((durationMs + 120_000) / 1000);
     const monitor = (async () => {
@@ -444,24 +475,21 @@ async function main() {
         } catch (err) {
           recordError(ours.stats, 'count', err.message);
         }
-        if (round % 2 === 0) {
-          peakRss.herenow = Math.max(peakRss.herenow, rssKiB(ours.pid) / 1024);
-          peakRss.floor = Math.max(peakRss.floor, rssKiB(floor.pid) / 1024);
-        }
+        if (round % 2 === 0) peakRss = Math.max(peakRss, rssKiB(ours.pid) / 1024);
         if (wasmBaseline !== null && round % 10 === 5) {
           const m = await wasmMemory(worker, site);
           if (m !== null) peakWasm = Math.max(peakWasm, m);
         }
         if (round % 30 === 29) {
           const t = ((performance.now() - churnStart) / 1000).toFixed(0);
-          console.log(`#   t=${t}s joins ${ours.stats.joins} peak sessions ${peakSessions}; RSS herenow ${f1(rssKiB(ours.pid) / 1024)} MiB, floor ${f1(rssKiB(floor.pid) / 1024)} MiB; errors ${ours.stats.errors}`);
+          console.log(`#   t=${t}s joins ${ours.stats.joins} peak sessions ${peakSessions} RSS ${f1(rssKiB(ours.pid) / 1024)} MiB errors ${ours.stats.errors}`);
         }
         await sleep(1000);
       }
     })();
 
     // The churn.
-    const churnMs = await runChurn(targets, site, durationMs);
+    const churnMs = await runChurn([ours], site, durationMs);
 
     // Everything ends: the silent ones expire one ttl after their last sign of life.
     const endedAt = performance.now();
@@ -487,16 +515,16 @@ async function main() {
 
     // Memory once everything is gone (give the runtime a moment to collect).
     await sleep(5000);
-    const after = { herenow: await memoryOf(ours), floor: await memoryOf(floor) };
+    const after = await memoryOf(ours);
     const wasmAfter = await wasmMemory(worker, site);
     const wasmBound = wasmBaseline === null ? null : 2 * wasmBaseline + 1;
-    const heapBound = 2 * baseline.herenow.heap + 1;
-    const perK = (t) => (targets.find((x) => x.name === t).stats.requests > 0 ? ((after[t].rss - baseline[t].rss) * 1024 * 1000) / targets.find((x) => x.name === t).stats.requests : null);
-    const stored = storedSessionRows(worker);
+    const heapBound = 2 * baseline.heap + 1;
+    stored = storedSessionRows(worker);
     const st = ours.stats;
 
     if (wasmAfter !== null && wasmBound !== null && wasmAfter > wasmBound) failed.push(`the object's Wasm memory grew from ${f2(wasmBaseline)} to ${f2(wasmAfter)} MiB (bound ${f2(wasmBound)})`);
-    if (Number.isFinite(after.herenow.heap) && after.herenow.heap > heapBound) failed.push(`the isolate's heap grew from ${f2(baseline.herenow.heap)} to ${f2(after.herenow.heap)} MiB (bound ${f2(heapBound)})`);
+    if (!Number.isFinite(after.heap)) failed.push("the isolate's heap could not be read from the inspector");
+    else if (after.heap > heapBound) failed.push(`the isolate's heap grew from ${f2(baseline.heap)} to ${f2(after.heap)} MiB (bound ${f2(heapBound)})`);
     if (stored && stored.rows !== 0) failed.push(`${stored.rows} session rows are left in SQLite`);
     if (final.sessions !== 0 || final.visitors !== 0) failed.push(`final counts are not 0: ${JSON.stringify(final)}`);
     if (roomsListed !== 0) failed.push(`${roomsListed} rooms are still listed though empty`);
@@ -506,9 +534,7 @@ async function main() {
     if (subscribersOpen !== subscribers.length) failed.push(`only ${subscribersOpen} of ${subscribers.length} subscribers stayed open`);
     if (lastCounts.length > 0 && lastCounts[0].last?.sessions !== 0) failed.push(`the site subscriber's last count is ${JSON.stringify(lastCounts[0].last)}, not 0`);
 
-    const errorKinds = Object.fromEntries([...st.byKind.entries()].sort((a, b) => b[1] - a[1]));
-    const mem = (t) => ({ cold_rss: f1(cold[t].rss), baseline_rss: f1(baseline[t].rss), peak_rss: f1(peakRss[t]), after_rss: f1(after[t].rss), rss_growth_kib_per_1000_requests: f1(perK(t)), baseline_heap: f2(baseline[t].heap), after_heap: f2(after[t].heap) });
-    const figures = {
+    figures = {
       minutes: f2(churnMs / 60_000),
       rate_per_s: opts.rate,
       joins_sent: st.joins,
@@ -521,10 +547,9 @@ async function main() {
       socket_drops: st.socketDrops,
       requests: st.requests,
       errors: st.errors,
-      error_kinds: errorKinds,
+      error_kinds: Object.fromEntries([...st.byKind.entries()].sort((x, y) => y[1] - x[1])),
+      first_error: st.firstError,
       answers_5xx: st.fiveXX,
-      floor_requests: floor.stats.requests,
-      floor_errors: floor.stats.errors,
       peak_sessions: peakSessions,
       peak_visitors: peakVisitors,
       final_sessions: final.sessions,
@@ -532,30 +557,41 @@ async function main() {
       final_room_sessions: roomSessions,
       final_rooms_listed: roomsListed,
       drained_s_after_last_session: f1(drainedMs / 1000),
+      subscribers_open: `${subscribersOpen}/${subscribers.length}`,
       subscriber_count_messages: lastCounts.map((c) => c.messages),
       sqlite_session_rows: stored ? stored.rows : null,
       object_wasm_mib: wasmBaseline !== null && wasmAfter !== null ? { baseline: f2(wasmBaseline), peak: f2(peakWasm), after: f2(wasmAfter), bound: f2(wasmBound) } : null,
-      isolate_heap_bound_mib: f2(heapBound),
-      memory_mib: { herenow: mem('herenow'), floor: mem('floor') },
-      wall_s: Math.round((performance.now() - started) / 1000),
+      isolate_heap_mib: { baseline: f2(baseline.heap), after: f2(after.heap), bound: f2(heapBound) },
+      workerd_rss_mib: { cold: f1(cold.rss), baseline: f1(baseline.rss), peak: f1(peakRss), after: f1(after.rss), growth_kib_per_1000_requests: f1(((after.rss - baseline.rss) * 1024 * 1000) / Math.max(1, st.requests)) },
     };
-    console.log('# soak figures');
-    console.log(`joins sent:        ${st.joins} (${st.httpJoins} HTTP, ${st.socketJoins} socket) over ${(churnMs / 60_000).toFixed(2)} min`);
-    console.log(`ends:              ${st.leaves} leaves, ${st.silent} silent expiries, ${st.socketCloses} socket closes, ${st.socketDrops} socket drops`);
-    console.log(`requests:          ${st.requests} (${st.heartbeats} heartbeats); the floor ${floor.stats.requests}`);
-    console.log(`errors:            ${st.errors} ${JSON.stringify(errorKinds)} (5xx: ${st.fiveXX})${st.firstError ? `; first: ${st.firstError}` : ''}`);
-    console.log(`peak sessions:     ${peakSessions} (visitors ${peakVisitors})`);
-    console.log(`final counts:      sessions ${final.sessions}, visitors ${final.visitors}, in rooms ${roomSessions}, rooms listed ${roomsListed} (${(drainedMs / 1000).toFixed(1)} s after the last session ended)`);
-    console.log(`subscribers:       ${subscribersOpen}/${subscribers.length} open to the end; count messages ${lastCounts.map((c) => c.messages).join(', ')}`);
-    console.log(`Wasm (ours):       object linear memory ${wasmBaseline === null ? 'n/a (this build has no /v1/_test/memory)' : `baseline ${f2(wasmBaseline)} MiB, peak ${f2(peakWasm)} MiB, after ${f2(wasmAfter)} MiB (bound ${f2(wasmBound)} MiB)`}`);
-    console.log(`isolate heap:      herenow ${f2(baseline.herenow.heap)} -> ${f2(after.herenow.heap)} MiB (bound ${f2(heapBound)} MiB); the floor ${f2(baseline.floor.heap)} -> ${f2(after.floor.heap)} MiB`);
-    console.log(`workerd RSS:       herenow ${f1(baseline.herenow.rss)} -> peak ${f1(peakRss.herenow)} -> ${f1(after.herenow.rss)} MiB, ${f1(perK('herenow'))} KiB per 1000 requests; the floor ${f1(baseline.floor.rss)} -> peak ${f1(peakRss.floor)} -> ${f1(after.floor.rss)} MiB, ${f1(perK('floor'))} KiB per 1000 requests (shown, not judged)`);
-    console.log(`stored rows:       ${stored ? `${stored.rows} session rows in ${stored.files} SQLite file(s)` : 'not checked (no sqlite3 CLI)'}`);
-    console.log(`SOAK ${JSON.stringify(figures)}`);
   } finally {
-    await floor?.stop();
     await worker.stop();
   }
+
+  const floor = await floorPhase(site, durationMs);
+  figures.floor = {
+    requests: floor.requests,
+    errors: floor.errors,
+    isolate_heap_mib: { baseline: f2(floor.baseline.heap), after: f2(floor.after.heap) },
+    workerd_rss_mib: { cold: f1(floor.cold.rss), baseline: f1(floor.baseline.rss), peak: f1(floor.peakRss), after: f1(floor.after.rss), growth_kib_per_1000_requests: f1(((floor.after.rss - floor.baseline.rss) * 1024 * 1000) / Math.max(1, floor.requests)) },
+  };
+  figures.wall_s = Math.round((performance.now() - started) / 1000);
+
+  const h = figures;
+  console.log('# soak figures');
+  console.log(`joins sent:        ${h.joins_sent} (${h.http_joins} HTTP, ${h.socket_joins} socket) over ${h.minutes} min`);
+  console.log(`ends:              ${h.leaves} leaves, ${h.silent_expiries} silent expiries, ${h.socket_clean_closes} socket closes, ${h.socket_drops} socket drops`);
+  console.log(`requests:          ${h.requests} (${h.heartbeats} heartbeats)`);
+  console.log(`errors:            ${h.errors} ${JSON.stringify(h.error_kinds)} (5xx: ${h.answers_5xx})${h.first_error ? `; first: ${h.first_error}` : ''}`);
+  console.log(`peak sessions:     ${h.peak_sessions} (visitors ${h.peak_visitors})`);
+  console.log(`final counts:      sessions ${h.final_sessions}, visitors ${h.final_visitors}, in rooms ${h.final_room_sessions}, rooms listed ${h.final_rooms_listed} (${h.drained_s_after_last_session} s after the last session ended)`);
+  console.log(`subscribers:       ${h.subscribers_open} open to the end; count messages ${h.subscriber_count_messages.join(', ')}`);
+  console.log(`stored rows:       ${stored ? `${stored.rows} session rows in ${stored.files} SQLite file(s)` : 'not checked (no sqlite3 CLI)'}`);
+  console.log(`Wasm (ours):       ${h.object_wasm_mib ? `object linear memory baseline ${h.object_wasm_mib.baseline} MiB, peak ${h.object_wasm_mib.peak} MiB, after ${h.object_wasm_mib.after} MiB (bound ${h.object_wasm_mib.bound} MiB)` : 'n/a (this build has no /v1/_test/memory)'}`);
+  console.log(`isolate heap:      herenow ${h.isolate_heap_mib.baseline} -> ${h.isolate_heap_mib.after} MiB after a full collection (bound ${h.isolate_heap_mib.bound} MiB); the floor ${h.floor.isolate_heap_mib.baseline} -> ${h.floor.isolate_heap_mib.after} MiB`);
+  const rss = (r) => `${r.baseline} -> peak ${r.peak} -> ${r.after} MiB, ${r.growth_kib_per_1000_requests} KiB per 1000 requests`;
+  console.log(`workerd RSS:       herenow ${rss(h.workerd_rss_mib)}; the floor ${rss(h.floor.workerd_rss_mib)} over ${h.floor.requests} requests (shown, not judged)`);
+  console.log(`SOAK ${JSON.stringify(figures)}`);
   if (failed.length > 0) {
     console.log(`# soak FAILED:\n${failed.map((f) => `#   ${f}`).join('\n')}`);
     process.exit(1);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { assertError, sitesConfig, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { assertError, sitesConfig, startWorker, uid, waitFor } from '../kit/harness.mjs';
 import { SECRET, SECRET_ENV, nowSeconds, signJwt } from '../kit/entities-kit.mjs';
 
 const MIN = 60_000;
@@ -134,8 +134,10 @@ test('history holds each step\'s highest counts from a known load, across a rest
 
   // the minute ends (its row is stored by the alarm), then the runtime restarts
   const later = M + 6 * MIN + 10_000;
+  const historyRows = async () => (await w.request(`/v1/_test/memory?site=${site}`)).body.history_rows_written;
+  const rowsBefore = await historyRows();
   await at(later);
-  await sleep(1500);
+  await waitFor(async () => (await historyRows()) > rowsBefore, { timeoutMs: 5000, what: "the alarm to store the ended minute's history row" });
   await w.stop({ keepState: true });
   w = await startWorker({ vars: vars(), persistDir: stateDir });
   await w.count(site);
