@@ -344,10 +344,14 @@ test('MAX_ROOMS stays per site on a sharded site: at most MAX_ROOMS named rooms 
     const res = await w.mustPing('big', { room: '/brand-new', session: uid('s'), visitor, event: 'join' }, from(visitor));
     assert.equal(res.room.grouped_as, '~other', `object ${shard}: a new room of a full site is grouped`);
   }
+  let lastSite = null;
   const after = await waitFor(async () => {
     const l = await w.rooms('big');
+    lastSite = l.site;
     return l.site.sessions === tabs.length + K ? l : null;
-  }, { timeoutMs: 3_000, intervalMs: 100, what: 'the 4 late sessions' });
+  }, { timeoutMs: 3_000, intervalMs: 100, what: `the 4 late sessions (${tabs.length + K} in /v1/rooms)` }).catch((err) => {
+    throw new Error(`${err.message}; /v1/rooms last said ${JSON.stringify(lastSite)}`);
+  });
   assert.deepEqual(after.value.rooms.filter((r) => r.room !== '~other').map((r) => r.room).sort(), named.map((r) => r.room).sort(), 'the named rooms keep their slots');
   assert.equal(after.value.rooms.find((r) => r.room === '~other').sessions, other.sessions + K);
   console.log(`# max rooms: ${tabs.length} sessions in 15 rooms over ${K} objects -> ${named.length} named + ~other ${other.sessions}`);
