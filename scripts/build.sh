@@ -10,6 +10,7 @@
 # watcher is ready, which it reports as "The file src changed"), and on every change under src/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 features=()
 stamp=production
 force="${HERENOW_FORCE_BUILD:-}"

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/env.sh
 node scripts/deploy-check.mjs "$@"
 args=()
 skip=0

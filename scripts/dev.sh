@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/env.sh
 defaults=()
 case " $* " in *" --ip"*) ;; *) defaults+=(--ip 127.0.0.1) ;; esac
 case " $* " in *" --port"*) ;; *) defaults+=(--port 8787) ;; esac

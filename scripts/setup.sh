@@ -5,7 +5,8 @@
 # Nothing is downloaded from GitHub: the tools come from crates.io, npm and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+# The pinned Node 22 (installed into .tools/node the first time) and ~/.cargo/bin first on PATH.
+source scripts/env.sh
 say() { printf '[setup] %s\n' "$*"; }
 
 WORKER_BUILD_VERSION=0.8.7
@@ -28,7 +29,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_V
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-# npm packages (wrangler with its workerd, binaryen's wasm-opt, the test clients), as locked.
+# npm packages (wrangler with its workerd and miniflare, binaryen's wasm-opt, the test clients), as
+# locked, installed by npm under the pinned Node.
 if [ ! -x node_modules/.bin/wrangler ] || [ ! -f node_modules/.package-lock.json ] \
    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"

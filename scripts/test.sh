@@ -4,20 +4,36 @@
 # demo pages in a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
+# Test files run side by side (HERENOW_TEST_JOBS, default 3): most of their time is spent waiting
+# for timers (ttl, grace, hibernation), not on the 2 cores of the machine the suite is sized for.
+JOBS="${HERENOW_TEST_JOBS:-3}"
+# Each phase says how long it took.
+phase() { [ -n "${phase_name:-}" ] && echo "-- $phase_name: $((SECONDS - phase_start)) s"; phase_name="$1"; phase_start=$SECONDS; [ -z "$1" ] || echo "== $1"; }
+phase "set-up (scripts/setup.sh --browser)"
 bash scripts/setup.sh --browser
-echo "== native tests (cargo test)"
+phase "native tests (cargo test)"
 cargo test --quiet
-echo "== browser client types (tsc --noEmit: public/herenow.d.ts against tests/types/)"
+phase "browser client types (tsc --noEmit: public/herenow.d.ts against tests/types/)"
 node_modules/.bin/tsc -p tests/types
-echo "== building the Worker"
+phase "building the Worker"
 bash scripts/build.sh --test-hooks
-echo "== integration and browser tests against the Worker in workerd"
+phase "integration and browser tests against the Worker in workerd (Miniflare), $JOBS files at a time"
 export HERENOW_SKIP_BUILD=1 WRANGLER_SEND_METRICS=false
-node --test --test-concurrency=1 --test-timeout=300000 tests/*.test.mjs
-echo "== deployable: the production build (no test hooks) through wrangler deploy --dry-run"
+# Each file starts its own Worker (its own workerd, port and state directory) and Chromium, so
+# files cannot see each other and run side by side; the longest start first.
+first=(tests/ops/shards.test.mjs tests/browser/people-browser.test.mjs tests/ops/residency.test.mjs
+  tests/browser/developer-browser.test.mjs tests/browser/dashboard-browser.test.mjs tests/ops/faults.test.mjs
+  tests/entities/entities.test.mjs tests/ops/expiry.test.mjs)
+files=("${first[@]}")
+for f in tests/api/*.test.mjs tests/entities/*.test.mjs tests/ops/*.test.mjs tests/browser/*.test.mjs; do
+  case " ${first[*]} " in *" $f "*) ;; *) files+=("$f") ;; esac
+done
+node --test --test-concurrency="$JOBS" --test-timeout=300000 "${files[@]}"
+phase "deployable: the production build (no test hooks) through wrangler deploy --dry-run"
 rm -rf build/deploy
 env -u HERENOW_SKIP_BUILD node_modules/.bin/wrangler deploy --dry-run --outdir build/deploy 2>&1 \
   | grep -E "Total Upload|dry-run|rror" || true
 test -f build/deploy/shim.js && ls build/deploy/*.wasm >/dev/null
 echo "deploy bundle: $(du -cb build/deploy/*.wasm build/deploy/shim.js | tail -1 | cut -f1) bytes raw, $(cat build/deploy/*.wasm build/deploy/shim.js | gzip -9 | wc -c) bytes gzipped"
+phase ""

@@ -1,5 +1,5 @@
 // A page of a React app that uses the README's hooks (examples/react/use-herenow.js), bundled by
-// tests/developer-browser.test.mjs with esbuild ("herenow" left to the page's import map).
+// tests/browser/developer-browser.test.mjs with esbuild ("herenow" left to the page's import map).
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { useEntityStatus, useHereNow, useMembers } from '../../examples/react/use-herenow.js';

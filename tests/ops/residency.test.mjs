@@ -1,0 +1,58 @@
+// Heartbeats write nothing, even when they are further apart than the runtime's 10 s
+// hibernation grace: while sessions live that only HTTP heartbeats keep, the object stays in
+// memory (a pending timer), so it never restores them from storage between heartbeats. An object
+// with only sockets still hibernates (its sockets stay connected and cost nothing).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { sleep, startWorker, uid } from '../kit/harness.mjs';
+
+let w;
+before(async () => {
+  w = await startWorker({
+    vars: { HERENOW_TEST_HOOKS: 'true', PRESENCE_HEARTBEAT_SECONDS: '12', PRESENCE_TTL_SECONDS: '36' },
+  });
+});
+after(() => w?.stop());
+
+const memory = async (site) => {
+  const res = await w.request(`/v1/_test/memory?site=${site}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+};
+
+test('HTTP heartbeats 12 s apart for 40 s: the object stays loaded and writes no row', { timeout: 90_000 }, async () => {
+  const site = w.site();
+  const fields = { room: '/', session: uid('s'), visitor: uid('v') };
+  await w.join(site, fields);
+  const start = await memory(site);
+  for (let i = 0; i < 3; i++) {
+    await sleep(12_500);
+    await w.heartbeat(site, fields);
+  }
+  const end = await memory(site);
+  assert.equal(end.loaded_at, start.loaded_at, 'not rebuilt between heartbeats');
+  // the history keeps one row for the minute of the join (at most one per minute), nothing else
+  const sessionRows = (m) => m.rows_written - m.history_rows_written;
+  assert.equal(sessionRows(end), sessionRows(start), 'heartbeats wrote no row');
+  assert.ok(end.history_rows_written - start.history_rows_written <= 1, 'at most the minute of the join');
+  assert.equal(end.sessions, 1);
+});
+
+test('an object holding only sockets hibernates after the grace and its socket still counts', { timeout: 90_000 }, async () => {
+  const site = w.site();
+  const live = await w.openLive({ site, session: uid('s') });
+  await live.next((m) => m?.type === 'count', 2000);
+  const start = await memory(site);
+  // 14 s of quiet is past the runtime's 10 s grace; an alarm inside it (the history's minute
+  // boundary) restarts the grace, so a window may be tried again (each read wakes the object)
+  let end = start;
+  for (let window = 0; window < 3 && end.loaded_at === start.loaded_at; window++) {
+    await sleep(14_000);
+    end = await memory(site);
+  }
+  assert.ok(end.loaded_at > start.loaded_at, 'rebuilt: it had hibernated');
+  assert.equal(end.sessions, 1, 'the socket session came back from its attachment');
+  assert.equal(end.rows_written, 0, 'a wake-up with sockets writes no row');
+  await live.close();
+});
