@@ -15,7 +15,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { Validator } from '@seriousme/openapi-schema-validator';
 
-import { ALLOWED_ORIGIN, RATE_LIMIT_SITE, ROOT, assertError, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
+import { ALLOWED_ORIGIN, RATE_LIMIT_SITE, ROOT, assertBadgeRefusal, assertError, isCount, sleep, startWorker, uid, waitFor } from '../kit/harness.mjs';
 import {
   LOCKED_ENTITY_SITE,
   PLAIN_SITE,
@@ -330,7 +330,7 @@ test('an error answer of every code validates against its operation (each code t
   assertError(await w.request(`/v1/history?site=${site}&range=1d`), 400, 'bad_request');
   assertError(await w.request(`/v1/status?site=${site}`, { headers: { authorization: `Bearer ${watch}` } }), 400, 'bad_request');
   assertError(await w.request(`/v1/members?site=${site}`, { headers: { authorization: `Bearer ${watch}` } }), 400, 'bad_request');
-  assertError(await w.request('/v1/badge.svg'), 400, 'bad_request');
+  assertBadgeRefusal(await w.request('/v1/badge.svg'), 400, 'bad_request');
   assertError(await w.request('/v1/openapi.json?x=%zz'), 400, 'bad_request');
   assertError(await w.request('/v1/nope?x=%zz'), 400, 'bad_request');
   assertError(await w.request('/v1/count?x=%zz', { method: 'DELETE' }), 400, 'bad_request');
@@ -346,7 +346,7 @@ test('an error answer of every code validates against its operation (each code t
   // 403
   assertError(await w.ping('nope.example', { session: uid('s'), event: 'join' }), 403, 'unknown_site');
   assertError(await w.request('/v1/count?site=nope.example'), 403, 'unknown_site');
-  assertError(await w.request('/v1/badge.svg?site=nope.example'), 403, 'unknown_site');
+  assertBadgeRefusal(await w.request('/v1/badge.svg?site=nope.example'), 403, 'unknown_site');
   assertError(await w.refusedLive({ site: 'nope.example' }), 403, 'unknown_site');
   const evil = { origin: 'https://evil.example' };
   assertError(await w.ping(LOCKED_ENTITY_SITE, { session: uid('s'), event: 'join' }, { headers: evil }), 403, 'forbidden_origin');
@@ -452,14 +452,16 @@ test('500 internal_error: a Worker whose SITES is broken answers every /v1 path 
       ['DELETE', '/v1/count'],
     ];
     for (const [method, p] of requests) {
-      assertError(await broken.request(p, { method, ...(method === 'POST' ? { body: '{}' } : {}) }), 500, 'internal_error');
+      const res = await broken.request(p, { method, ...(method === 'POST' ? { body: '{}' } : {}) });
+      if (method === 'GET' && p.startsWith('/v1/badge.svg')) assertBadgeRefusal(res, 500, 'internal_error');
+      else assertError(res, 500, 'internal_error');
     }
     assertError(await broken.refusedLive({ site: 'ready' }), 500, 'internal_error');
   } finally {
     await broken.stop();
   }
   const s = seen();
-  for (const key of ['GET /v1/count 500', 'POST /v1/ping 500', 'GET /v1/live 500', 'GET /v1/openapi.json 500', 'GET /v1/{unknown} 500', 'OPTIONS /v1/count 500', 'DELETE /v1/count 500']) {
+  for (const key of ['GET /v1/count 500', 'GET /v1/badge.svg 500', 'POST /v1/ping 500', 'GET /v1/live 500', 'GET /v1/openapi.json 500', 'GET /v1/{unknown} 500', 'OPTIONS /v1/count 500', 'DELETE /v1/count 500']) {
     assert.ok(s.has(key), `validated: ${key}`);
   }
 });

@@ -118,6 +118,20 @@ export function assertWithin(elapsedMs, boundMs, what) {
   );
 }
 
+/**
+ * Asserts a refused GET of the badge: an SVG image with the refusal's status, its code in
+ * `Herenow-Error`, never cached (an <img> shows what is wrong; the harness has validated it
+ * against the document's image/svg+xml answer of that status).
+ */
+export function assertBadgeRefusal(res, status, code) {
+  const where = `${res.method} ${res.path}`;
+  assert.equal(res.status, status, `${where}: status (body: ${res.text})`);
+  assert.match(res.headers.get('content-type') ?? '', /^image\/svg\+xml/, `${where}: content-type`);
+  assert.equal(res.headers.get('herenow-error'), code, `${where}: Herenow-Error`);
+  assert.equal(res.headers.get('cache-control'), 'no-store', `${where}: cache-control`);
+  assert.match(res.text, /^<svg /, `${where}: an SVG`);
+}
+
 /** Asserts an HTTP error response in the contract's shape: status, JSON, code, a message. */
 export function assertError(res, status, code) {
   const where = `${res.method} ${res.path}`;
