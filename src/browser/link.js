@@ -60,6 +60,17 @@ export const LINK_DEFAULTS = Object.freeze({
 /** A close code by which the server meant it (a policy violation, or one of ours): no retry helps. */
 export const closedOnPurpose = (code) => code === 1008 || (code >= 4000 && code < 5000);
 
+/**
+ * The `diagnose` hook of a feed whose socket carries a token (status, members): a socket refused
+ * or closed on purpose is asked over HTTP why (a bad token says so, and what `ask` answers is
+ * shown meanwhile); any other loss is a failure, retried with the backoff.
+ */
+export const askWhy = (ask) => async ({ opened, code, fallback }, current) => {
+  if (fallback || (opened && !closedOnPurpose(code))) return 'failed';
+  const outcome = await ask(current);
+  return outcome === 'stop' || outcome === 'again' ? outcome : 'failed';
+};
+
 /** Closes a WebSocket with 1000, if there is one and it is not closed yet. */
 function closeClean(ws) {
   if (!ws) return;

@@ -14,7 +14,7 @@
 
 import { defaultSite, endpointOf, roomOf } from './config.js';
 import { deliver, FeedRegistry, pageGone } from './feeds.js';
-import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { Link, askWhy, liveUrl } from './link.js';
 import { afterRefusal, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
 import { httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
@@ -79,11 +79,7 @@ class MembersFeed {
           if (msg.type === 'members') this.set(membersOf(this.room, msg));
         },
         poll: (fresh, current) => this.ask(current),
-        diagnose: async ({ opened, code, fallback }, current) => {
-          if (fallback || (opened && !closedOnPurpose(code))) return 'failed';
-          const outcome = await this.ask(current);
-          return outcome === 'stop' || outcome === 'again' ? outcome : 'failed';
-        },
+        diagnose: askWhy((current) => this.ask(current)),
       },
       { pollInterval: MEMBERS_POLL_MS },
     );

@@ -19,7 +19,7 @@
 import { endpointOf, defaultSite } from './config.js';
 import { deliver, FeedRegistry, pageGone } from './feeds.js';
 import { ENTITY_ID } from './ids.js';
-import { Link, closedOnPurpose, liveUrl } from './link.js';
+import { Link, askWhy, liveUrl } from './link.js';
 import { afterRefusal, claimsOf, tokenSource } from './tokens.js';
 import { trackedEndpoint, trackedSite } from './tracker.js';
 import { httpError, isFinalRefusal, nop, safe, timeoutAfter, warnOnce } from './util.js';
@@ -126,12 +126,7 @@ class StatusFeed {
           if (fresh) this.list = this.wantedEntities();
           return this.ask(current);
         },
-        diagnose: async ({ opened, code, fallback }, current) => {
-          if (fallback || (opened && !closedOnPurpose(code))) return 'failed';
-          // Refused or closed on purpose: ask over HTTP why (a bad token says so), and show what it answers meanwhile.
-          const outcome = await this.ask(current);
-          return outcome === 'stop' || outcome === 'again' ? outcome : 'failed';
-        },
+        diagnose: askWhy((current) => this.ask(current)),
       },
       { pollInterval: STATUS_POLL_MS },
     );
