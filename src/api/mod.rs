@@ -284,6 +284,46 @@ impl<'de> Deserialize<'de> for StrictObject {
 
 /// Parses and validates a ping body.
 pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
+    let obj = ping_object(body)?;
+    let string_field = |name: &str| -> Result<Option<&str>, ApiError> {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "\"{name}\" must be a string."
+            ))),
+        }
+    };
+    let site = parse_site(string_field("site")?)?;
+    let room = parse_room(string_field("room")?)?.unwrap_or_else(|| DEFAULT_ROOM.to_owned());
+    let session = parse_id("session", string_field("session")?)?
+        .ok_or_else(|| ApiError::bad_request("The field \"session\" is required."))?;
+    let visitor = parse_id("visitor", string_field("visitor")?)?;
+    let event = ping_event(string_field("event")?)?;
+    let entity = parse_entity(string_field("entity")?)?;
+    let token = string_field("token")?.map(str::to_owned);
+    if token.is_some() && entity.is_none() {
+        return Err(ApiError::bad_request("\"token\" goes with \"entity\"."));
+    }
+    let signal = string_field("signal")?;
+    check_signal(event, signal, token.is_some())?;
+    Ok(Ping {
+        site,
+        room,
+        session,
+        visitor,
+        event,
+        entity,
+        token,
+        info: None,
+        address: None,
+        signal: signal.map(str::to_owned),
+    })
+}
+
+/// A ping's body as a JSON object with no repeated key, within its size: 1 KiB, or more (up to
+/// [`MAX_PING_WITH_TOKEN_BYTES`]) only when it carries a token.
+fn ping_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     if body.len() > MAX_PING_WITH_TOKEN_BYTES {
         return Err(ApiError::too_large());
     }
@@ -314,77 +354,40 @@ pub fn parse_ping(body: &[u8]) -> Result<Ping, ApiError> {
             None => ApiError::bad_request("The body must be a JSON object."),
         }
     })?;
-    let string_field = |name: &str| -> Result<Option<&str>, ApiError> {
-        match obj.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(ApiError::bad_request(format!(
-                "\"{name}\" must be a string."
-            ))),
-        }
-    };
-    let site = parse_site(string_field("site")?)?;
-    let room = parse_room(string_field("room")?)?.unwrap_or_else(|| DEFAULT_ROOM.to_owned());
-    let session = parse_id("session", string_field("session")?)?
-        .ok_or_else(|| ApiError::bad_request("The field \"session\" is required."))?;
-    let visitor = parse_id("visitor", string_field("visitor")?)?;
-    let event = match string_field("event")? {
-        Some("join") => PingEvent::Join,
-        Some("heartbeat") => PingEvent::Heartbeat,
-        Some("leave") => PingEvent::Leave,
-        Some("away") => PingEvent::Away,
-        Some("signal") => PingEvent::Signal,
-        Some("signal_end") => PingEvent::SignalEnd,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "\"event\" must be \"join\", \"heartbeat\", \"leave\", \"away\", \"signal\" or \"signal_end\".",
-            ))
-        }
-        None => return Err(ApiError::bad_request("The field \"event\" is required.")),
-    };
-    let entity = parse_entity(string_field("entity")?)?;
-    let token = string_field("token")?.map(str::to_owned);
-    if token.is_some() && entity.is_none() {
-        return Err(ApiError::bad_request("\"token\" goes with \"entity\"."));
+    Ok(obj)
+}
+
+/// A ping's `event`.
+fn ping_event(event: Option<&str>) -> Result<PingEvent, ApiError> {
+    match event {
+        Some("join") => Ok(PingEvent::Join),
+        Some("heartbeat") => Ok(PingEvent::Heartbeat),
+        Some("leave") => Ok(PingEvent::Leave),
+        Some("away") => Ok(PingEvent::Away),
+        Some("signal") => Ok(PingEvent::Signal),
+        Some("signal_end") => Ok(PingEvent::SignalEnd),
+        Some(_) => Err(ApiError::bad_request(
+            "\"event\" must be \"join\", \"heartbeat\", \"leave\", \"away\", \"signal\" or \"signal_end\".",
+        )),
+        None => Err(ApiError::bad_request("The field \"event\" is required.")),
     }
-    let signal = string_field("signal")?;
+}
+
+/// A ping's `signal`: with a signal event only, a valid name, from a tracked entity session.
+fn check_signal(event: PingEvent, signal: Option<&str>, token: bool) -> Result<(), ApiError> {
     let signals = matches!(event, PingEvent::Signal | PingEvent::SignalEnd);
-    match signal {
-        Some(_) if !signals => {
-            return Err(ApiError::bad_request(
-                "\"signal\" goes with \"event\":\"signal\" or \"signal_end\".",
-            ))
-        }
-        None if signals => {
-            return Err(ApiError::bad_request(
-                "The field \"signal\" is required with this event.",
-            ))
-        }
+    let refusal = match signal {
+        Some(_) if !signals => "\"signal\" goes with \"event\":\"signal\" or \"signal_end\".",
+        None if signals => "The field \"signal\" is required with this event.",
         Some(name) if !crate::presence::valid_signal(name) => {
-            return Err(ApiError::bad_request(
-                "\"signal\" must be 1-32 characters of a-z 0-9 _ -.",
-            ))
+            "\"signal\" must be 1-32 characters of a-z 0-9 _ -."
         }
-        _ if signals && token.is_none() => {
-            return Err(ApiError::bad_request(
-                "A signal is sent by a tracked entity session: give \"entity\" and its \"token\".",
-            ))
+        _ if signals && !token => {
+            "A signal is sent by a tracked entity session: give \"entity\" and its \"token\"."
         }
-        _ => {}
-    }
-    let signal = signal.map(str::to_owned);
-    Ok(Ping {
-        site,
-        room,
-        session,
-        visitor,
-        event,
-        entity,
-        token,
-        info: None,
-        address: None,
-        signal,
-    })
+        _ => return Ok(()),
+    };
+    Err(ApiError::bad_request(refusal))
 }
 
 /// `GET /v1/count?site=S[&room=R]`
