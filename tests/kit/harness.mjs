@@ -21,8 +21,10 @@ import WebSocket from 'ws';
 import { checkAnswer, checkMessage, OpenApiViolation, takeViolations } from './openapi-check.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BUILT_JS = path.join(ROOT, 'build', 'index.js');
-const BUILT_WASM = path.join(ROOT, 'build', 'index_bg.wasm');
+/** The Worker's build directory (`bash scripts/build.sh` writes it); startWorker's `buildDir` may name another. */
+export const BUILD_DIR = path.join(ROOT, 'build');
+const builtJs = (dir) => path.join(dir, 'index.js');
+const builtWasm = (dir) => path.join(dir, 'index_bg.wasm');
 
 /** Sites every test worker knows: t01..t60 open to any origin, plus a few with a purpose. */
 export const SITE_COUNT = 60;
@@ -155,18 +157,18 @@ export const DEFAULT_VARS = {
   BROADCAST_INTERVAL_MS: '500',
 };
 
-/** The kind of build in build/ ("production" or "test-hooks"), from scripts/build.sh. */
-export function buildKind() {
+/** The kind of build in build/ (or `dir`): "production" or "test-hooks", from scripts/build.sh. */
+export function buildKind(dir = BUILD_DIR) {
   try {
-    return fs.readFileSync(path.join(ROOT, 'build', 'KIND'), 'utf8').trim();
+    return fs.readFileSync(path.join(dir, 'KIND'), 'utf8').trim();
   } catch {
     return 'unknown';
   }
 }
 
-/** True when the Worker has been built (`bash scripts/build.sh`). */
-export function workerIsBuilt() {
-  return fs.existsSync(BUILT_JS) && fs.existsSync(BUILT_WASM);
+/** True when the Worker has been built (`bash scripts/build.sh`) in build/ (or `dir`). */
+export function workerIsBuilt(dir = BUILD_DIR) {
+  return fs.existsSync(builtJs(dir)) && fs.existsSync(builtWasm(dir));
 }
 
 /**
@@ -224,13 +226,16 @@ function childWorkerdPids() {
  * a fresh one is made under os.tmpdir() and removed by stop(). `readyStatus`: the status of
  * `/v1/count?site=ready` that means ready (a worker with a broken SITES answers 500).
  * `inspector`: open workerd's inspector on a free port, for `heapUsage()`.
+ * `buildDir`: run the Worker built in another directory (index.js, index_bg.wasm, KIND), such
+ * as another commit's build/ (tests/bench/hostile.mjs compares two); the bindings and runtime
+ * stay this checkout's (wrangler.toml). Default: this checkout's build/.
  */
-export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_000, readyStatus = 200, inspector = false } = {}) {
-  if (!workerIsBuilt()) {
-    throw new Error(`${BUILT_JS} does not exist: build the Worker first (bash scripts/build.sh --test-hooks)`);
+export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_000, readyStatus = 200, inspector = false, buildDir = BUILD_DIR } = {}) {
+  if (!workerIsBuilt(buildDir)) {
+    throw new Error(`${builtJs(buildDir)} does not exist: build the Worker first (bash scripts/build.sh --test-hooks)`);
   }
   const allVarsPreview = { ...DEFAULT_VARS, ...vars };
-  if (allVarsPreview.HERENOW_TEST_HOOKS === 'true' && buildKind() !== 'test-hooks') {
+  if (allVarsPreview.HERENOW_TEST_HOOKS === 'true' && buildKind(buildDir) !== 'test-hooks') {
     throw new Error('this test needs the /v1/_test/* hooks: build with `bash scripts/build.sh --test-hooks`');
   }
   const ownsDir = !persistDir;
@@ -256,10 +261,10 @@ export async function startWorker({ vars = {}, persistDir, readyTimeoutMs = 30_0
         {
           ...fromToml,
           name: 'herenow',
-          modulesRoot: path.join(ROOT, 'build'),
+          modulesRoot: buildDir,
           modules: [
-            { type: 'ESModule', path: BUILT_JS },
-            { type: 'CompiledWasm', path: BUILT_WASM },
+            { type: 'ESModule', path: builtJs(buildDir) },
+            { type: 'CompiledWasm', path: builtWasm(buildDir) },
           ],
           bindings: allVars,
         },
