@@ -21,8 +21,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool, Subscriber, keepalive } from './lib/clients.mjs';
 import { agent, closedLoop, json, request } from './lib/http.mjs';
+import { OTHERS_PER_MILLION_VIEWS, PRICES } from './lib/prices.mjs';
 import { allowedCpus, cpuMs, rssBytes } from './lib/proc.mjs';
-import { TARGETS } from './lib/targets.mjs';
+import { TARGETS, herenowVars } from './lib/targets.mjs';
 import { freePort, quantile, sleep, summary, uid } from './lib/util.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ const target = TARGETS[opts.target];
 const isWorker = target.kind === 'worker';
 const INTERVAL_MS = 500; // herenow's BROADCAST_INTERVAL_MS (the contract's default)
 
-/** How much of each figure a run measures. The full plan fits the issue's ~10 minutes. */
+/** How much of each figure a run measures. The full plan takes about 12 minutes for the four targets. */
 const PLAN = opts.quick
   ? {
       firstRequestSamples: 2,
@@ -68,6 +69,8 @@ const PLAN = opts.quick
       churnDurationMs: 2_000,
       fanoutSizes: [100],
       fanoutJoins: 5,
+      pageViews: 50,
+      pageViewSpreadMs: 2_000,
     }
   : {
       firstRequestSamples: 5,
@@ -85,6 +88,8 @@ const PLAN = opts.quick
       churnDurationMs: 20_000,
       fanoutSizes: [100, 1_000, 5_000],
       fanoutJoins: 50,
+      pageViews: 1_000,
+      pageViewSpreadMs: 25_000,
     };
 for (const [name, value] of Object.entries(opts.set)) {
   if (!(name in PLAN)) throw new Error(`--set: the plan has no ${name}`);
@@ -97,6 +102,11 @@ const WAKE_IDLE_MS = 12_000; // local workerd evicts an object after 10 s withou
 const SETTLE_TIMEOUT_MS = 5_000;
 const SOCKETIO_OPEN_MS = 30_000;
 const CHURN_BOUND_MS = 12_000;
+// Page views: each lives 20-60 s of a real view (spread evenly over the views), run 10 times
+// faster; its pings follow the heartbeat, 10 times faster too.
+const VIEW_LIFE_S = [20, 60];
+const VIEW_SPEEDUP = 10;
+const HEARTBEAT_MS = Number(herenowVars([]).PRESENCE_HEARTBEAT_SECONDS) * 1000;
 // Joins that only fill an object (memory, pings) are sent 8 at a time: with 32 in flight the
 // herenow object stalls for seconds and is sometimes re-constructed by the runtime (see
 // BENCHMARKS.md, "join storms"); the fill is not what is measured there.
@@ -133,6 +143,7 @@ const SITES = [
   ...Array.from({ length: 8 }, (_, i) => `fresh-${i}`),
   ...Array.from({ length: 4 }, (_, i) => `wake-${i}`),
   'rows-wake',
+  'views',
   ...[100, 1_000, 5_000].map((n) => `fan-${n}`),
 ];
 
@@ -654,6 +665,162 @@ async function wake(wakeSets) {
   return out;
 }
 
+/**
+ * 8. Page views, as real pages use herenow (src/browser/tracker.js): each opens the socket that
+ * is its session (`/v1/live?site&room&session&visitor`), sends `ping` every heartbeat (the one
+ * herenow announces in its first message; the same for the peers), and on pagehide closes the
+ * socket (1000) and sends the leave beacon (`POST /v1/ping`, event leave), in that order, as
+ * the tracker does. The partyserver peer takes the same socket as the session; the floor's
+ * socket is no session (it only moves its counter on the leave). Socket.IO: connect and
+ * disconnect (no beacon: it has no HTTP side). The views start spread over pageViewSpreadMs,
+ * many in flight at once; what the server did meanwhile (until it is quiet again) is counted,
+ * per 1,000 views, and priced per 1,000,000 at Cloudflare's list prices.
+ */
+async function pageViews() {
+  const site = 'views';
+  const n = PLAN.pageViews;
+  if (isWorker) await json(server.base, 'GET', `/v1/count?site=${site}`, { agent: http }); // the object exists
+  const hook0 = await memoryHook(site);
+  await quiet();
+  const s0 = isWorker ? await benchStats() : null;
+  const cpu0 = cpuMs(server.pid);
+  const started = performance.now();
+  const bound = PLAN.pageViewSpreadMs + (VIEW_LIFE_S[1] * 1000) / VIEW_SPEEDUP + 30_000;
+  let pings = 0;
+  let closes = 0;
+  let received = 0;
+  let failed = 0;
+  let firstFailure = null;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let announced = null;
+  const fail = (err) => {
+    failed += 1;
+    firstFailure ??= err.message;
+  };
+  const view = async (i) => {
+    await sleep(Math.max(0, started + (i * PLAN.pageViewSpreadMs) / n - performance.now()));
+    // lives spread evenly over 20-60 s (golden-ratio steps), the same for every target
+    const lifeMs = ((VIEW_LIFE_S[0] + (VIEW_LIFE_S[1] - VIEW_LIFE_S[0]) * ((i * 0.6180339887) % 1)) * 1000) / VIEW_SPEEDUP;
+    const session = newSession();
+    const url = isWorker
+      ? `${target.liveUrl(server.wsBase, site)}&${new URLSearchParams({ room: '/', session: session.id, visitor: session.visitor })}`
+      : target.liveUrl(server.wsBase);
+    const opened = performance.now();
+    const sub = await Subscriber.open(url, target.kind);
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    try {
+      if (sub.heartbeatMs) announced = sub.heartbeatMs;
+      const every = (sub.heartbeatMs ?? HEARTBEAT_MS) / VIEW_SPEEDUP;
+      for (let k = 1; k * every < lifeMs; k++) {
+        await sleep(Math.max(0, opened + k * every - performance.now()));
+        if (target.kind !== 'worker') continue; // Socket.IO: the server pings (every 25 s)
+        sub.keepalive();
+        pings += 1;
+      }
+      await sleep(Math.max(0, opened + lifeMs - performance.now()));
+      received += sub.messages;
+      closes += 1;
+      const closing = sub.closeCleanly();
+      if (isWorker) {
+        const res = await request(server.base, 'POST', '/v1/ping', { body: pingBody(site, session, 'leave'), agent: http });
+        if (res.status !== 200) throw new Error(`leave: ${res.status} ${res.text.slice(0, 120)}`);
+      }
+      await closing;
+    } finally {
+      inFlight -= 1;
+      sub.close();
+    }
+  };
+  const tasks = Array.from({ length: n }, (_, i) => view(i).catch(fail));
+  await Promise.race([Promise.all(tasks), sleep(bound)]);
+  const elapsedMs = performance.now() - started;
+  // The last leaves' broadcast (herenow holds it up to one interval), then quiet again.
+  await sleep(INTERVAL_MS + 500);
+  await quiet(5_000);
+  const cpu = cpuMs(server.pid) - cpu0;
+  const s1 = isWorker ? await benchStats() : null;
+  const hook1 = await memoryHook(site);
+  const done = n - failed;
+  if (failed > 0) throw new Error(`${failed} of ${n} page views failed: ${firstFailure}`);
+  if (elapsedMs >= bound) throw new Error(`the page views ran past ${bound} ms`);
+  const per1000 = (x) => (x === null ? null : (x / done) * 1000);
+  const out = {
+    views: done,
+    spread_ms: PLAN.pageViewSpreadMs,
+    life_s: VIEW_LIFE_S,
+    speedup: VIEW_SPEEDUP,
+    heartbeat_ms: announced ?? HEARTBEAT_MS,
+    heartbeat_announced: announced !== null,
+    max_in_flight: maxInFlight,
+    elapsed_ms: elapsedMs,
+    pings_sent: pings,
+    closes_sent: closes,
+    counts_received: received,
+    cpu_ms: cpu,
+    per_1000: { cpu_ms: per1000(cpu), counts_received: per1000(received) },
+  };
+  if (!isWorker) return out;
+  const before = s0.objects[site] ?? {};
+  const after = s1.objects[site] ?? {};
+  const obj = {};
+  for (const k of ['requests', 'alarms', 'wsMessages', 'wsCloses', 'wsErrors', 'setAlarms', 'rowsWritten', 'rowsRead', 'kvKeysWritten', 'activeMs']) {
+    obj[k] = (after[k] ?? 0) - (before[k] ?? 0);
+  }
+  const workerRequests = s1.workerRequests - s0.workerRequests;
+  // Incoming messages as Cloudflare bills them, 20 to a request: every `ping` and close the
+  // pages sent, also those the runtime answered itself (an upper bound, as in docs/cost.md).
+  const messages = pings + closes;
+  const objectRequests = obj.requests + obj.alarms + messages / PRICES.messagesPerRequest;
+  const rowsWritten = obj.rowsWritten + obj.kvKeysWritten + obj.setAlarms;
+  // The object's awake time: at least the wall time with an event in flight on the runtime's
+  // clock (which moves only on I/O, so computing shows as none); at most that plus all of
+  // workerd's CPU time (the Worker's too). No timer keeps these objects awake (herenow's
+  // residency is for HTTP-held sessions only). Priced at the upper bound.
+  const awakeS = obj.activeMs / 1000;
+  const awakeMaxS = awakeS + cpu / 1000;
+  const perView = (x) => x / done;
+  const dollars = {
+    worker_requests: perView(workerRequests) * 1e6 * PRICES.workerRequest,
+    cpu: perView(cpu) * 1e6 * PRICES.cpuMs,
+    object_requests: perView(objectRequests) * 1e6 * PRICES.objectRequest,
+    duration: perView(awakeMaxS) * 1e6 * PRICES.objectGb * PRICES.gbSecond,
+    rows_written: perView(rowsWritten) * 1e6 * PRICES.rowWritten,
+    rows_read: perView(obj.rowsRead) * 1e6 * PRICES.rowRead,
+  };
+  dollars.total = Object.values(dollars).reduce((a, b) => a + b, 0);
+  return {
+    ...out,
+    worker_requests: workerRequests,
+    worker_upgrades: s1.workerUpgrades - s0.workerUpgrades,
+    object: obj,
+    object_constructed: (s1.constructedBy[site] ?? 0) - (s0.constructedBy[site] ?? 0),
+    messages_billed: messages,
+    object_requests: objectRequests,
+    rows_written: rowsWritten,
+    // herenow's own count of the rows it wrote (its test hook), next to the cursors' count
+    hook_rows_written: hook0?.rows_written !== undefined && hook1?.rows_written !== undefined ? hook1.rows_written - hook0.rows_written : null,
+    awake_s: awakeS,
+    awake_max_s: awakeMaxS,
+    per_1000: {
+      ...out.per_1000,
+      worker_requests: per1000(workerRequests),
+      object_requests: per1000(objectRequests),
+      object_fetches: per1000(obj.requests),
+      alarms: per1000(obj.alarms),
+      messages: per1000(messages),
+      rows_written: per1000(rowsWritten),
+      set_alarms: per1000(obj.setAlarms),
+      rows_read: per1000(obj.rowsRead),
+      awake_s: per1000(awakeS),
+      awake_max_s: per1000(awakeMaxS),
+    },
+    dollars_per_million: dollars,
+    others_per_million: OTHERS_PER_MILLION_VIEWS,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Machine load while the target ran (the machine is shared)
 
@@ -712,6 +879,9 @@ async function main() {
     result.bundle = server.bundle;
     if (isWorker) {
       result.first_request = await phase(result, 'first request', firstRequest);
+      // Before any other phase leaves sockets or sessions behind (their keepalives and alarms
+      // would land in the CPU figure).
+      result.page_views = await phase(result, 'page views', pageViews);
       const wakeSets = PLAN.wake.length ? await phase(result, 'wake-up sockets', openWakePools) : null;
       // The churn runs while the wake-up objects idle towards their eviction (10 s).
       result.churn = await phase(result, 'churn', churn);
@@ -731,6 +901,7 @@ async function main() {
       result.fanout = await phase(result, 'fan-out', fanout);
     } else {
       result.client_check = await phase(result, 'socket.io-client check', officialClient);
+      result.page_views = await phase(result, 'page views', pageViews);
       // Churn first: the fan-out ends with thousands of sockets whose teardown would keep the
       // server busy broadcasting for a long time.
       result.churn = await phase(result, 'churn', churn);

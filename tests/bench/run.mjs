@@ -7,7 +7,8 @@
 // with the server under test for a core. Prints one table; a full run also writes it, with the
 // machine, the versions and the exact command, into BENCHMARKS.md (between the bench markers;
 // the hand-written parts of that file are kept). `--quick` is the smoke mode for CI: every
-// phase once, with small numbers, in under a minute; it writes nothing unless `--write` is given.
+// phase once, with small numbers, in about a minute and a half; it writes nothing unless
+// `--write` is given.
 //
 // Exits non-zero when a driver failed or a phase reported an error, so that CI notices rot.
 
@@ -16,6 +17,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OTHERS_PER_MILLION_VIEWS } from './lib/prices.mjs';
 import { pkgVersion } from './lib/targets.mjs';
 import { ROOT, WORKERD } from './lib/workerd.mjs';
 
@@ -210,6 +212,36 @@ function rows(results, plan) {
           ? 'error'
           : NA,
     ),
+  ]);
+  const pv = (fn) =>
+    cell((x) => {
+      if (!x.page_views) return 'error';
+      return fn(x.page_views, x);
+    });
+  const views = (plan.pageViews ?? 0).toLocaleString('en-US');
+  out.push([
+    `8. Page views (${views}, each 20-60 s run 10x faster, socket + pings + leave): server CPU ms per 1,000 views (workerd; Node for Socket.IO)`,
+    pv((p) => f0(p.per_1000.cpu_ms)),
+  ]);
+  out.push([
+    '   Worker requests / object requests as billed, per 1,000 views (object requests + alarms + incoming messages / 20)',
+    pv((p, x) => {
+      if (x.kind !== 'worker') return NA;
+      const q = p.per_1000;
+      return `${f0(q.worker_requests)} / ${f0(q.object_requests)} (${f0(q.object_fetches)} + ${f0(q.alarms)} + ${f0(q.messages)} / 20)`;
+    }),
+  ]);
+  out.push([
+    '   rows written per 1,000 views, each setAlarm one (of which setAlarm)',
+    pv((p, x) => (x.kind === 'worker' ? `${f0(p.per_1000.rows_written)} (${f0(p.per_1000.set_alarms)})` : NA)),
+  ]);
+  out.push([
+    '   object awake s per 1,000 views: an event in flight on the runtime clock, to that plus all CPU',
+    pv((p, x) => (x.kind === 'worker' ? `${f2(p.per_1000.awake_s)} to ${f1(p.per_1000.awake_max_s)}` : NA)),
+  ]);
+  out.push([
+    `   $ per 1,000,000 page views at list prices, no allowances (Pusher $${OTHERS_PER_MILLION_VIEWS.pusher}, Ably $${OTHERS_PER_MILLION_VIEWS.ably} for 1 M views: docs/cost.md)`,
+    pv((p, x) => (x.kind === 'worker' ? `$${f2(p.dollars_per_million.total)}` : NA)),
   ]);
   return out;
 }

@@ -21,11 +21,11 @@ const WS_OPTIONS = { perMessageDeflate: false, skipUTF8Validation: true, handsha
  */
 export const keepalive = { paused: false };
 
-/** The site's session count in a message of herenow, partyserver or the floor; null if none. */
+/** A count message of herenow, partyserver or the floor, parsed; null if none. */
 function workerCount(text) {
   if (text === 'pong') return null;
   const msg = JSON.parse(text);
-  return msg.type === 'count' ? msg.site.sessions : null;
+  return msg.type === 'count' ? msg : null;
 }
 
 export class Subscriber {
@@ -69,6 +69,8 @@ export class Subscriber {
     this.closed = false;
     this.last = null;
     this.messages = 0;
+    /** The ping interval the server announced in its first message (herenow), if any. */
+    this.heartbeatMs = null;
     this.onFirst = null;
     /** Set by a phase: called with (sessions, arrival time) for each count message. */
     this.onCount = null;
@@ -80,7 +82,9 @@ export class Subscriber {
     if (this.kind === 'socketio') {
       n = this.engineIo(text);
     } else {
-      n = workerCount(text);
+      const msg = workerCount(text);
+      n = msg?.site.sessions;
+      if (msg?.heartbeat_ms) this.heartbeatMs ??= msg.heartbeat_ms;
     }
     if (n === null || n === undefined) return;
     this.messages += 1;

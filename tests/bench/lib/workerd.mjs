@@ -5,7 +5,9 @@
 // is absent and the Worker lets every request pass (as src/worker.rs documents).
 //
 // Every Worker is wrapped by a generated entry module (see entryModule) that
-//   - counts Durable Object constructions and SQLite rows written (lib/instrument.mjs), and
+//   - counts Durable Object constructions, SQLite rows written, and per object what Cloudflare
+//     bills (requests, alarms, socket events, `setAlarm`), and the Worker's requests
+//     (lib/instrument.mjs), and
 //   - answers `GET /__bench/stats` with those counters, before the Worker's own routing.
 // The wrapped Worker's own modules are embedded unchanged.
 
@@ -38,19 +40,20 @@ const embed = (dir, file) => `embed ${lit(path.relative(dir, file))}`;
 
 /**
  * The entry module: re-exports the Worker with each Durable Object class wrapped so that its
- * construction is counted (and storage instrumented), and the default export wrapped to answer
- * `/__bench/stats`. Works for a default export that is a class (workers-rs emits a
+ * construction and its events are counted (and storage instrumented), and the default export
+ * wrapped to count its requests and to answer `/__bench/stats`. Works for a default export that is a class (workers-rs emits a
  * WorkerEntrypoint subclass) or a plain `{ fetch }` object.
  */
 function entryModule(main, classes) {
   const lines = [
     `import * as inner from ${lit(`./${main}`)};`,
-    `import { noteConstructed, statsResponse } from "./bench-instrument.mjs";`,
-    `const isStats = (req) => req.url.endsWith("/__bench/stats");`,
+    `import { noteConstructed, noteInstance, noteWorkerRequest, statsResponse, wrapHandlers } from "./bench-instrument.mjs";`,
+    `const isStats = (req) => (noteWorkerRequest(req), req.url.endsWith("/__bench/stats"));`,
   ];
   for (const c of classes) {
     lines.push(
-      `export class ${c} extends inner.${c} { constructor(ctx, env) { noteConstructed(ctx); super(ctx, env); } }`,
+      `export class ${c} extends inner.${c} { constructor(ctx, env) { noteConstructed(ctx); super(ctx, env); noteInstance(this, ctx); } }`,
+      `wrapHandlers(${c}, inner.${c});`,
     );
   }
   lines.push(
