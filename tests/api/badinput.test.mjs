@@ -122,7 +122,10 @@ async function runRow(row) {
   const init = { method, headers: row.headers ?? (body === undefined ? {} : JSON_CT) };
   if (body !== undefined) init.body = body;
   if (body instanceof ReadableStream) init.duplex = 'half';
-  const res = await w.request(path, { ...init, timeoutMs: 20_000 });
+  // a body the Worker refuses unread goes on a connection of its own (see the harness)
+  const res = row.status === 413
+    ? await w.requestOnOwnConnection(path, { ...init, timeoutMs: 20_000 })
+    : await w.request(path, { ...init, timeoutMs: 20_000 });
   if (row.status === 200 || row.status === 204) {
     assert.equal(res.status, row.status, `${row.name}: ${method} ${path}: ${res.text.slice(0, 300)}`);
   } else if (row.code === null) {

@@ -49,6 +49,11 @@ function postRaw(body, headers = { 'content-type': 'application/json' }) {
   return w.request('/v1/ping', { method: 'POST', headers, body });
 }
 
+/** A body the Worker refuses unread (413): on a connection of its own (see the harness). */
+function postTooLarge(body, headers = { 'content-type': 'application/json' }) {
+  return w.requestOnOwnConnection('/v1/ping', { method: 'POST', headers, body });
+}
+
 test('malformed or non-object JSON bodies are 400 bad_request and change no count', T, async () => {
   const site = await siteWithOneSession();
   const bodies = ['', '{', `{"site":"${site}",`, 'not json', '[]', 'null', '"join"', '42', `[{"site":"${site}"}]`];
@@ -119,8 +124,8 @@ test('a ping body over 1 KiB is 413 too_large and changes no count; exactly 1 Ki
   };
   const tooBig = pad({ site, session: uid('s'), event: 'join' }, 1025);
   assert.equal(Buffer.byteLength(tooBig), 1025);
-  assertError(await postRaw(tooBig), 413, 'too_large');
-  assertError(await postRaw(pad({ site, session: uid('s'), event: 'join' }, 100_000)), 413, 'too_large');
+  assertError(await postTooLarge(tooBig), 413, 'too_large');
+  assertError(await postTooLarge(pad({ site, session: uid('s'), event: 'join' }, 100_000)), 413, 'too_large');
   await assertUnchanged(site);
 
   const exact = pad({ site, room: '/', session: uid('s'), event: 'join' }, 1024);

@@ -11,9 +11,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import { afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from 'miniflare';
@@ -465,6 +467,54 @@ export class TestWorker {
     const answer = { status: res.status, headers: res.headers, text, body, method, path: urlPath };
     checkAnswer(answer); // throws when the answer does not validate against the document
     return answer;
+  }
+
+  /**
+   * Like request(), on a connection of its own that is closed after the answer. For bodies the
+   * Worker refuses before reading them to the end (413 too_large): workerd then answers
+   * `Connection: close` and drops the connection with the rest of the body unread (a reset),
+   * which can fail the next request fetch() sends on its shared pool of connections.
+   */
+  requestOnOwnConnection(urlPath, { method = 'POST', headers = {}, body, timeoutMs = 20_000 } = {}) {
+    // as fetch() does: a body of known length says its Content-Length (a stream is chunked)
+    if (body !== undefined && !(body instanceof ReadableStream) && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
+      headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+    }
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const req = http.request(new URL(this.base + urlPath), { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+        answered = true;
+        res.on('aborted', () => reject(new Error(`${method} ${urlPath}: the answer was cut off`)));
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed = null;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON; tests assert on it
+          }
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+          const answer = { status: res.statusCode, headers: h, text, body: parsed, method, path: urlPath };
+          try {
+            checkAnswer(answer);
+          } catch (err) {
+            reject(err);
+            return;
+          }
+          resolve(answer);
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer in ${timeoutMs} ms`)));
+      // the Worker may answer and the connection end before the whole body is written
+      req.on('error', (err) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+      req.on('close', () => answered || reject(new Error(`${method} ${urlPath}: the connection closed with no answer`)));
+      if (body instanceof ReadableStream) Readable.fromWeb(body).on('error', () => {}).pipe(req);
+      else req.end(body);
+    });
   }
 
   /** POST /v1/ping with `{site, ...fields}` as JSON; returns the raw response (see request). */
