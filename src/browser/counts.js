@@ -45,6 +45,7 @@ export class CountFeed {
         opened: () => this.opened(),
         message: (msg) => {
           if (msg.type === 'count') this.emit(msg);
+          else if (msg.type === 'error') this.socketRefused(msg);
         },
         poll: (fresh, current) => this.exchange(fresh, current),
         diagnose: (loss, current) => this.diagnose(loss, current),
@@ -57,6 +58,9 @@ export class CountFeed {
   get self() {
     return false;
   }
+
+  /** The server refused what this feed sent on its socket (`{"type":"error"}`): the tracked session's business. */
+  socketRefused() {}
 
   query() {
     const q = new URLSearchParams();

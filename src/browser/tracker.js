@@ -24,8 +24,9 @@
 //   ("typing"). The page may call signal() on every keystroke: a signal is sent when it begins
 //   and renewed at most once per half its ttl (`signal_ttl_ms`, from the server), on the socket
 //   (`signal <name>`) or over HTTP (a `signal` ping with the token); signalEnd() sends the end
-//   of one that was sent. They belong to the session: another session (another identity) starts
-//   with none.
+//   of one that was sent. A begin the server refuses for its rate (2 new signals a second) is
+//   sent once more when that second has passed, unless signalEnd() came first. They belong to
+//   the session: another session (another identity) starts with none.
 
 import { defaultSite, endpointOf, isVisible, roomOf } from './config.js';
 import { CountFeed, EXCHANGE_TIMEOUT_MS, setTracked } from './counts.js';
@@ -41,6 +42,8 @@ const MAX_PING_BYTES = 1024;
 const SIGNAL_NAME = /^[a-z0-9_-]{1,32}$/;
 /** How long a signal lasts unless renewed, until the server says (`signal_ttl_ms`). */
 const SIGNAL_TTL_MS = 5000;
+/** The server's window for new signals (2 a second): a refused one is sent again after it. */
+const RATE_WINDOW_MS = 1000;
 /** Refusals that concern the identity, not whether this page may be counted. */
 const IDENTITY_REFUSALS = new Set(['bad_token', 'entities_disabled', 'bad_request', 'too_large']);
 
@@ -137,6 +140,8 @@ class TrackedSession extends CountFeed {
     this.signalTtl = SIGNAL_TTL_MS;
     this.signals = new Map(); // name -> when it was last sent (it lasts signalTtl from then)
     this.signalSession = ''; // the session those signals belong to
+    this.retries = new Map(); // name -> timer: a signal refused for the rate, sent again after the second
+    this.retried = new Set(); // names whose last begin was such a retry (refused again: given up)
   }
 
   emit(msg) {
@@ -147,13 +152,22 @@ class TrackedSession extends CountFeed {
   /**
    * Begins or renews (`on`) or ends the signal `name` of the entity session. A renewal within
    * half the ttl of the last one sends nothing; an end of a signal not sent sends nothing.
+   * `retry`: the begin is the one retry of a begin refused for the rate.
    */
-  signal(name, on) {
+  signal(name, on, retry = false) {
     const id = usable(identity);
     if (!id || !this.wanted || this.dead || !ids.ready) return;
     if (this.signalSession !== ids.session) {
       this.signals.clear(); // another session: the server holds none of them
+      this.retries.forEach(clearTimeout);
+      this.retries.clear();
       this.signalSession = ids.session;
+    }
+    const pending = this.retries.get(name);
+    if (pending != null) {
+      // refused for the rate and not held: the retry sends a begin; an end cancels it
+      if (!on) clearTimeout(pending), this.retries.delete(name);
+      return;
     }
     const now = Date.now();
     const sent = this.signals.get(name);
@@ -164,6 +178,8 @@ class TrackedSession extends CountFeed {
     }
     if (on) this.signals.set(name, now);
     else this.signals.delete(name);
+    if (retry) this.retried.add(name);
+    else this.retried.delete(name);
     const text = (on ? 'signal ' : 'signal-end ') + name;
     if (this.socketIdentity === id && this.link.send(text)) return;
     // no socket that carries the entity (connecting, or HTTP): a ping says it
@@ -172,10 +188,34 @@ class TrackedSession extends CountFeed {
       .then((response) => {
         if (response.ok) return response.json().then((answer) => answer && this.emit(answer));
         if (!on || this.signals.get(name) !== now) return;
+        if (response.status === 429) return this.refusedSignal(name, true);
         this.signals.delete(name); // not held: the next call tries again
-        if (response.status !== 429) return response.json().then((b) => warnOnce('sig ' + response.status, `signal "${name}": ${httpError(response, b, this.site).text}`));
+        return response.json().then((b) => warnOnce('sig ' + response.status, `signal "${name}": ${httpError(response, b, this.site).text}`));
       })
       .catch(nop);
+  }
+
+  /** A socket's refusal: of a signal (it names it), or of a token renewal (tokens.js renews again). */
+  socketRefused(msg) {
+    if (typeof msg.signal === 'string' && this.signals.has(msg.signal)) this.refusedSignal(msg.signal, msg.error && msg.error.code === 'rate_limited');
+  }
+
+  /**
+   * The server refused to begin `name` (it holds nothing): forget it was sent, and when the
+   * refusal was the rate (2 new signals a second), send it once more when that second has
+   * passed, unless the page ends it first. So typing right after a send or an emptied box still
+   * shows, even if no key follows.
+   */
+  refusedSignal(name, rate) {
+    this.signals.delete(name);
+    if (!rate || this.retried.has(name)) return;
+    this.retries.set(
+      name,
+      setTimeout(() => {
+        this.retries.delete(name);
+        this.signal(name, true, true);
+      }, RATE_WINDOW_MS),
+    );
   }
 
   /** This page's session is in these counts: tracked, and not away (counted nowhere). */

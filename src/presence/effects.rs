@@ -102,10 +102,12 @@ pub enum Message {
     /// The text `pong`, for a `ping` the runtime did not answer itself (other spelling).
     Pong,
     /// `{"type":"error","error":{"code":..,"message":..}}`: what the socket sent was refused
-    /// and changed nothing (a `token` renewal the edge did not accept).
+    /// and changed nothing (a `token` renewal the edge did not accept; a signal, then with
+    /// `"signal":<name>` when the name is valid, so the client knows which one to send again).
     Error {
         code: &'static str,
         message: &'static str,
+        signal: Option<String>,
     },
 }
 
@@ -137,8 +139,13 @@ impl Message {
                 r#type: MembersType::Members,
             }),
             Message::Pong => return super::messages::PONG.to_owned(),
-            Message::Error { code, message } => serde_json::to_string(&ErrorMessage {
+            Message::Error {
+                code,
+                message,
+                signal,
+            } => serde_json::to_string(&ErrorMessage {
                 error: ErrorDetail { code, message },
+                signal: signal.as_deref(),
                 r#type: ErrorType::Error,
             }),
         };

@@ -211,8 +211,9 @@ pub enum MembersType {
 }
 
 /// Server -> client (JSON text frame): what the socket sent was refused and changed nothing (a
-/// `token` renewal: `bad_token`; a signal: `bad_request`, `rate_limited`).
-/// `{"type":"error","error":{"code","message"}}`.
+/// `token` renewal: `bad_token`; a signal: `bad_request`, `rate_limited`, with the signal's name
+/// when it is a valid one, so a client can send it again once the second has passed).
+/// `{"type":"error","error":{"code","message"},"signal"?}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(
     not(target_arch = "wasm32"),
@@ -225,6 +226,10 @@ pub enum MembersType {
 )]
 pub struct ErrorMessage<'a> {
     pub error: ErrorDetail<'a>,
+    /// The refused signal (`signal <name>` or `signal-end <name>` with a valid name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "words::Signal"))]
+    pub signal: Option<&'a str>,
     pub r#type: ErrorType,
 }
 
@@ -311,6 +316,7 @@ mod schema {
                 code: "bad_token",
                 message: crate::token::TokenError::Expired.message(),
             },
+            signal: None,
             r#type: ErrorType::Error,
         })
     }

@@ -95,6 +95,7 @@ impl Presence {
                 let message = Message::Error {
                     code: "bad_token",
                     message: why,
+                    signal: None,
                 };
                 self.out.sends.push(Send::one(id, message));
             }
@@ -138,7 +139,12 @@ impl Presence {
             (Ok(()), Some(s)) => self.local.signal(now, &s, name, on),
             (Err(refusal), _) => {
                 let (code, message) = signal_refusal(refusal);
-                let message = Message::Error { code, message };
+                let signal = valid_signal(name).then(|| name.to_owned());
+                let message = Message::Error {
+                    code,
+                    message,
+                    signal,
+                };
                 self.out.sends.push(Send::one(id, message));
             }
             (Ok(()), None) => {}

@@ -130,6 +130,36 @@ test('sending the message ends "typing..." at once; so does emptying the box', a
   assert.deepEqual(customerWarnings, []);
 });
 
+test('typing again at once after a send and an emptied box shows "typing..." with a single key: the refused third begin is sent again after the second', async () => {
+  // Three begins in one go (type, send, type, empty, type): the server takes 2 new signals a
+  // second per session and refuses the third (an error message naming it). The client sends it
+  // again when that second has passed, so "typing..." shows although no other key follows.
+  const started = Date.now();
+  await customer.evaluate(() => {
+    for (let i = 0; i < 2; i++) {
+      window.herenow.signal('typing');
+      window.herenow.signalEnd('typing');
+    }
+    window.herenow.signal('typing');
+  });
+  // The first begin may show for a moment (its end follows within the broadcast interval):
+  // what counts is the state once the second has passed, and when it last turned to typing.
+  const mark = (await typingLog()).length;
+  const bound = 1000 + INTERVAL + 250 + 750;
+  await sleep(bound - (Date.now() - started));
+  const state = await shown();
+  const log = (await typingLog()).slice(mark);
+  assert.equal(state.text, 'typing...', `"typing..." ${bound} ms after the third begin: ${JSON.stringify(log)}`);
+  const lastOther = log.findLastIndex((e) => e.text !== 'typing...');
+  const turned = log[lastOther + 1];
+  const shownAfter = turned.at - started;
+  console.log(`# signals: the refused third begin shown ${shownAfter} ms after it (changes: ${log.map((e) => e.text).join(' > ')})`);
+  assert.ok(shownAfter >= 1000, `shown ${shownAfter} ms after it: after the refused second, by the retry`);
+  await customer.evaluate(() => window.herenow.signalEnd('typing'));
+  await waitFor(async () => (await shown()).text === 'Online', { timeoutMs: 3000, what: '"typing..." gone after signalEnd' });
+  assert.deepEqual(customerWarnings, []);
+});
+
 test('a screenshot of the agent console while the customer types (test-results/screenshots/agent-typing.png)', async () => {
   await typeSlowly('Could you send the ', 60);
   await waitFor(async () => (await shown()).line, { timeoutMs: 3000, what: 'the typing line' });

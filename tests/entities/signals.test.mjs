@@ -195,15 +195,18 @@ test('over a tracked socket: "signal <name>" and "signal-end <name>", refusals t
   const isError = (code) => (m) => m?.type === 'error' && m.error?.code === code;
   await sleep(1000); // 'typing' began less than a second ago: a second passes before two new ones
   sock.send('signal Typing!');
-  await sock.next(isError('bad_request'), 3000);
+  let bad = await sock.next(isError('bad_request'), 3000);
+  assert.equal(bad.msg.signal, undefined, 'a bad name is not echoed');
   sock.send('signal ' + 'x'.repeat(33));
-  await sock.next(isError('bad_request'), 3000);
+  bad = await sock.next(isError('bad_request'), 3000);
+  assert.equal(bad.msg.signal, undefined, 'a bad name is not echoed');
   // two new ones in a second, the third refused
   sock.send('signal a');
   sock.send('signal b');
   sock.send('signal c');
   const refused = await sock.next(isError('rate_limited'), 3000);
   assert.match(refused.msg.error.message, /signals/);
+  assert.equal(refused.msg.signal, 'c', 'the refusal names the refused signal, so a client can send it again');
   await waitFor(async () => JSON.stringify((await mustStatus(w, site, [entity], watchToken(site, [entity])))[entity].signals) === '["a","b"]', {
     timeoutMs: 2000,
     what: 'a and b held, c refused',

@@ -42,12 +42,12 @@ fn signal_statuses(fx: &Effects) -> Vec<(String, Vec<String>, Vec<SocketId>)> {
         .collect()
 }
 
-/// The error messages sent to sockets: (code, sockets).
-fn errors(fx: &Effects) -> Vec<(&'static str, Vec<SocketId>)> {
+/// The error messages sent to sockets: (code, the signal they name, sockets).
+fn errors(fx: &Effects) -> Vec<(&'static str, Option<&str>, Vec<SocketId>)> {
     fx.sends
         .iter()
         .filter_map(|s| match &s.message {
-            Message::Error { code, .. } => Some((*code, s.to.clone())),
+            Message::Error { code, signal, .. } => Some((*code, signal.as_deref(), s.to.clone())),
             _ => None,
         })
         .collect()
@@ -248,9 +248,9 @@ fn a_tracked_socket_signals_with_words_and_other_sockets_are_told_no() {
     assert_eq!(
         errors(&fx),
         [
-            ("bad_request", vec![2]),
-            ("bad_request", vec![1]),
-            ("bad_request", vec![1])
+            ("bad_request", Some("typing"), vec![2]),
+            ("bad_request", None, vec![1]),
+            ("bad_request", None, vec![1])
         ]
     );
     assert!(signal_statuses(&fx).is_empty());
@@ -259,7 +259,15 @@ fn a_tracked_socket_signals_with_words_and_other_sockets_are_told_no() {
     p.socket_message(2_000, 1, Incoming::Text("signal b"));
     p.socket_message(2_000, 1, Incoming::Text("signal c"));
     let fx = p.poll(2_000);
-    assert_eq!(errors(&fx), [("rate_limited", vec![1])]);
+    // the refusal names the signal, so the client can send it again after the second
+    assert_eq!(errors(&fx), [("rate_limited", Some("c"), vec![1])]);
+    let refusal = fx.sends.iter().find(|s| matches!(s.message, Message::Error { .. }));
+    let text = refusal.map(|s| s.message.text()).unwrap_or_default();
+    assert!(
+        text.starts_with(r#"{"error":{"code":"rate_limited","message":"#)
+            && text.ends_with(r#"},"signal":"c","type":"error"}"#),
+        "{text}"
+    );
     assert_eq!(
         p.entity_status("user:1").unwrap().signals,
         [Rc::from("a"), Rc::from("b")]
