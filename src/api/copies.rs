@@ -193,7 +193,10 @@ mod tests {
         }
         // the first FLOOD_READS + the reads while the first answer is on its way, then one per
         // 800 ms
-        assert!(reached <= FLOOD_READS + 11 + 13 + 1, "{reached} reads reached the object");
+        assert!(
+            reached <= FLOOD_READS + 11 + 13 + 1,
+            "{reached} reads reached the object"
+        );
     }
 
     #[test]

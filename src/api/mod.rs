@@ -6,9 +6,9 @@
 //! - [`call`]: the one typed value the Worker sends the object.
 
 pub mod answers;
-pub mod copies;
 pub mod badge;
 pub mod call;
+pub mod copies;
 pub mod error;
 pub mod headers;
 pub mod query;

@@ -109,7 +109,9 @@ impl Kind {
         };
         match self {
             Kind::Live => of_routes(" (a refused upgrade)"),
-            Kind::Badge => of_routes(" (answered as a badge image; this is its code, in `Herenow-Error`)"),
+            Kind::Badge => {
+                of_routes(" (answered as a badge image; this is its code, in `Herenow-Error`)")
+            }
             Kind::Preflight => "An error of an `OPTIONS` preflight.".into(),
             Kind::UnknownPath => {
                 "The answer of a path under `/v1` that the API does not have.".into()
@@ -243,7 +245,13 @@ pub fn method(allow: Allow) -> &'static str {
 fn badge_refusal(description: String, codes: &[ErrorCode]) -> Value {
     let words: Vec<String> = codes
         .iter()
-        .map(|&c| format!("`{}`: \"{}\"", c.as_str(), crate::api::badge::refusal_words(c)))
+        .map(|&c| {
+            format!(
+                "`{}`: \"{}\"",
+                c.as_str(),
+                crate::api::badge::refusal_words(c)
+            )
+        })
         .collect();
     json!({
         "description": format!(

@@ -261,7 +261,10 @@ fn a_tracked_socket_signals_with_words_and_other_sockets_are_told_no() {
     let fx = p.poll(2_000);
     // the refusal names the signal, so the client can send it again after the second
     assert_eq!(errors(&fx), [("rate_limited", Some("c"), vec![1])]);
-    let refusal = fx.sends.iter().find(|s| matches!(s.message, Message::Error { .. }));
+    let refusal = fx
+        .sends
+        .iter()
+        .find(|s| matches!(s.message, Message::Error { .. }));
     let text = refusal.map(|s| s.message.text()).unwrap_or_default();
     assert!(
         text.starts_with(r#"{"error":{"code":"rate_limited","message":"#)
