@@ -81,6 +81,9 @@ pub enum HookAnswer {
         /// `/v1/count` reads that reached the object.
         #[serde(default)]
         count_reads: u64,
+        /// `setAlarm` calls (each billed as a row written).
+        #[serde(default)]
+        alarms_set: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         worker_wasm_bytes: Option<u64>,
     },

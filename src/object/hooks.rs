@@ -33,6 +33,7 @@ impl SitePresence {
                     history_rows_written: l.storage.history_rows_written(),
                     loaded_at: l.loaded_at,
                     count_reads: l.count_reads,
+                    alarms_set: l.alarms_set,
                     worker_wasm_bytes: None,
                 })
             }),

@@ -11,9 +11,11 @@
 //!   hibernation), `runtime.rs` (clock, randomness, and what workers-rs does not wrap),
 //!   `webhooks.rs` (signed deliveries), `hooks.rs` (the test hooks).
 //!
-//! What survives a restart: session rows (joins and ends only; heartbeats write nothing), the
-//! visitor-hash salt, entities' last-seen times, the site and its placement, and each socket's
-//! attachment. Everything else is rebuilt on start.
+//! What survives a restart: session rows (joins and ends only, of sessions held over HTTP or
+//! carrying an entity; heartbeats write nothing), the visitor-hash salt, entities' last-seen
+//! times, the site and its placement, and each socket's attachment (which carries its session).
+//! Everything else is rebuilt on start. The alarm holds only deadlines that must survive
+//! hibernation; throttled messages wait on a timer in memory (`flush_later`).
 
 mod attachment;
 mod calls;
@@ -26,6 +28,7 @@ mod webhooks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use worker::{
@@ -54,6 +57,8 @@ struct Loaded {
     wake_at: Option<Millis>,
     /// The alarm we set and that has not fired yet.
     alarm_at: Option<Millis>,
+    /// The flush timer pending in memory (throttled messages), if any: when it fires.
+    flush_at: Option<Millis>,
     /// The site this object holds, and which of its objects it is.
     site: String,
     placement: Placement,
@@ -72,6 +77,9 @@ struct Loaded {
     /// Count reads answered (the bench and the tests watch what reaches the object).
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     count_reads: u64,
+    /// `setAlarm` calls made (the tests watch what is billed).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    alarms_set: u64,
     /// Keeps the object in memory while the core asks for it.
     residency: Residency,
     /// Test hook: the next alarm fails (so that the runtime retries it).
@@ -197,7 +205,17 @@ impl Call {
 pub struct SitePresence {
     state: State,
     env: Env,
-    loaded: RefCell<Option<Loaded>>,
+    loaded: Rc<RefCell<Option<Loaded>>>,
+    /// The object's storage, for the alarm (shared with the flush timer).
+    storage: Rc<worker::Storage>,
+}
+
+/// What the flush timer needs of the object once the input that set it has returned.
+#[derive(Clone)]
+struct Timer {
+    loaded: Rc<RefCell<Option<Loaded>>>,
+    env: Env,
+    storage: Rc<worker::Storage>,
 }
 
 impl DurableObject for SitePresence {
@@ -205,10 +223,12 @@ impl DurableObject for SitePresence {
         if let Ok(pair) = WebSocketRequestResponsePair::new(messages::PING, messages::PONG) {
             state.set_websocket_auto_response(&pair);
         }
+        let storage = Rc::new(state.storage());
         SitePresence {
             state,
             env,
-            loaded: RefCell::new(None),
+            loaded: Rc::new(RefCell::new(None)),
+            storage,
         }
     }
 
@@ -345,92 +365,26 @@ impl SitePresence {
         Ok(out)
     }
 
-    /// Carries out `fx`; its report or pushes go to the site's other objects.
-    fn carry_out(&self, l: &mut Loaded, mut fx: Effects) -> Result<()> {
-        let (report, pushes) = (fx.report.take(), std::mem::take(&mut fx.pushes));
-        l.carry_out(fx)?;
-        if report.is_some() || !pushes.is_empty() {
-            self.send_to_objects(l.site.clone(), l.placement, report, pushes);
-        }
+    /// Carries out `fx` (its report or pushes go to the site's other objects), and sets the
+    /// flush timer it asks for.
+    fn carry_out(&self, l: &mut Loaded, fx: Effects) -> Result<()> {
+        let flush_at = fx.flush_at;
+        carry_out(&self.env, l, fx)?;
+        flush_later(&self.timer(), l, flush_at);
         Ok(())
     }
 
-    /// A shard's report to its coordinator (whose answer it sends itself, as a call, so that it
-    /// reaches the core like any input), or a coordinator's pushes to its shards. Sent in the
-    /// background: no request waits for them; a report not answered times out in the core.
-    fn send_to_objects(
-        &self,
-        site: String,
-        placement: Placement,
-        report: Option<Report>,
-        pushes: Vec<(u32, Totals)>,
-    ) {
-        let env = self.env.clone();
-        let count = placement.count;
-        worker::wasm_bindgen_futures::spawn_local(async move {
-            if let Some(report) = report {
-                let call = ShardCall::Report {
-                    site: site.clone(),
-                    report,
-                };
-                let answer =
-                    http::call_object(&env, &site, (0, count), ObjectCall::Shard(&call), false);
-                if let Some(totals) = match answer.await {
-                    Ok(resp) => http::read_json::<Totals>(resp).await,
-                    Err(_) => None,
-                } {
-                    let answered = ShardCall::Answered {
-                        site: site.clone(),
-                        totals,
-                    };
-                    let me = (placement.index, count);
-                    let _ = http::call_object(&env, &site, me, ObjectCall::Shard(&answered), false)
-                        .await;
-                }
-            }
-            let sends = pushes.into_iter().map(|(shard, totals)| {
-                let (env, site) = (env.clone(), site.clone());
-                async move {
-                    let call = ShardCall::Push {
-                        site: site.clone(),
-                        totals,
-                    };
-                    let to = (shard, count);
-                    let _ =
-                        http::call_object(&env, &site, to, ObjectCall::Shard(&call), false).await;
-                }
-            });
-            futures_util::future::join_all(sends).await;
-        });
+    fn timer(&self) -> Timer {
+        Timer {
+            loaded: self.loaded.clone(),
+            env: self.env.clone(),
+            storage: self.storage.clone(),
+        }
     }
 
     /// Moves the alarm to the core's next wake-up when that is earlier than the one set.
     async fn arm_alarm(&self) -> Result<()> {
-        let target = {
-            let mut guard = self.loaded.borrow_mut();
-            let Some(l) = guard.as_mut() else {
-                return Ok(());
-            };
-            // Never at or before now: an alarm set inside the alarm handler for the time that
-            // is running is dropped when the handler ends. An alarm set in the past has fired.
-            let now = l.now();
-            match l.wake_at.map(|w| w.max(now + 1)) {
-                Some(w) if l.alarm_at.is_none_or(|a| a <= now || w < a) => {
-                    l.alarm_at = Some(w);
-                    // the runtime's clock is the real one
-                    Some(w.saturating_add_signed(-l.clock_offset))
-                }
-                _ => None,
-            }
-        };
-        if let Some(w) = target {
-            let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
-            self.state
-                .storage()
-                .set_alarm(worker::ScheduledTime::new(date))
-                .await?;
-        }
-        Ok(())
+        arm_alarm(&self.loaded, &self.storage).await
     }
 
     /// Tries the webhook deliveries that are due (after the alarm), each entity's in order,
@@ -462,4 +416,137 @@ impl SitePresence {
             l.core.socket_closed(now, id, how);
         })
     }
+}
+
+/// Carries out `fx`: the writes, sends and closes in the object, a report or pushes to the
+/// site's other objects.
+fn carry_out(env: &Env, l: &mut Loaded, mut fx: Effects) -> Result<()> {
+    let (report, pushes) = (fx.report.take(), std::mem::take(&mut fx.pushes));
+    l.carry_out(fx)?;
+    if report.is_some() || !pushes.is_empty() {
+        send_to_objects(env, l.site.clone(), l.placement, report, pushes);
+    }
+    Ok(())
+}
+
+/// Sets the flush timer for `at` unless one as early is pending. Throttled messages (counts,
+/// members) wait at most one broadcast interval, while the object is awake anyway: a timer in
+/// memory costs nothing where the alarm would cost a `setAlarm` (billed as a row written) and
+/// an alarm invocation (a request) per interval with changes. When it fires, the core is
+/// polled as after any input; a timer lost with the instance (a restart) leaves what was
+/// pending to the next change or alarm.
+fn flush_later(timer: &Timer, l: &mut Loaded, at: Option<Millis>) {
+    let Some(at) = at else {
+        return;
+    };
+    if l.flush_at.is_some_and(|pending| pending <= at) {
+        return;
+    }
+    l.flush_at = Some(at);
+    let mut wait = at.saturating_sub(l.now());
+    let timer = timer.clone();
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        loop {
+            worker::Delay::from(std::time::Duration::from_millis(wait)).await;
+            // Inputs never hold the state across an await; should one, try again at once.
+            let Ok(mut guard) = timer.loaded.try_borrow_mut() else {
+                wait = 1;
+                continue;
+            };
+            let Some(l) = guard.as_mut() else {
+                return;
+            };
+            if l.flush_at != Some(at) {
+                return; // an earlier timer replaced this one
+            }
+            l.flush_at = None;
+            let fx = l.core.poll(l.now());
+            let next = fx.flush_at;
+            if let Err(e) = carry_out(&timer.env, l, fx) {
+                let message = e.to_string();
+                worker::console_error!(
+                    "{}",
+                    crate::log::Line::Internal { message: &message }.text()
+                );
+            }
+            flush_later(&timer, l, next);
+            break;
+        }
+        let _ = arm_alarm(&timer.loaded, &timer.storage).await;
+    });
+}
+
+/// A shard's report to its coordinator (whose answer it sends itself, as a call, so that it
+/// reaches the core like any input), or a coordinator's pushes to its shards. Sent in the
+/// background: no request waits for them; a report not answered times out in the core.
+fn send_to_objects(
+    env: &Env,
+    site: String,
+    placement: Placement,
+    report: Option<Report>,
+    pushes: Vec<(u32, Totals)>,
+) {
+    let env = env.clone();
+    let count = placement.count;
+    worker::wasm_bindgen_futures::spawn_local(async move {
+        if let Some(report) = report {
+            let call = ShardCall::Report {
+                site: site.clone(),
+                report,
+            };
+            let answer =
+                http::call_object(&env, &site, (0, count), ObjectCall::Shard(&call), false);
+            if let Some(totals) = match answer.await {
+                Ok(resp) => http::read_json::<Totals>(resp).await,
+                Err(_) => None,
+            } {
+                let answered = ShardCall::Answered {
+                    site: site.clone(),
+                    totals,
+                };
+                let me = (placement.index, count);
+                let _ =
+                    http::call_object(&env, &site, me, ObjectCall::Shard(&answered), false).await;
+            }
+        }
+        let sends = pushes.into_iter().map(|(shard, totals)| {
+            let (env, site) = (env.clone(), site.clone());
+            async move {
+                let call = ShardCall::Push {
+                    site: site.clone(),
+                    totals,
+                };
+                let to = (shard, count);
+                let _ = http::call_object(&env, &site, to, ObjectCall::Shard(&call), false).await;
+            }
+        });
+        futures_util::future::join_all(sends).await;
+    });
+}
+
+/// Moves the alarm to the core's next wake-up when that is earlier than the one set.
+async fn arm_alarm(loaded: &RefCell<Option<Loaded>>, storage: &worker::Storage) -> Result<()> {
+    let target = {
+        let mut guard = loaded.borrow_mut();
+        let Some(l) = guard.as_mut() else {
+            return Ok(());
+        };
+        // Never at or before now: an alarm set inside the alarm handler for the time that
+        // is running is dropped when the handler ends. An alarm set in the past has fired.
+        let now = l.now();
+        match l.wake_at.map(|w| w.max(now + 1)) {
+            Some(w) if l.alarm_at.is_none_or(|a| a <= now || w < a) => {
+                l.alarm_at = Some(w);
+                l.alarms_set += 1;
+                // the runtime's clock is the real one
+                Some(w.saturating_add_signed(-l.clock_offset))
+            }
+            _ => None,
+        }
+    };
+    if let Some(w) = target {
+        let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
+        storage.set_alarm(worker::ScheduledTime::new(date)).await?;
+    }
+    Ok(())
 }

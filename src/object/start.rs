@@ -123,6 +123,7 @@ impl SitePresence {
             sockets,
             wake_at: None,
             alarm_at: None,
+            flush_at: None,
             site,
             placement,
             webhook,
@@ -131,6 +132,7 @@ impl SitePresence {
             loaded_at: now,
             clock_offset: 0,
             count_reads: 0,
+            alarms_set: 0,
             residency: Residency::default(),
             #[cfg(feature = "test-hooks")]
             fail_next_alarm: false,

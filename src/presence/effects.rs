@@ -22,8 +22,17 @@ pub struct Effects {
     /// Sockets whose session went away (`true`) or came back: their attachments keep it
     /// through hibernation.
     pub marks: Vec<(SocketId, bool)>,
-    /// When the core must be called again ([`super::Presence::alarm`]), if ever.
+    /// When the core must be called again ([`super::Presence::alarm`]), if ever: deadlines that
+    /// must be met even if the object hibernates or restarts (silences, holds, graces,
+    /// signals' ends, the history minute, webhook retries, shard reports). The edge keeps them
+    /// in the alarm, which it moves only when this is earlier (each `setAlarm` is billed as a
+    /// row written).
     pub wake_at: Option<Millis>,
+    /// When throttled messages (counts, members) fall due, if any are pending: at most one
+    /// broadcast interval away, while the object is awake anyway, so the edge keeps it in a
+    /// timer in memory (then [`super::Presence::poll`]), not in the alarm. A pending timer keeps
+    /// the object from hibernating; if it is lost (a restart), the next change or alarm sends.
+    pub flush_at: Option<Millis>,
     /// Sessions are live that only HTTP heartbeats keep: the object should stay in memory
     /// (not hibernate between heartbeats), since their liveness is known in memory only and
     /// a wake-up would have to restore them from storage.

@@ -176,6 +176,12 @@ impl Presence {
     }
 
     #[cfg(test)]
+    /// Whether a live session must have a row (an HTTP hold, or an entity).
+    pub fn needs_row(&self, session: &str) -> bool {
+        self.local.needs_row(session)
+    }
+
+    #[cfg(test)]
     /// The entity a live session carries.
     pub fn entity_of(&self, session: &str) -> Option<&str> {
         self.local.entity_of(session)
@@ -206,6 +212,7 @@ impl Presence {
             entity: p.entity,
             info: p.info,
             visibility,
+            by_socket: false,
         };
         // an entity's session stays away; any other ends, as with `leave`
         let stays_away = p.event == Event::Away && p.entity.is_some();
@@ -230,7 +237,7 @@ impl Presence {
                 };
                 self.local.admit(p.session, p.address)?;
                 let name = self.local.upsert(now, p.session, want(v), &mut self.out);
-                self.local.hold(&name, now, v);
+                self.local.hold(&name, now, v, &mut self.out);
                 if let Some((signal, on)) = signal {
                     self.local.signal(now, &name, signal, on);
                 }
@@ -312,7 +319,10 @@ impl Presence {
         self.poll_shards(now, &mut fx);
         fx.wake_at = [self.local.next_wake(), self.role.next_wake(&self.local)]
             .into_iter()
-            .chain([self.throttle.wake(), self.members.wake()])
+            .flatten()
+            .min();
+        fx.flush_at = [self.throttle.wake(), self.members.wake()]
+            .into_iter()
             .flatten()
             .min();
         fx.stay_resident = self.local.has_holds();

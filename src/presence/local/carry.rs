@@ -54,6 +54,7 @@ impl Local {
                     entity: ss.entity.as_deref(),
                     info: ss.info.as_deref(),
                     visibility: Visibility::Visible,
+                    by_socket: true,
                 };
                 self.upsert(now, &ss.session, want, out)
             };
@@ -202,6 +203,7 @@ impl Local {
             entity: None,
             info: None,
             visibility: v,
+            by_socket: true,
         };
         self.upsert(now, &name, want, out);
         if held {

@@ -42,11 +42,17 @@ impl Local {
         }
     }
 
-    /// Gives a live session an HTTP hold of `visibility`'s length from `now`.
-    pub fn hold(&mut self, session: &str, now: Millis, visibility: Visibility) {
-        if let Some(name) = self.sessions.name(session) {
-            self.sessions
-                .hold(&name, now + self.cfg.hold_ms(visibility));
+    /// Gives a live session an HTTP hold of `visibility`'s length from `now`; a session held
+    /// over HTTP is kept in storage (a socket's session without a row gets one now).
+    pub fn hold(&mut self, session: &str, now: Millis, visibility: Visibility, out: &mut Effects) {
+        let Some(name) = self.sessions.name(session) else {
+            return;
+        };
+        self.sessions
+            .hold(&name, now + self.cfg.hold_ms(visibility));
+        if let Some(s) = self.sessions.get_mut(&name).filter(|s| !s.stored) {
+            s.stored = true;
+            out.writes.push(upsert_row(&name, s));
         }
     }
 
@@ -95,11 +101,14 @@ impl Local {
             sockets: 0,
             restored: false,
             away: want.visibility == Visibility::Away,
+            stored: !want.by_socket || want.entity.is_some(),
         };
         self.uses(s.address, 1, 0);
         self.count(&s, true, now);
         self.events.extend(start_event(&name, &s, now));
-        out.writes.push(upsert_row(&name, &s));
+        if s.stored {
+            out.writes.push(upsert_row(&name, &s));
+        }
         self.sessions.insert(name.clone(), s);
         name
     }
@@ -146,7 +155,7 @@ impl Local {
         out: &mut Effects,
     ) {
         let stored = diff.moved || diff.entity || diff.info;
-        if stored {
+        if stored && new.stored {
             out.writes.push(upsert_row(name, new));
         } else if old.restored {
             // seen again from its address: confirmed (its stored row stands)
@@ -234,9 +243,11 @@ impl Local {
         if s.sockets > 0 {
             self.sockets.detach_session(&name);
         }
-        out.writes.push(Write::Delete {
-            session: name.to_string(),
-        });
+        if s.stored {
+            out.writes.push(Write::Delete {
+                session: name.to_string(),
+            });
+        }
     }
 }
 
@@ -302,12 +313,15 @@ impl Diff {
             })),
             _ => old.carried.clone(),
         };
+        // an entity's session is kept in storage
+        let stored = old.stored || carried.is_some();
         Session {
             room,
             visitor: want.visitor,
             carried,
             away: want.visibility == Visibility::Away,
             restored: false,
+            stored,
             // its sockets count for the addresses that opened them
             address: if self.address {
                 want.address

@@ -58,6 +58,9 @@ pub(crate) struct Want<'a> {
     /// `None` keeps the info the session carries.
     pub info: Option<&'a str>,
     pub visibility: Visibility,
+    /// A socket carries it (its attachment keeps it through hibernation): a new anonymous
+    /// session needs no row (see [`Session::stored`]).
+    pub by_socket: bool,
 }
 
 /// What one client address holds here.
@@ -164,6 +167,12 @@ impl Local {
     /// The room a live session is in.
     pub fn session_room(&self, session: &str) -> Option<&str> {
         self.sessions.get(session).map(|s| &*s.room)
+    }
+
+    #[cfg(test)]
+    /// Whether a live session must have a row: an HTTP hold or an entity.
+    pub fn needs_row(&self, session: &str) -> bool {
+        (self.sessions.get(session)).is_some_and(|s| s.hold_until.is_some() || s.carried.is_some())
     }
 
     #[cfg(test)]

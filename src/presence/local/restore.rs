@@ -92,6 +92,7 @@ impl Local {
             sockets: 0,
             restored: true,
             away,
+            stored: true,
         };
         self.count(&session, true, session.joined_at);
         if let Some(c) = &session.carried {
@@ -129,6 +130,7 @@ impl Local {
             } else {
                 Visibility::Visible
             },
+            by_socket: true,
         };
         let Some(name) = self.sessions.name(&ss.session) else {
             return self.upsert(now, &ss.session, want, out);

@@ -60,6 +60,12 @@ pub(crate) struct Session {
     pub sockets: u32,
     /// Restored from storage and not yet confirmed by a sign of life.
     pub restored: bool,
+    /// It has a row. A session that only sockets carry and that carries no entity has none:
+    /// the sockets' attachments bring it back after hibernation, and a socket dropped by a
+    /// restart reconnects with it, so storage would only bill two rows (the join and the end)
+    /// per page view. It gets one as soon as it needs one: an HTTP hold (nothing else would
+    /// bring it back), or an entity (whose sessions are restored as they were).
+    pub stored: bool,
 }
 
 impl Session {

@@ -58,6 +58,7 @@ fn join(local: &mut Local, i: u64, now: Millis) {
         entity: None,
         info: None,
         visibility: Visibility::Visible,
+        by_socket: false,
     };
     local.upsert(now, &format!("s{i}"), want, &mut Effects::default());
 }

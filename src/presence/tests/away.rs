@@ -149,8 +149,8 @@ fn a_members_feed_follows_joins_moves_away_and_anonymous_sessions_throttled() {
     ping_as(&mut p, 200, "b", "/docs", v(2), Event::Join, Some("user:2")).unwrap();
     let fx = p.poll(200);
     assert!(members_of(&fx).is_empty());
-    assert_eq!(fx.wake_at, Some(100 + INTERVAL));
-    let out = members_of(&alarm(&mut p, 100 + INTERVAL));
+    assert_eq!(fx.flush_at, Some(100 + INTERVAL));
+    let out = members_of(&p.poll(100 + INTERVAL));
     assert_eq!(out[0].1.len(), 2);
     // moving out of the room, going away, anonymous leaving: each shows
     ping_as(

@@ -61,11 +61,11 @@ fn under_churn_each_socket_gets_at_most_one_message_per_interval_and_the_last_st
             sent_at.push(t);
             last = Some(b.site);
         }
-        wake = fx.wake_at;
+        wake = fx.flush_at;
     }
-    // drain the pending broadcast the way the alarm would
+    // drain the pending broadcast the way the edge's timer would
     while let Some(w) = wake.filter(|w| *w <= t + INTERVAL) {
-        let fx = alarm(&mut p, w);
+        let fx = p.poll(w);
         for b in broadcasts(&fx) {
             sent_at.push(w);
             last = Some(b.site);
@@ -75,7 +75,7 @@ fn under_churn_each_socket_gets_at_most_one_message_per_interval_and_the_last_st
             broadcasts(&p.poll(w)).is_empty(),
             "a second poll at the same time sent again"
         );
-        wake = fx.wake_at;
+        wake = fx.flush_at;
     }
     assert_eq!(last, Some(counts(100, 100)), "the final count arrives");
     for pair in sent_at.windows(2) {
@@ -103,10 +103,52 @@ fn a_pending_change_is_due_when_the_interval_ends() {
         broadcasts(&fx).is_empty(),
         "the open snapshot was sent 100 ms ago"
     );
-    assert_eq!(fx.wake_at, Some(INTERVAL));
-    let out = broadcasts(&alarm(&mut p, INTERVAL));
+    assert_eq!(fx.flush_at, Some(INTERVAL));
+    // a timer in memory, not the alarm: the alarm waits for the first real deadline
+    assert!(
+        fx.wake_at.is_none_or(|w| w > INTERVAL),
+        "the throttle moved the alarm: {:?}",
+        fx.wake_at
+    );
+    let out = broadcasts(&p.poll(INTERVAL));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].site, counts(1, 1));
+    assert_eq!(p.poll(INTERVAL).flush_at, None, "nothing pending");
+}
+
+#[test]
+fn socket_sessions_coming_and_going_write_nothing_and_never_move_the_alarm_earlier() {
+    // Page views as the tracker makes them: each a socket session that pings and closes. The
+    // alarm (each `setAlarm` is billed as a row written) is wanted only at the first silence
+    // deadline, which a new socket never moves earlier; the throttle waits in memory.
+    let mut p = core();
+    open(&mut p, 0, subscriber(1, None, 0)).unwrap();
+    let mut armed = p.poll(0).wake_at;
+    let mut moves = 0;
+    let mut rows = 0;
+    let mut t = 0;
+    for i in 0..200u64 {
+        t += 37;
+        let id = 100 + i;
+        open(&mut p, t, carrier(id, &format!("s{i}"), i, "/", t)).unwrap();
+        if i >= 5 {
+            close(&mut p, t, id - 5);
+        }
+        let fx = p.poll(t);
+        rows += fx.writes.len();
+        if let Some(w) = fx.wake_at {
+            if armed.is_none_or(|a| a <= t || w < a) {
+                armed = Some(w);
+                moves += 1;
+            }
+        }
+    }
+    assert!(
+        moves <= 1,
+        "the alarm moved {moves} times for 200 page views"
+    );
+    // and their sockets' attachments keep them: no row written either
+    assert_eq!(rows, 0, "rows written for 200 anonymous page views");
 }
 
 #[test]

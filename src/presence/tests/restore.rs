@@ -73,13 +73,21 @@ fn sockets_come_back_from_their_attachments() {
 }
 
 #[test]
-fn a_socket_whose_row_was_lost_is_written_again() {
+fn a_socket_session_comes_back_from_its_attachment_and_an_entity_s_row_is_written_again() {
     let mut p = core();
+    // anonymous: it never had a row, and needs none
     p.restore(1_000, vec![], vec![carrier(1, "s9", 3, "/r", 900)]);
     assert_eq!(p.room_counts("/r").sessions, 1);
-    assert!(
-        matches!(p.poll(1_000).writes.as_slice(), [Write::Upsert { session, .. }] if session == "s9")
-    );
+    assert_eq!(p.poll(1_000).writes, []);
+    // an entity's session whose row was lost gets it again
+    let mut p = core();
+    p.restore(1_000, vec![], vec![carrier_as(1, "s8", "user:1", 900)]);
+    assert_eq!(p.site_counts().sessions, 1);
+    assert!(p
+        .poll(1_000)
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Upsert { session, .. } if session == "s8")));
 }
 
 #[test]

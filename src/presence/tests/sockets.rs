@@ -8,10 +8,45 @@ fn a_clean_close_uncounts_at_once() {
     open(&mut p, 0, carrier(1, "s1", 1, "/", 0)).unwrap();
     close(&mut p, 0, 1);
     assert_eq!(p.site_counts(), counts(0, 0));
-    assert!(matches!(
-        p.poll(0).writes.as_slice(),
-        [Write::Upsert { .. }, Write::Delete { .. }]
-    ));
+    assert_eq!(
+        p.poll(0).writes,
+        [],
+        "a socket's anonymous session has no row"
+    );
+}
+
+#[test]
+fn a_socket_session_gets_a_row_when_it_needs_one() {
+    // A page view: the socket is the session; its attachment keeps it through hibernation, so
+    // neither its join nor its end is written (two billed rows per page view otherwise).
+    let mut p = core();
+    open(&mut p, 0, carrier(1, "s1", 1, "/", 0)).unwrap();
+    assert_eq!(p.poll(0).writes, []);
+    p.socket_message(10, 1, Incoming::Text("ping"));
+    assert_eq!(p.poll(10).writes, []);
+    // an HTTP heartbeat of it: the hold must survive a restart, so the session is written...
+    ping(&mut p, 20, "s1", "/", v(1), Event::Heartbeat).unwrap();
+    assert!(
+        matches!(p.poll(20).writes.as_slice(), [Write::Upsert { session, .. }] if session == "s1")
+    );
+    ping(&mut p, 30, "s1", "/", v(1), Event::Heartbeat).unwrap();
+    assert_eq!(p.poll(30).writes, [], "a heartbeat writes nothing");
+    // ...and its end deleted
+    p.socket_closed(40, 1, Closed::Clean);
+    assert!(matches!(p.poll(40).writes.as_slice(), [Write::Delete { session }] if session == "s1"));
+    // an entity's session over a socket is written as it starts and ends
+    open(&mut p, 50, carrier_as(2, "s2", "user:1", 50)).unwrap();
+    assert!(p
+        .poll(50)
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Upsert { session, .. } if session == "s2")));
+    close(&mut p, 60, 2);
+    assert!(p
+        .poll(60)
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Delete { session } if session == "s2")));
 }
 
 #[test]
