@@ -1,7 +1,7 @@
 //! JSON responses, shared by the Worker and the objects: one builder for successes and one for
 //! the contract's errors (status, `Allow` on a 405, CORS for the page that asked).
 
-use worker::{Headers, Response, Result};
+use worker::{Headers, Response, ResponseBuilder, Result};
 
 use crate::api::ApiError;
 
@@ -21,11 +21,20 @@ pub fn public_headers(origin: Option<&str>) -> Result<Headers> {
     Ok(headers)
 }
 
-/// A JSON answer with the public headers.
+/// A JSON answer with the public headers (built with them: `Response::ok` would set a
+/// `Content-Type` on headers that are then replaced).
 pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response> {
-    Ok(Response::ok(body)?
+    Ok(ResponseBuilder::new()
         .with_status(status)
-        .with_headers(public_headers(origin)?))
+        .with_headers(public_headers(origin)?)
+        .fixed(body.into_bytes()))
+}
+
+/// An object's JSON answer to the Worker or to another object of the site: the body alone. The
+/// Worker answers clients with its own public headers ([`relay`]) and objects only read the
+/// body, so no header is set on the hot path of every ping.
+pub fn internal_json(body: String) -> Response {
+    ResponseBuilder::new().fixed(body.into_bytes())
 }
 
 /// Another answer's body (an object's JSON), passed through unread with the public headers.
@@ -61,14 +70,14 @@ pub async fn call_object(
     call: ObjectCall<'_>,
     upgrade: bool,
 ) -> Result<Response> {
-    use crate::api::call::{encode, object_name, CALL_HEADER, SHARD_HEADER};
+    use crate::api::call::{encode_for, object_name, CALL_HEADER};
     use crate::presence::shards::SHARD_CALL_HEADER;
     let headers = Headers::new();
+    let at = (shard, shards);
     match call {
-        ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode(c))?,
-        ObjectCall::Shard(c) => headers.set(SHARD_CALL_HEADER, &encode(c))?,
+        ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode_for(at, c))?,
+        ObjectCall::Shard(c) => headers.set(SHARD_CALL_HEADER, &encode_for(at, c))?,
     }
-    headers.set(SHARD_HEADER, &format!("{shard}/{shards}"))?;
     if upgrade {
         headers.set("Upgrade", "websocket")?;
     }

@@ -1,7 +1,8 @@
 //! What the Worker asks a site's Durable Object, once a request is validated: one typed value,
 //! serialized as JSON and carried base64url-encoded in the [`CALL_HEADER`] header (a WebSocket
-//! upgrade has no body, so every call travels the same way). The object decodes it and never
-//! parses a query string or applies a default of its own.
+//! upgrade has no body, so every call travels the same way), after which of the site's objects
+//! it is for (`index/count.`: one header to set and read per call). The object decodes it and
+//! never parses a query string or applies a default of its own.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,12 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
 
-/// The request header that carries a [`SiteCall`].
+/// The request header that carries a [`SiteCall`] (as [`encode_for`] writes it).
 pub const CALL_HEADER: &str = "herenow-call";
-/// The request header that tells an object which of its site's objects it is: `index/count`.
-pub const SHARD_HEADER: &str = "herenow-shard";
 
-/// `index/count` from [`SHARD_HEADER`]; `None` when absent or malformed.
+/// `index/count` (which of its site's objects a call is for, or the placement an object
+/// stores); `None` when malformed.
 pub fn parse_shard(header: &str) -> Option<(u32, u32)> {
     let (i, k) = header.trim().split_once('/')?;
     let (i, k) = (i.parse::<u32>().ok()?, k.parse::<u32>().ok()?);
@@ -116,6 +116,19 @@ pub fn encode<T: Serialize>(call: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(call).unwrap_or_default())
 }
 
+/// A call's header value: `index/count.` (the object it is for: `shard` of `shards`), then
+/// the call, base64url-encoded JSON (whose alphabet has neither `/` nor `.`).
+pub fn encode_for<T: Serialize>((shard, shards): (u32, u32), call: &T) -> String {
+    format!("{shard}/{shards}.{}", encode(call))
+}
+
+/// The placement and the call of a header value written by [`encode_for`]; `None` when it is
+/// not one.
+pub fn decode_for<T: serde::de::DeserializeOwned>(header: &str) -> Option<((u32, u32), T)> {
+    let (placement, call) = header.trim().split_once('.')?;
+    Some((parse_shard(placement)?, decode(call)?))
+}
+
 /// A call from a header value; `None` when it is not one.
 pub fn decode<T: serde::de::DeserializeOwned>(header: &str) -> Option<T> {
     let json = URL_SAFE_NO_PAD.decode(header.trim()).ok()?;
@@ -185,5 +198,27 @@ mod tests {
         }
         assert_eq!(decode::<SiteCall>("not base64 json"), None);
         assert_eq!(decode::<SiteCall>(""), None);
+    }
+
+    #[test]
+    fn a_header_value_carries_the_object_and_the_call() {
+        let call = SiteCall::Rooms(RoomsQuery {
+            site: "s".into(),
+            limit: 7,
+        });
+        let header = encode_for((3, 8), &call);
+        assert!(header.starts_with("3/8."), "{header}");
+        assert_eq!(decode_for::<SiteCall>(&header), Some(((3, 8), call)));
+        for bad in [
+            "",
+            "3/8",
+            "3/8.",
+            "x/8.e30",
+            "9/8.",
+            "64/65.e30",
+            &encode(&1),
+        ] {
+            assert_eq!(decode_for::<SiteCall>(bad), None, "{bad:?}");
+        }
     }
 }

@@ -36,7 +36,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketRequestResponsePair,
 };
 
-use crate::api::call::{decode, parse_shard, CALL_HEADER, SHARD_HEADER};
+use crate::api::call::{decode_for, CALL_HEADER};
 use crate::api::{ApiError, SiteCall};
 use crate::http::{self, ObjectCall};
 use crate::presence::messages;
@@ -182,15 +182,13 @@ enum Call {
 impl Call {
     fn of(req: &Request) -> Result<Option<(Call, Placement)>> {
         let header = |name| req.headers().get(name);
-        let placement = header(SHARD_HEADER)?.and_then(|h| parse_shard(&h)).map_or(
-            Placement::SINGLE,
-            |(index, count)| Placement { index, count },
-        );
-        if let Some(call) = header(CALL_HEADER)?.and_then(|h| decode(&h)) {
-            return Ok(Some((Call::Site(call), placement)));
+        let at = |(index, count)| Placement { index, count };
+        if let Some(h) = header(CALL_HEADER)? {
+            let call = decode_for(&h).map(|(p, call)| (Call::Site(call), at(p)));
+            return Ok(call);
         }
-        let shard = header(SHARD_CALL_HEADER)?.and_then(|h| decode(&h));
-        Ok(shard.map(|c| (Call::Shard(c), placement)))
+        let shard = header(SHARD_CALL_HEADER)?.and_then(|h| decode_for(&h));
+        Ok(shard.map(|(p, call)| (Call::Shard(call), at(p))))
     }
 
     fn site(&self) -> &str {
@@ -243,7 +241,7 @@ impl DurableObject for SitePresence {
         };
         self.arm_alarm().await?;
         match answer {
-            Answer::Json(text) => http::json(200, text, None),
+            Answer::Json(text) => Ok(http::internal_json(text)),
             Answer::Refused(e) => http::error(&e, None),
             Answer::Socket(client) => Response::from_websocket(client),
         }
