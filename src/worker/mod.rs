@@ -30,11 +30,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if !(path == "/v1" || path.starts_with("/v1/")) {
         return outside_the_api(req, &env, &path).await;
     }
-    // a badge is an <img>: its refusals are images too (read before the request moves on)
+    // a badge is an <img>: its refusals are images too (read before the request moves on); the
+    // query is cut from the raw URL, as in Edge::new: `req.url()` (the url crate) would link its
+    // IDNA and Unicode normalization tables (~105 KB of data)
     let get = matches!(req.method(), Method::Get | Method::Head);
     let badge_query = (get && table::find(&path).is_some_and(|r| r.op == Op::Badge))
-        .then(|| req.url().ok().and_then(|u| u.query().map(str::to_owned)))
-        .map(Option::unwrap_or_default);
+        .then(|| crate::api::query::query_of(&req.inner().url()).to_owned());
     let (answer, site) = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
         Ok(edge) => {
             let answer = route(req, &edge, &path).await;
