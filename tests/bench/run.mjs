@@ -287,7 +287,7 @@ function targets(results) {
   const ps = by.partyserver?.pings;
   if (h.pings && fl) {
     const ratio = h.pings.cpu_ms_per_1000 / fl.cpu_ms_per_1000;
-    verdict(ratio <= 1.5, `CPU per ping within 1.5x the floor: ${f0(h.pings.cpu_ms_per_1000)} vs ${f0(fl.cpu_ms_per_1000)} ms per 1,000 = ${ratio.toFixed(2)}x`);
+    verdict(ratio <= 1.3, `CPU per ping at most 1.3x the floor's: ${f0(h.pings.cpu_ms_per_1000)} vs ${f0(fl.cpu_ms_per_1000)} ms per 1,000 = ${ratio.toFixed(2)}x`);
   } else verdict(null, 'CPU per ping vs the floor');
   if (h.pings && ps) verdict(h.pings.rps >= ps.rps, `ping throughput at least the partyserver peer's: ${f0(h.pings.rps)} vs ${f0(ps.rps)} requests/s`);
   else verdict(null, "ping throughput vs partyserver's");
@@ -313,6 +313,16 @@ function targets(results) {
       `zero rows per heartbeat: ${f2(h.rows.per_heartbeat)} while the object is awake${history}; ${w ? `${f2(w.per_heartbeat)} for the first heartbeat of each session after the object was evicted and woken` : 'after a wake: not run'} (per join ${f2(h.rows.per_join)})`,
     );
   }
+  const hv = h.page_views;
+  const fv = by.floor?.page_views;
+  if (hv && fv) {
+    const ratio = hv.per_1000.cpu_ms / fv.per_1000.cpu_ms;
+    verdict(ratio <= 1.3, `CPU per page view at most 1.3x the floor's: ${f0(hv.per_1000.cpu_ms)} vs ${f0(fv.per_1000.cpu_ms)} ms per 1,000 views = ${ratio.toFixed(2)}x`);
+  } else verdict(null, 'CPU per page view vs the floor');
+  if (hv?.per_1000?.rows_written != null) {
+    const rows = hv.per_1000.rows_written / 1000;
+    verdict(rows <= 1.2, `rows written per page view at most 1.2, each setAlarm one: ${f2(rows)} (setAlarm ${f2(hv.per_1000.set_alarms / 1000)})`);
+  } else verdict(null, 'rows written per page view');
   if (h.bundle) verdict(h.bundle.gzip <= 200_000, `bundle at most 200 KB gzipped: ${kb(h.bundle.gzip)} (Wasm ${kb(h.bundle.files['index_bg.wasm'].gzip)}, JS ${kb(h.bundle.files['index.js'].gzip)})`);
   if (h.memory && !h.memory.error) verdict(h.memory.bytes_per_session <= 200, `at most 200 bytes per session: ${f0(h.memory.bytes_per_session)} bytes (${h.memory.sessions.toLocaleString('en-US')} sessions)`);
   else verdict(null, 'bytes per session (no memory hook in this build)');
