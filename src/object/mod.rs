@@ -368,7 +368,7 @@ impl SitePresence {
     fn carry_out(&self, l: &mut Loaded, fx: Effects) -> Result<()> {
         let flush_at = fx.flush_at;
         carry_out(&self.env, l, fx)?;
-        flush_later(&self.timer(), l, flush_at);
+        flush_later(&|| self.timer(), l, flush_at);
         Ok(())
     }
 
@@ -427,13 +427,14 @@ fn carry_out(env: &Env, l: &mut Loaded, mut fx: Effects) -> Result<()> {
     Ok(())
 }
 
-/// Sets the flush timer for `at` unless one as early is pending. Throttled messages (counts,
+/// Sets the flush timer for `at` unless one as early is pending (`timer` is asked for only
+/// then: most inputs set none, and it clones the object's handles). Throttled messages (counts,
 /// members) wait at most one broadcast interval, while the object is awake anyway: a timer in
 /// memory costs nothing where the alarm would cost a `setAlarm` (billed as a row written) and
 /// an alarm invocation (a request) per interval with changes. When it fires, the core is
 /// polled as after any input; a timer lost with the instance (a restart) leaves what was
 /// pending to the next change or alarm.
-fn flush_later(timer: &Timer, l: &mut Loaded, at: Option<Millis>) {
+fn flush_later(timer: &dyn Fn() -> Timer, l: &mut Loaded, at: Option<Millis>) {
     let Some(at) = at else {
         return;
     };
@@ -442,7 +443,7 @@ fn flush_later(timer: &Timer, l: &mut Loaded, at: Option<Millis>) {
     }
     l.flush_at = Some(at);
     let mut wait = at.saturating_sub(l.now());
-    let timer = timer.clone();
+    let timer = timer();
     worker::wasm_bindgen_futures::spawn_local(async move {
         loop {
             worker::Delay::from(std::time::Duration::from_millis(wait)).await;
@@ -467,7 +468,7 @@ fn flush_later(timer: &Timer, l: &mut Loaded, at: Option<Millis>) {
                     crate::log::Line::Internal { message: &message }.text()
                 );
             }
-            flush_later(&timer, l, next);
+            flush_later(&|| timer.clone(), l, next);
             break;
         }
         let _ = arm_alarm(&timer.loaded, &timer.storage).await;
