@@ -1,7 +1,8 @@
 //! JSON responses, shared by the Worker and the objects: one builder for successes and one for
 //! the contract's errors (status, `Allow` on a 405, CORS for the page that asked).
 
-use worker::{Headers, Response, ResponseBuilder, Result};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Headers, Response, ResponseBuilder, Result};
 
 use crate::api::ApiError;
 
@@ -37,11 +38,42 @@ pub fn internal_json(body: String) -> Response {
     ResponseBuilder::new().fixed(body.into_bytes())
 }
 
-/// Another answer's body (an object's JSON), passed through unread with the public headers.
-pub fn relay(resp: Response, status: u16, origin: Option<&str>) -> Result<Response> {
-    Ok(resp
-        .with_status(status)
-        .with_headers(public_headers(origin)?))
+thread_local! {
+    /// The public headers of the last origin relayed to: the `Response` constructor copies
+    /// the headers it is given, so one `Headers` object serves every relayed answer to the same
+    /// origin (a site's pages share one), four header sets less per ping. Never changed once
+    /// made (a `Headers` holds no I/O, so it may outlive the request that made it).
+    static RELAY_HEADERS: std::cell::RefCell<Option<(Option<String>, web_sys::Headers)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Another answer's body (an object's JSON), passed through unread with the public headers:
+/// one `Response` made, from the runtime's own.
+pub fn relay(
+    resp: &web_sys::Response,
+    status: u16,
+    origin: Option<&str>,
+) -> Result<web_sys::Response> {
+    let cached = RELAY_HEADERS.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(o, _)| o.as_deref() == origin)
+            .map(|(_, h)| h.clone())
+    });
+    let headers = match cached {
+        Some(h) => h,
+        None => {
+            let h = public_headers(origin)?.0;
+            RELAY_HEADERS.set(Some((origin.map(str::to_owned), h.clone())));
+            h
+        }
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        resp.body().as_ref(),
+        &init,
+    )?)
 }
 
 /// The contract's error answer: `{"error":{"code","message"}}` with its status, and `Allow`
@@ -60,6 +92,35 @@ pub enum ObjectCall<'a> {
     Shard(&'a crate::presence::shards::ShardCall),
 }
 
+/// The runtime's objects, called below workers-rs on the hot path of every ping: its
+/// `Stub::fetch_with_request` needs a `worker::Request` (built in JS, then read back: method,
+/// URL, headers and `cf`) and answers a `worker::Response` (status, headers, socket, `cf` and
+/// body read back), which cost a third of the Worker's own share of a ping. Here the call is one
+/// `fetch(url, init)` on the stub, and its answer stays the runtime's `Response`.
+mod raw {
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use worker::js_sys::Promise;
+    use worker::web_sys::RequestInit;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// A Durable Object namespace binding.
+        pub type Namespace;
+        /// The stub of the object with this name (`idFromName` and `get` in one call).
+        #[wasm_bindgen(method, catch, js_name = getByName)]
+        pub fn get_by_name(this: &Namespace, name: &str) -> Result<Stub, wasm_bindgen::JsValue>;
+
+        /// A Durable Object stub.
+        pub type Stub;
+        #[wasm_bindgen(method, catch)]
+        pub fn fetch(
+            this: &Stub,
+            url: &str,
+            init: &RequestInit,
+        ) -> Result<Promise, wasm_bindgen::JsValue>;
+    }
+}
+
 /// Sends `call` to object `shard` of `shards` of `site` (the call in its header, and which
 /// object it is in another; `upgrade` forwards a WebSocket upgrade) and answers its response.
 /// The Worker calls objects this way, and objects call each other.
@@ -69,10 +130,11 @@ pub async fn call_object(
     (shard, shards): (u32, u32),
     call: ObjectCall<'_>,
     upgrade: bool,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     use crate::api::call::{encode_for, object_name, CALL_HEADER};
     use crate::presence::shards::SHARD_CALL_HEADER;
-    let headers = Headers::new();
+    use wasm_bindgen::JsCast;
+    let headers = web_sys::Headers::new()?;
     let at = (shard, shards);
     match call {
         ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode_for(at, c))?,
@@ -81,20 +143,33 @@ pub async fn call_object(
     if upgrade {
         headers.set("Upgrade", "websocket")?;
     }
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Get).with_headers(headers);
-    let req = worker::Request::new_with_init("https://presence/", &init)?;
-    let stub = env
-        .durable_object("PRESENCE")?
-        .id_from_name(&object_name(site, shard))?
-        .get_stub()?;
-    stub.fetch_with_request(req).await
+    let init = web_sys::RequestInit::new(); // GET, the default
+    init.set_headers(&headers);
+    let namespace = worker::js_sys::Reflect::get(env, &"PRESENCE".into())?;
+    if namespace.is_undefined() {
+        return Err("the PRESENCE binding is missing".into());
+    }
+    let namespace: raw::Namespace = namespace.unchecked_into();
+    let stub = namespace.get_by_name(&object_name(site, shard))?;
+    let answer = JsFuture::from(stub.fetch("https://presence/", &init)?).await?;
+    Ok(answer.unchecked_into())
+}
+
+/// An answer's body as text (empty when it cannot be read).
+pub async fn text_of(resp: &web_sys::Response) -> String {
+    let Ok(promise) = resp.text() else {
+        return String::new();
+    };
+    JsFuture::from(promise)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
 }
 
 /// An answer's JSON body as `T`; `None` when it is not one.
-pub async fn read_json<T: serde::de::DeserializeOwned>(mut resp: Response) -> Option<T> {
-    let text = resp.text().await.ok()?;
-    serde_json::from_str(&text).ok()
+pub async fn read_json<T: serde::de::DeserializeOwned>(resp: web_sys::Response) -> Option<T> {
+    serde_json::from_str(&text_of(&resp).await).ok()
 }
 
 /// The secrets that sign a site's tokens, newest first, by name: those of `cfg.secret_env`

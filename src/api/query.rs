@@ -71,9 +71,31 @@ pub fn query_of(url: &str) -> &str {
     &rest[..rest.find('#').unwrap_or(rest.len())]
 }
 
+/// The path of a serialized URL (from the first `/` after the host, up to a `?` or `#`), as
+/// workers-rs's `Request::path()` reads it: a WHATWG URL of an `https:` request always has a
+/// path, in which `?` and `#` are percent-encoded.
+pub fn path_of(url: &str) -> &str {
+    let after_host = url.find("://").map_or(0, |i| i + 3);
+    let Some(slash) = url[after_host..].find('/') else {
+        return "/";
+    };
+    let path = &url[after_host + slash..];
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_of_a_url_is_from_the_host_to_the_query() {
+        assert_eq!(path_of("https://h.example/v1/count?site=a"), "/v1/count");
+        assert_eq!(path_of("https://h.example:8787/v1/ping#x"), "/v1/ping");
+        assert_eq!(path_of("https://h.example/"), "/");
+        assert_eq!(path_of("https://h.example"), "/");
+        assert_eq!(path_of("https://h.example/a%3Fb?c"), "/a%3Fb");
+        assert_eq!(path_of("/v1/live?x"), "/v1/live");
+    }
 
     #[test]
     fn the_query_of_a_url_is_what_follows_the_first_question_mark() {

@@ -1,7 +1,7 @@
 //! The checks a request passes before it reaches a site's object: the site and its origins,
 //! bots, entity tokens and the rate limit.
 
-use worker::Request;
+use worker::Headers;
 
 use super::Edge;
 use crate::api::ApiError;
@@ -21,12 +21,9 @@ impl Edge<'_> {
 
     /// 403 `bot` for an obvious bot's User-Agent. Headless browsers that say so are bots
     /// unless `BLOCK_HEADLESS=false` (a site's own end-to-end tests).
-    pub fn not_a_bot(&self, req: &Request) -> Result<(), ApiError> {
-        let ua = req.headers().get("User-Agent").ok().flatten();
-        let block_headless = !self
-            .var("BLOCK_HEADLESS")
-            .is_some_and(|v| matches!(v.trim(), "false" | "0" | "no"));
-        if is_bot(ua.as_deref(), block_headless) {
+    pub fn not_a_bot(&self, headers: &Headers) -> Result<(), ApiError> {
+        let ua = headers.get("User-Agent").ok().flatten();
+        if is_bot(ua.as_deref(), self.block_headless) {
             return Err(ApiError::bot());
         }
         Ok(())
@@ -65,7 +62,7 @@ impl Edge<'_> {
     /// 401 `bad_token`. Public stats pass.
     pub fn stats_allowed(
         &self,
-        req: &Request,
+        headers: &Headers,
         cfg: &SiteConfig,
         site: &str,
     ) -> Result<(), ApiError> {
@@ -75,7 +72,7 @@ impl Edge<'_> {
         let secrets = self
             .secrets(cfg)
             .map_err(|_| ApiError::bad_token("A stats token is required."))?;
-        let authorization = req.headers().get("Authorization").ok().flatten();
+        let authorization = headers.get("Authorization").ok().flatten();
         let claims = self.verify(
             crate::api::headers::bearer(authorization.as_deref()),
             &secrets,
@@ -87,16 +84,41 @@ impl Edge<'_> {
     /// The `PING_LIMITER` binding, keyed by the kind of request (pings, socket upgrades, the
     /// private reads), the client address (an IPv6 address by its /64) and the site. Without
     /// the binding (or if it fails) requests pass: a limiter outage must not take presence down.
+    /// Called below workers-rs (`raw`): its `RateLimiter` checks the binding's type by name and
+    /// converts the options and the outcome with serde, on every ping.
     pub async fn rate_limit(&self, kind: &str, site: &str) -> Result<(), ApiError> {
-        let Ok(limiter) = self.env.rate_limiter("PING_LIMITER") else {
-            return Ok(());
-        };
-        match limiter
-            .limit(format!("{kind}|{}|{site}", self.address))
-            .await
-        {
-            Ok(outcome) if !outcome.success => Err(ApiError::rate_limited()),
+        match raw::limit(self.env, &format!("{kind}|{}|{site}", self.address)).await {
+            Some(false) => Err(ApiError::rate_limited()),
             _ => Ok(()),
         }
+    }
+}
+
+mod raw {
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use wasm_bindgen::{JsCast, JsValue};
+    use worker::js_sys::{Object, Promise, Reflect};
+    use worker::wasm_bindgen_futures::JsFuture;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// A rate-limiting binding: `limit({ key })` answers `{ success }`.
+        type RateLimit;
+        #[wasm_bindgen(method, catch)]
+        fn limit(this: &RateLimit, options: &Object) -> Result<Promise, JsValue>;
+    }
+
+    /// Whether `key` is within the `PING_LIMITER` binding's limit; `None` without the binding or
+    /// when it fails.
+    pub async fn limit(env: &worker::Env, key: &str) -> Option<bool> {
+        let binding = Reflect::get(env, &"PING_LIMITER".into()).ok()?;
+        if binding.is_undefined() {
+            return None;
+        }
+        let options = Object::new();
+        Reflect::set(&options, &"key".into(), &key.into()).ok()?;
+        let promise = binding.unchecked_into::<RateLimit>().limit(&options).ok()?;
+        let outcome = JsFuture::from(promise).await.ok()?;
+        Reflect::get(&outcome, &"success".into()).ok()?.as_bool()
     }
 }

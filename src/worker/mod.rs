@@ -10,7 +10,7 @@ mod routes;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Headers, Method, Request, Result};
 
 use crate::api::routes::{self as table, Op};
 use crate::api::{Allow, ApiError, Query, SiteCall};
@@ -23,22 +23,30 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The request and the answer are the runtime's own (`web_sys`), not workers-rs's
+/// `Request`/`Response`: making a `worker::Request` reads the request's `cf` object and URL
+/// into Rust on every request, and a `worker::Response` is rebuilt on its way out; on the hot
+/// path of a ping neither is needed (the headers are read through `worker::Headers`, a thin
+/// wrapper). Routes that need a `worker::Request` make one.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let origin = req.headers().get("Origin").ok().flatten();
-    let path = req.path();
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    let headers = Headers(req.headers());
+    let origin = headers.get("Origin").ok().flatten();
+    let url = req.url();
+    let path = crate::api::query::path_of(&url).to_owned();
     if !(path == "/v1" || path.starts_with("/v1/")) {
-        return outside_the_api(req, &env, &path).await;
+        return outside_the_api(Request::from(req), &env, &path).await;
     }
     // a badge is an <img>: its refusals are images too (read before the request moves on); the
-    // query is cut from the raw URL, as in Edge::new: `req.url()` (the url crate) would link its
-    // IDNA and Unicode normalization tables (~105 KB of data)
-    let get = matches!(req.method(), Method::Get | Method::Head);
+    // query is cut from the raw URL, as in Edge::new: `Request::url()` (the url crate) would
+    // link its IDNA and Unicode normalization tables (~105 KB of data)
+    let method = Method::from(req.method());
+    let get = matches!(method, Method::Get | Method::Head);
     let badge_query = (get && table::find(&path).is_some_and(|r| r.op == Op::Badge))
-        .then(|| crate::api::query::query_of(&req.inner().url()).to_owned());
-    let (answer, site) = match Edge::new(&req, &env, &ctx, origin.as_deref()) {
+        .then(|| crate::api::query::query_of(&url).to_owned());
+    let (answer, site) = match Edge::new(&url, method, &headers, &env, &ctx, origin.as_deref()) {
         Ok(edge) => {
-            let answer = route(req, &edge, &path).await;
+            let answer = route(req, &headers, &edge, &path).await;
             (answer, edge.site_named.take())
         }
         Err(e) => (Err(e), None),
@@ -49,8 +57,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Err(e) => {
             log_refusal(&e, &path, site.as_deref());
             match badge_query {
-                Some(query) => routes::badge_refusal(&query, &e),
-                None => http::error(&e, origin.as_deref()),
+                Some(query) => Ok(routes::badge_refusal(&query, &e)?.into()),
+                None => Ok(http::error(&e, origin.as_deref())?.into()),
             }
         }
     }
@@ -74,7 +82,7 @@ const DEMO_PAGES: [&str; 11] = [
 
 /// A path outside `/v1`: a demo page where they are on, else nothing (every other file of
 /// `public/` is served by the assets before the Worker runs).
-async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<Response> {
+async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<web_sys::Response> {
     let demo = DEMO_PAGES
         .iter()
         .any(|p| path == *p || (p.ends_with('/') && p.len() > 1 && path.starts_with(p)));
@@ -82,18 +90,19 @@ async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<Response
         .var("DEMO_PAGES")
         .is_ok_and(|v| v.to_string().trim() == "true");
     if demo && on {
-        return env.assets("ASSETS")?.fetch_request(req).await;
+        return Ok(env.assets("ASSETS")?.fetch_request(req).await?.into());
     }
-    http::error(&ApiError::not_found(), None)
+    Ok(http::error(&ApiError::not_found(), None)?.into())
 }
 
 /// One function per route (the table in `api/routes.rs`); the preflight and the method check
 /// come first.
 async fn route(
-    req: Request,
+    req: web_sys::Request,
+    headers: &Headers,
     edge: &Edge<'_>,
     path: &str,
-) -> std::result::Result<Response, ApiError> {
+) -> std::result::Result<web_sys::Response, ApiError> {
     if edge.method == Method::Options {
         return routes::preflight(edge);
     }
@@ -106,42 +115,58 @@ async fn route(
     };
     edge.allow(route.allow)?;
     match route.op {
-        Op::Ping => routes::ping(req, edge).await,
+        Op::Ping => routes::ping(req, headers, edge).await,
         Op::Count => routes::count(edge).await,
-        Op::Rooms => routes::rooms(&req, edge).await,
-        Op::History => routes::history(&req, edge).await,
-        Op::Status => routes::status(&req, edge).await,
-        Op::Members => routes::members(&req, edge).await,
-        Op::Live => routes::live(&req, edge).await,
+        Op::Rooms => routes::rooms(headers, edge).await,
+        Op::History => routes::history(headers, edge).await,
+        Op::Status => routes::status(headers, edge).await,
+        Op::Members => routes::members(headers, edge).await,
+        Op::Live => routes::live(headers, edge).await,
         Op::Badge => routes::badge(edge).await,
         Op::OpenApi => routes::openapi(edge).await,
     }
 }
 
-thread_local! {
-    /// `SITES` as last parsed, with its text: parsed once per isolate, not per request.
-    static SITES: RefCell<Option<(String, Rc<Sites>)>> = const { RefCell::new(None) };
+/// What the Worker reads of its vars, once per isolate: vars are fixed for a deployment (a
+/// changed var is a new deployment, in new isolates), and each read crosses into JS, checks the
+/// binding's type and copies the text into Rust (the whole `SITES` JSON, on every request).
+struct Vars {
+    sites: Rc<Sites>,
+    /// Headless browsers that say so are bots, unless `BLOCK_HEADLESS` is `false`, `0` or `no`.
+    block_headless: bool,
 }
 
-/// The configured sites; a broken `SITES` var is logged and answered as a server error.
-fn parsed_sites(raw: &str) -> std::result::Result<Rc<Sites>, ApiError> {
-    if let Some(sites) = SITES.with_borrow(|c| {
-        c.as_ref()
-            .filter(|(text, _)| text == raw)
-            .map(|(_, s)| s.clone())
-    }) {
-        return Ok(sites);
+thread_local! {
+    static VARS: RefCell<Option<Rc<Vars>>> = const { RefCell::new(None) };
+}
+
+/// The vars; a broken `SITES` var is logged and answered as a server error (and read again on
+/// the next request).
+fn vars(env: &Env) -> std::result::Result<Rc<Vars>, ApiError> {
+    if let Some(vars) = VARS.with_borrow(|v| v.clone()) {
+        return Ok(vars);
     }
-    let sites = Rc::new(Sites::parse(raw).map_err(|e| {
+    let raw = env
+        .var("SITES")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| DEFAULT_SITES.to_owned());
+    let sites = Rc::new(Sites::parse(&raw).map_err(|e| {
         worker::console_error!("{e}");
         ApiError::internal()
     })?);
-    // once per isolate (the parse is cached): each entry that takes its site down, and why
+    // once per isolate: each entry that takes its site down, and why
     for why in sites.broken() {
         worker::console_error!("{why}");
     }
-    SITES.set(Some((raw.to_owned(), sites.clone())));
-    Ok(sites)
+    let block_headless = !env
+        .var("BLOCK_HEADLESS")
+        .is_ok_and(|v| matches!(v.to_string().trim(), "false" | "0" | "no"));
+    let vars = Rc::new(Vars {
+        sites,
+        block_headless,
+    });
+    VARS.set(Some(vars.clone()));
+    Ok(vars)
 }
 
 /// One JSON line per refused request or error, for Workers Logs, `wrangler tail` and Logpush:
@@ -180,6 +205,8 @@ pub(crate) struct Edge<'a> {
     env: &'a Env,
     ctx: &'a Context,
     sites: Rc<Sites>,
+    /// Whether headless browsers that say so are refused as bots.
+    block_headless: bool,
     /// The last site a check named (for the log line of a refusal).
     site_named: RefCell<Option<String>>,
     method: Method,
@@ -191,27 +218,25 @@ pub(crate) struct Edge<'a> {
 
 impl<'a> Edge<'a> {
     fn new(
-        req: &Request,
+        url: &str,
+        method: Method,
+        headers: &Headers,
         env: &'a Env,
         ctx: &'a Context,
         origin: Option<&'a str>,
     ) -> std::result::Result<Self, ApiError> {
-        let raw = env
-            .var("SITES")
-            .map(|v| v.to_string())
-            .unwrap_or_else(|_| DEFAULT_SITES.to_owned());
-        let sites = parsed_sites(&raw)?;
+        let vars = vars(env)?;
         // the raw URL: parsing it with the url crate would link its Unicode tables (~160 KB)
-        let url = req.inner().url();
-        let query = Query::parse(crate::api::query::query_of(&url))?;
-        let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+        let query = Query::parse(crate::api::query::query_of(url))?;
+        let ip = headers.get("CF-Connecting-IP").ok().flatten();
         let address = crate::api::headers::client_address(ip.as_deref());
         Ok(Edge {
             env,
             ctx,
-            sites,
+            sites: vars.sites.clone(),
+            block_headless: vars.block_headless,
             site_named: RefCell::new(None),
-            method: req.method(),
+            method,
             query,
             origin,
             address,
@@ -245,7 +270,7 @@ impl<'a> Edge<'a> {
         site: &str,
         call: &SiteCall,
         upgrade: bool,
-    ) -> std::result::Result<Response, ApiError> {
+    ) -> std::result::Result<web_sys::Response, ApiError> {
         let shard = self.shard_for(site, call);
         self.call_shard(site, shard, ObjectCall::Site(call), upgrade)
             .await
@@ -277,7 +302,7 @@ impl<'a> Edge<'a> {
         shard: u32,
         call: ObjectCall<'_>,
         upgrade: bool,
-    ) -> std::result::Result<Response, ApiError> {
+    ) -> std::result::Result<web_sys::Response, ApiError> {
         let shards = self.shards_of(site);
         Ok(http::call_object(self.env, site, (shard, shards), call, upgrade).await?)
     }
@@ -289,17 +314,24 @@ impl<'a> Edge<'a> {
 
     /// Calls the site's object and re-sends its JSON answer (a success or a contract error
     /// such as `site_full`) with the public headers; anything else is a server error.
-    async fn relay(&self, site: &str, call: SiteCall) -> std::result::Result<Response, ApiError> {
+    async fn relay(
+        &self,
+        site: &str,
+        call: SiteCall,
+    ) -> std::result::Result<web_sys::Response, ApiError> {
         let resp = self.call_object(site, &call, false).await?;
         self.relay_answer(resp).await
     }
 
     /// An object's answer with the public headers: its JSON as it is on success, else the
     /// contract error it holds.
-    async fn relay_answer(&self, resp: Response) -> std::result::Result<Response, ApiError> {
-        let status = resp.status_code();
+    async fn relay_answer(
+        &self,
+        resp: web_sys::Response,
+    ) -> std::result::Result<web_sys::Response, ApiError> {
+        let status = resp.status();
         if status == 200 {
-            return Ok(http::relay(resp, status, self.origin)?);
+            return Ok(http::relay(&resp, status, self.origin)?);
         }
         Err(object_refusal(resp).await)
     }
@@ -308,9 +340,9 @@ impl<'a> Edge<'a> {
 /// An object's answer other than success, as the error it holds (`site_full`,
 /// `too_many_sockets`, ...), so that it is answered and logged as the Worker's own refusals
 /// are; anything else an object answers is a server error.
-pub(crate) async fn object_refusal(mut resp: Response) -> ApiError {
-    let status = resp.status_code();
-    let text = resp.text().await.unwrap_or_default();
+pub(crate) async fn object_refusal(resp: web_sys::Response) -> ApiError {
+    let status = resp.status();
+    let text = http::text_of(&resp).await;
     match ApiError::from_body(&text) {
         Some(e) if e.status() == status && status != 500 => e,
         _ => {

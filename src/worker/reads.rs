@@ -48,11 +48,10 @@ pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
     let resp = edge
         .call_object(&q.site.clone(), &SiteCall::Count(q), false)
         .await?;
-    if resp.status_code() != 200 {
+    if resp.status() != 200 {
         return Err(super::object_refusal(resp).await);
     }
-    let mut resp = resp;
-    let body = resp.text().await?;
+    let body = crate::http::text_of(&resp).await;
     COPIES.with_borrow_mut(|c| c.keep(&key, now, body.clone()));
     if flood {
         to_edge_cache(edge, url, now, body.clone());

@@ -1,7 +1,7 @@
 //! One function per route: parse and validate, check, then hand the site's object one typed
 //! call (`Edge::relay` for JSON answers, `Edge::call_object` for a socket).
 
-use worker::{Headers, Request, Response};
+use worker::{web_sys, Headers, Request, Response};
 
 use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
@@ -14,11 +14,11 @@ use crate::presence::shards::ShardCall;
 use crate::presence::Counts;
 use crate::token;
 
-type Answer = Result<Response, ApiError>;
+/// The runtime's own `Response` (see `fetch` in `mod.rs`); a `worker::Response` converts.
+type Answer = Result<web_sys::Response, ApiError>;
 
 /// `POST /v1/ping`
-pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
-    let headers = req.headers();
+pub async fn ping(req: web_sys::Request, headers: &Headers, edge: &Edge<'_>) -> Answer {
     let length = headers.get("Content-Length").ok().flatten();
     if declares_more_than(length.as_deref(), MAX_PING_WITH_TOKEN_BYTES) {
         return Err(ApiError::too_large());
@@ -31,8 +31,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
         .and_then(|l| l.trim().parse::<usize>().ok());
     let body = match declared {
         Some(n) if n <= MAX_PING_WITH_TOKEN_BYTES => {
-            let body = req
-                .bytes()
+            let body = read_whole(&req)
                 .await
                 .map_err(|_| ApiError::bad_request("The body could not be read."))?;
             if body.len() > MAX_PING_WITH_TOKEN_BYTES {
@@ -40,7 +39,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
             }
             body
         }
-        _ => read_capped(&mut req, MAX_PING_WITH_TOKEN_BYTES).await?,
+        _ => read_capped(&mut Request::from(req), MAX_PING_WITH_TOKEN_BYTES).await?,
     };
     if !ping_content_type_ok(content_type.as_deref()) {
         return Err(ApiError::bad_request(
@@ -54,7 +53,7 @@ pub async fn ping(mut req: Request, edge: &Edge<'_>) -> Answer {
         .as_ref()
         .map(|_| edge.secrets(site))
         .transpose()?;
-    edge.not_a_bot(&req)?;
+    edge.not_a_bot(headers)?;
     if let (Some(entity), Some(secret)) = (&ping.entity, &secret) {
         let claims = edge.verify(ping.token.as_deref(), secret)?;
         token::check_track(&claims, &ping.site, entity)?;
@@ -71,14 +70,14 @@ pub async fn count(edge: &Edge<'_>) -> Answer {
     let q = parse_count(&edge.query)?;
     edge.site(&q.site)?;
     let body = super::reads::count(edge, q).await?;
-    Ok(crate::http::json(200, body, edge.origin)?)
+    Ok(crate::http::json(200, body, edge.origin)?.into())
 }
 
 /// `GET /v1/rooms?site=S[&limit=K]` (a stats token when the site keeps its stats private)
-pub async fn rooms(req: &Request, edge: &Edge<'_>) -> Answer {
+pub async fn rooms(headers: &Headers, edge: &Edge<'_>) -> Answer {
     let q = parse_rooms(&edge.query)?;
     let site = edge.site(&q.site)?;
-    edge.stats_allowed(req, site, &q.site)?;
+    edge.stats_allowed(headers, site, &q.site)?;
     edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::Rooms(q)).await
@@ -86,21 +85,21 @@ pub async fn rooms(req: &Request, edge: &Edge<'_>) -> Answer {
 
 /// `GET /v1/history?site=S[&range=1h|24h|7d]` (a stats token when the site keeps its stats
 /// private)
-pub async fn history(req: &Request, edge: &Edge<'_>) -> Answer {
+pub async fn history(headers: &Headers, edge: &Edge<'_>) -> Answer {
     let q = parse_history(&edge.query)?;
     let site = edge.site(&q.site)?;
-    edge.stats_allowed(req, site, &q.site)?;
+    edge.stats_allowed(headers, site, &q.site)?;
     edge.rate_limit("read", &q.site).await?;
     let site = q.site.clone();
     edge.relay(&site, SiteCall::History(q)).await
 }
 
 /// `GET /v1/status?site=S&entity=A,B` with a watch token
-pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
+pub async fn status(headers: &Headers, edge: &Edge<'_>) -> Answer {
     let q = parse_status(&edge.query)?;
     let site = edge.site(&q.site)?;
     let secret = edge.secrets(site)?;
-    let authorization = req.headers().get("Authorization").ok().flatten();
+    let authorization = headers.get("Authorization").ok().flatten();
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_watchable(&claims, &q.entities)?;
@@ -110,11 +109,11 @@ pub async fn status(req: &Request, edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/members?site=S&room=R` with a watch token whose `rooms` allow R
-pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
+pub async fn members(headers: &Headers, edge: &Edge<'_>) -> Answer {
     let q = parse_members(&edge.query)?;
     let site = edge.site(&q.site)?;
     let secret = edge.secrets(site)?;
-    let authorization = req.headers().get("Authorization").ok().flatten();
+    let authorization = headers.get("Authorization").ok().flatten();
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_room(&claims, &q.room)?;
@@ -153,8 +152,8 @@ pub async fn members(req: &Request, edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/live?...` (WebSocket)
-pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
-    let upgrade = req.headers().get("Upgrade").ok().flatten();
+pub async fn live(headers: &Headers, edge: &Edge<'_>) -> Answer {
+    let upgrade = headers.get("Upgrade").ok().flatten();
     if !is_websocket_upgrade(upgrade.as_deref()) {
         return Err(ApiError::upgrade_required());
     }
@@ -163,7 +162,7 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     let needs_secret = q.entity.is_some() || !q.watch.is_empty() || q.members.is_some();
     let secret = needs_secret.then(|| edge.secrets(site)).transpose()?;
     if q.session.is_some() {
-        edge.not_a_bot(req)?;
+        edge.not_a_bot(headers)?;
     }
     if let Some(secret) = &secret {
         let claims = edge.verify(q.token.as_deref(), secret)?;
@@ -187,7 +186,7 @@ pub async fn live(req: &Request, edge: &Edge<'_>) -> Answer {
     q.address = Some(edge.address.clone());
     let site = q.site.clone();
     let resp = edge.call_object(&site, &SiteCall::Live(q), true).await?;
-    if resp.status_code() == 101 {
+    if resp.status() == 101 {
         return Ok(resp);
     }
     // A refusal of the object (site_full, too_many_sockets): answered and logged as ours.
@@ -217,7 +216,16 @@ pub fn preflight(edge: &Edge<'_>) -> Answer {
     )?;
     headers.set("Access-Control-Max-Age", "86400")?;
     headers.set("Vary", "Origin")?;
-    Ok(Response::empty()?.with_status(204).with_headers(headers))
+    Ok(Response::empty()?
+        .with_status(204)
+        .with_headers(headers)
+        .into())
+}
+
+/// A request body whose declared length is within the cap, in one read.
+async fn read_whole(req: &web_sys::Request) -> worker::Result<Vec<u8>> {
+    let buffer = worker::wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
+    Ok(worker::js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// Reads a request body, keeping no more than `max` bytes of it: past that, the rest is
@@ -283,7 +291,7 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
         {
             *worker_wasm_bytes = Some(core::arch::wasm32::memory_size::<0>() as u64 * 65_536);
         }
-        return Ok(crate::http::json(200, to_json(&answer), edge.origin)?);
+        return Ok(crate::http::json(200, to_json(&answer), edge.origin)?.into());
     }
     // Answer first: a panic resets the whole Wasm instance, this request included.
     let env = edge.env.clone();
@@ -293,7 +301,7 @@ pub async fn test_hook(edge: &Edge<'_>, path: &str) -> Answer {
     let taken = HookAnswer::Taken {
         hook: name.to_owned(),
     };
-    Ok(crate::http::json(202, to_json(&taken), edge.origin)?)
+    Ok(crate::http::json(202, to_json(&taken), edge.origin)?.into())
 }
 
 /// `value` as JSON text (the answers' plain types always serialize).
@@ -318,7 +326,7 @@ pub async fn openapi(edge: &Edge<'_>) -> Answer {
     // a document anyone may read and cache for a while
     resp.headers().set("Cache-Control", "public, max-age=300")?;
     resp.headers().set("Access-Control-Allow-Origin", "*")?;
-    Ok(resp)
+    Ok(resp.into())
 }
 
 /// `GET /v1/badge.svg?site=S[&room=R][&label=TEXT]`: "online now | 42" as SVG, cached at most
@@ -340,7 +348,7 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
     };
     let body = svg(&q.label, &short_count(sessions), sessions > 0);
     let headers = badge_headers("public, max-age=10")?;
-    Ok(Response::ok(body)?.with_headers(headers))
+    Ok(Response::ok(body)?.with_headers(headers).into())
 }
 
 /// A refused badge (an unknown site, a refused origin, a bad query, a flood): an image with the
