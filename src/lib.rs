@@ -24,6 +24,7 @@ pub(crate) mod log;
 #[cfg(not(target_arch = "wasm32"))]
 mod openapi;
 pub(crate) mod presence;
+pub(crate) mod sort;
 pub(crate) mod token;
 pub(crate) mod visitor;
 

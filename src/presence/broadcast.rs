@@ -108,7 +108,7 @@ impl Throttle {
                     s.sent = Some(Sent { at: now, view });
                 }
             }
-            targets.sort_unstable();
+            targets.sort_unstable(); // socket ids: one instance of the sort, kept on the hot path of every broadcast
             out.push(Send {
                 to: targets,
                 message: Message::Count {

@@ -328,7 +328,7 @@ pub fn answer(
         all.retain(|r| r.t != p.t);
         all.push(p);
     }
-    all.sort_by_key(|r| r.t);
+    crate::sort::sort_by_key(&mut all, |r| r.t);
     let carry = before
         .filter(|b| b.t < first)
         .map(|b| b.close)

@@ -96,7 +96,7 @@ impl RoomSlots {
     /// The named rooms, sorted (what a shard is told).
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.named.keys().cloned().collect();
-        v.sort_unstable();
+        crate::sort::sort(&mut v);
         v
     }
 
@@ -135,7 +135,7 @@ impl RoomSlots {
             .collect();
         // the strongest first: most addresses, then the oldest room, then the busiest, then
         // the name
-        waiting.sort_unstable_by(|a, b| {
+        crate::sort::sort_by(&mut waiting, |a, b| {
             b.1.addresses
                 .cmp(&a.1.addresses)
                 .then(a.1.since.cmp(&b.1.since))

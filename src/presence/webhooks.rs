@@ -195,7 +195,7 @@ impl Webhooks {
 
     /// Deliveries stored before a restart, back in their queues.
     pub fn restore(&mut self, mut stored: Vec<Delivery>) {
-        stored.sort_by_key(|d| d.seq);
+        crate::sort::sort_by_key(&mut stored, |d| d.seq);
         for d in stored {
             self.next_seq = self.next_seq.max(d.seq + 1);
             self.queues

@@ -55,7 +55,7 @@ impl Entity {
         let mut all: Vec<Rc<str>> = (self.sessions.iter())
             .flat_map(|s| s.signals.iter().map(|(n, _)| n.clone()))
             .collect();
-        all.sort_unstable();
+        crate::sort::sort(&mut all);
         all.dedup();
         all
     }
@@ -93,10 +93,10 @@ impl Entity {
             }
         }
         for r in &mut rooms {
-            r.signals.sort_unstable();
+            crate::sort::sort(&mut r.signals);
             r.signals.dedup();
         }
-        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        crate::sort::sort_by(&mut rooms, |a, b| a.room.cmp(&b.room));
         rooms
     }
 

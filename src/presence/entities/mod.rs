@@ -383,7 +383,7 @@ impl Entities {
                 })
             })
             .collect();
-        out.sort_by(|a, b| {
+        crate::sort::sort_by(&mut out, |a, b| {
             a.online_since
                 .cmp(&b.online_since)
                 .then_with(|| a.entity.cmp(&b.entity))

@@ -250,7 +250,7 @@ impl Tallies {
     /// The rooms as answers show them, by name.
     pub fn list(&self) -> Vec<RoomCounts> {
         let mut list: Vec<RoomCounts> = self.shown().map(|(r, c)| RoomCounts::new(r, c)).collect();
-        list.sort_by(|a, b| a.room.cmp(&b.room));
+        crate::sort::sort_by(&mut list, |a, b| a.room.cmp(&b.room));
         list
     }
 
@@ -296,11 +296,8 @@ pub(crate) fn top_of(mut all: Vec<(&str, Counts)>, limit: usize) -> Vec<RoomCoun
             .then(b.1.visitors.cmp(&a.1.visitors))
             .then(a.0.cmp(b.0))
     };
-    if all.len() > limit {
-        all.select_nth_unstable_by(limit - 1, order);
-        all.truncate(limit);
-    }
-    all.sort_unstable_by(order);
+    crate::sort::sort_by(&mut all, order);
+    all.truncate(limit);
     all.into_iter()
         .map(|(r, c)| RoomCounts::new(r, c))
         .collect()

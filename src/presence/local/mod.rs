@@ -293,7 +293,7 @@ impl Local {
             .iter()
             .map(|(r, t)| RoomCounts::new(r, t.counts()))
             .collect();
-        list.sort_by(|a, b| a.room.cmp(&b.room));
+        crate::sort::sort_by(&mut list, |a, b| a.room.cmp(&b.room));
         (site.counts(), list)
     }
 

@@ -357,7 +357,7 @@ impl Reports {
                 out.push((*s, Vec::new()));
             }
         }
-        out.sort_by_key(|(s, _)| *s);
+        crate::sort::sort_by_key(&mut out, |(s, _)| *s);
         out
     }
 
