@@ -33,7 +33,8 @@ const opt = (name, dflt) => {
 const targetName = opt('target', 'herenow');
 const event = opt('event', 'heartbeat');
 const seconds = Number(opt('seconds', 5));
-const sessionCount = Number(opt('sessions', 2000));
+// `wake`: no HTTP sessions by default (an object holding HTTP sessions stays in memory by design)
+const sessionCount = Number(opt('sessions', event === 'wake' ? 0 : 2000));
 const subscriberCount = Number(opt('subscribers', 1000));
 const TOP = Number(opt('top', 40));
 const out = opt('out', path.join(os.tmpdir(), `${targetName}-${event}.cpuprofile`));
@@ -103,7 +104,9 @@ async function main() {
         : event === 'join'
           ? () => ({ method: 'POST', path: '/v1/ping', body: body({ id: uid('s'), visitor: uid('v') }, 'join') })
           : () => ({ method: 'POST', path: '/v1/ping', body: body(sessions[k++ % sessions.length], 'heartbeat') });
-    await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: 1000, maxRequests: 1e6, next });
+    if (sessions.length || event === 'count') {
+      await closedLoop({ base: server.base, agent: http, concurrency: 16, durationMs: 1000, maxRequests: 1e6, next });
+    }
 
     let pool = null;
     if (event === 'fanout' || event === 'wake') {
