@@ -128,28 +128,33 @@ impl ErrorCode {
         }
     }
 
+    /// Every code, in the order the OpenAPI document lists them.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::BadRequest,
+        ErrorCode::BadToken,
+        ErrorCode::UnknownSite,
+        ErrorCode::ForbiddenOrigin,
+        ErrorCode::Bot,
+        ErrorCode::EntitiesDisabled,
+        ErrorCode::NotWatchable,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed(Allow::Get),
+        ErrorCode::TooLarge,
+        ErrorCode::UpgradeRequired,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyFromAddress,
+        ErrorCode::Internal,
+        ErrorCode::SiteFull,
+        ErrorCode::TooManySockets,
+    ];
+
     /// The code named `code` (every code but `method_not_allowed`, whose `Allow` is not in
     /// the name).
     pub fn parse(code: &str) -> Option<ErrorCode> {
-        [
-            ErrorCode::BadRequest,
-            ErrorCode::BadToken,
-            ErrorCode::UnknownSite,
-            ErrorCode::ForbiddenOrigin,
-            ErrorCode::Bot,
-            ErrorCode::EntitiesDisabled,
-            ErrorCode::NotWatchable,
-            ErrorCode::NotFound,
-            ErrorCode::TooLarge,
-            ErrorCode::UpgradeRequired,
-            ErrorCode::RateLimited,
-            ErrorCode::TooManyFromAddress,
-            ErrorCode::SiteFull,
-            ErrorCode::TooManySockets,
-            ErrorCode::Internal,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == code)
+        Self::ALL
+            .into_iter()
+            .filter(|c| c.allow().is_none())
+            .find(|c| c.as_str() == code)
     }
 
     /// The `Allow` header a 405 carries.
@@ -175,26 +180,6 @@ mod schema {
     use crate::presence::{MAX_NEW_SIGNALS_PER_SECOND, MAX_SIGNALS};
 
     impl ErrorCode {
-        /// Every code, in the order the document lists them.
-        pub const ALL: [ErrorCode; 16] = [
-            ErrorCode::BadRequest,
-            ErrorCode::BadToken,
-            ErrorCode::UnknownSite,
-            ErrorCode::ForbiddenOrigin,
-            ErrorCode::Bot,
-            ErrorCode::EntitiesDisabled,
-            ErrorCode::NotWatchable,
-            ErrorCode::NotFound,
-            ErrorCode::MethodNotAllowed(Allow::Get),
-            ErrorCode::TooLarge,
-            ErrorCode::UpgradeRequired,
-            ErrorCode::RateLimited,
-            ErrorCode::TooManyFromAddress,
-            ErrorCode::Internal,
-            ErrorCode::SiteFull,
-            ErrorCode::TooManySockets,
-        ];
-
         /// When the API answers the code (a phrase of the document).
         pub fn description(self) -> String {
             match self {
