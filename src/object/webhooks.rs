@@ -64,7 +64,7 @@ impl WebhookTarget {
 
     /// One try: a 2xx answer within the timeout is delivered; anything else failed.
     pub async fn post(&self, d: &Delivery) -> Outcome {
-        let t = worker::Date::now().as_millis() / 1000;
+        let t = super::runtime::now() / 1000;
         let headers = Headers::new();
         let set = [
             ("Content-Type", "application/json"),

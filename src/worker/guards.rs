@@ -54,7 +54,7 @@ impl Edge<'_> {
         Ok(token::verify(
             token,
             &keys,
-            worker::Date::now().as_millis(),
+            worker::js_sys::Date::now() as u64,
         )?)
     }
 

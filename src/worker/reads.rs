@@ -33,7 +33,7 @@ thread_local! {
 /// The JSON of `GET /v1/count` for `q`: the object's answer, or in a flood a fresh copy.
 pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
     let key = format!("{}\n{}", q.site, q.room.as_deref().unwrap_or(""));
-    let now = worker::Date::now().as_millis();
+    let now = worker::js_sys::Date::now() as u64;
     let (flood, refresh) = match COPIES.with_borrow_mut(|c| c.read(&key, now)) {
         Read::Copy(body) => return Ok(body),
         Read::Object { flood, refresh } => (flood, refresh),
