@@ -98,11 +98,10 @@ impl Attachment {
     }
 
     pub fn save(&self, ws: &WebSocket) -> worker::Result<()> {
-        ws.serialize_attachment(serde_json::to_string(self)?)
+        super::runtime::set_attachment_text(ws, &serde_json::to_string(self)?)
     }
 
     pub fn load(ws: &WebSocket) -> Option<Attachment> {
-        let text: String = ws.deserialize_attachment().ok()??;
-        serde_json::from_str(&text).ok()
+        serde_json::from_str(&super::runtime::attachment_text(ws)?).ok()
     }
 }

@@ -31,6 +31,31 @@ extern "C" {
         this: &RawSocket,
         data: &worker::js_sys::JsString,
     ) -> std::result::Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = deserializeAttachment)]
+    fn deserialize_attachment_js(this: &RawSocket) -> std::result::Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = serializeAttachment)]
+    fn serialize_attachment_js(this: &RawSocket, value: &str) -> std::result::Result<(), JsValue>;
+}
+
+/// Keeps `text` as the socket's attachment (a JS string; see [`attachment_text`]).
+pub fn set_attachment_text(ws: &WebSocket, text: &str) -> worker::Result<()> {
+    let raw: &worker::web_sys::WebSocket = ws.as_ref();
+    Ok(raw
+        .unchecked_ref::<RawSocket>()
+        .serialize_attachment_js(text)?)
+}
+
+/// The text a socket carries as its attachment, if it is one: read as the string it is
+/// (workers-rs's `deserialize_attachment` goes through serde-wasm-bindgen, several calls more
+/// per socket, and a wake-up reads thousands).
+pub fn attachment_text(ws: &WebSocket) -> Option<String> {
+    let raw: &worker::web_sys::WebSocket = ws.as_ref();
+    raw.unchecked_ref::<RawSocket>()
+        .deserialize_attachment_js()
+        .ok()?
+        .as_string()
 }
 
 /// One message for many sockets: the text becomes a JS string once (workers-rs's
