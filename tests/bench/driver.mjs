@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool, Subscriber, keepalive } from './lib/clients.mjs';
 import { agent, closedLoop, json, request } from './lib/http.mjs';
 import { OTHERS_PER_MILLION_VIEWS, PRICES } from './lib/prices.mjs';
-import { allowedCpus, cpuMs, rssBytes } from './lib/proc.mjs';
+import { allowedCpus, cpuMs, openFds, rssBytes } from './lib/proc.mjs';
 import { TARGETS, herenowVars } from './lib/targets.mjs';
 import { freePort, quantile, sleep, summary, uid } from './lib/util.mjs';
 
@@ -602,6 +602,16 @@ async function officialClient() {
   }
 }
 
+/** Whether `check()` holds within `timeoutMs` (checked every 250 ms). */
+async function until(check, timeoutMs) {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > timeoutMs) return false;
+    await sleep(250);
+  }
+  return true;
+}
+
 /** Opens the wake-up sites' subscribers; the objects then idle while other phases run. */
 async function openWakePools() {
   const sets = [];
@@ -674,18 +684,32 @@ async function wake(wakeSets) {
   for (const { pool } of sets) await closePool(pool);
   // Every closed socket is an event for its object: let the runtime work through them.
   log(`after closing the wake-up sockets: quiet after ${((await quiet(60_000)) / 1000).toFixed(1)} s`);
-  // The largest size again, one site at a time: open, idle past the eviction, wake, close.
+  // The largest size again, one site at a time: open, idle past the eviction, wake, close. Only
+  // once the server let go of the closed connections (workerd holds two descriptors per
+  // connection until its object has handled the close, and the machine allows 20,000): a round
+  // that cannot start, or fails, leaves the samples taken so far.
   const largest = Math.max(...PLAN.wake.map((w) => w.sockets));
   for (let r = 0; r < (PLAN.wakeRepeats ?? 0); r++) {
+    const released = await until(() => (openFds(server.pid) ?? Infinity) < 2_000, 60_000);
+    if (!released) {
+      log(`wake-up: repeat skipped: ${openFds(server.pid)} descriptors still open`);
+      break;
+    }
     const site = `wake-${sets.length + r}`;
     const pool = openPool(site);
-    const ms = await pool.grow(largest, { concurrency: 100 });
-    log(`wake-up: ${largest} sockets on ${site} open in ${(ms / 1000).toFixed(1)} s`);
-    await sleep(WAKE_IDLE_MS);
-    await quiet();
-    await measure(site, largest, pool);
-    await closePool(pool);
-    log(`after closing ${site}: quiet after ${((await quiet(60_000)) / 1000).toFixed(1)} s`);
+    try {
+      const ms = await pool.grow(largest, { concurrency: 100 });
+      log(`wake-up: ${largest} sockets on ${site} open in ${(ms / 1000).toFixed(1)} s`);
+      await sleep(WAKE_IDLE_MS);
+      await quiet();
+      await measure(site, largest, pool);
+    } catch (err) {
+      log(`wake-up: repeat on ${site} failed (${err.message}); kept the samples before it`);
+      break;
+    } finally {
+      await closePool(pool).catch(() => {});
+      log(`after closing ${site}: quiet after ${((await quiet(60_000)) / 1000).toFixed(1)} s`);
+    }
   }
   const out = {};
   for (const [size, samples] of Object.entries(bySize)) {

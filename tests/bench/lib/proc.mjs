@@ -18,6 +18,15 @@ export function cpuMs(pid) {
 }
 
 /** VmRSS of `pid` in bytes; null if the process is gone. */
+/** How many file descriptors a process holds open (null when it cannot be read). */
+export function openFds(pid) {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
+
 export function rssBytes(pid) {
   try {
     const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
