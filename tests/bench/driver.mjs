@@ -53,7 +53,7 @@ const target = TARGETS[opts.target];
 const isWorker = target.kind === 'worker';
 const INTERVAL_MS = 500; // herenow's BROADCAST_INTERVAL_MS (the contract's default)
 
-/** How much of each figure a run measures. The full plan takes about 12 minutes for the four targets. */
+/** How much of each figure a run measures. The full plan takes about 13 minutes for the four targets. */
 const PLAN = opts.quick
   ? {
       firstRequestSamples: 2,
