@@ -41,21 +41,20 @@ extern "C" {
 
 /// Keeps `text` as the socket's attachment (a JS string; see [`attachment_text`]).
 pub fn set_attachment_text(ws: &WebSocket, text: &str) -> worker::Result<()> {
-    let raw: &worker::web_sys::WebSocket = ws.as_ref();
-    Ok(raw
-        .unchecked_ref::<RawSocket>()
-        .serialize_attachment_js(text)?)
+    Ok(raw_socket(ws).serialize_attachment_js(text)?)
 }
 
 /// The text a socket carries as its attachment, if it is one: read as the string it is
 /// (workers-rs's `deserialize_attachment` goes through serde-wasm-bindgen, several calls more
 /// per socket, and a wake-up reads thousands).
 pub fn attachment_text(ws: &WebSocket) -> Option<String> {
+    raw_socket(ws).deserialize_attachment_js().ok()?.as_string()
+}
+
+/// The runtime's socket under workers-rs's wrapper, for the calls above.
+fn raw_socket(ws: &WebSocket) -> &RawSocket {
     let raw: &worker::web_sys::WebSocket = ws.as_ref();
     raw.unchecked_ref::<RawSocket>()
-        .deserialize_attachment_js()
-        .ok()?
-        .as_string()
 }
 
 /// One message for many sockets: the text becomes a JS string once (workers-rs's
@@ -70,8 +69,7 @@ impl Outgoing {
 
     /// Sends it on `ws` (a socket closing meanwhile fails; its close event follows).
     pub fn send(&self, ws: &WebSocket) -> bool {
-        let raw: &worker::web_sys::WebSocket = ws.as_ref();
-        raw.unchecked_ref::<RawSocket>().send_js(&self.0).is_ok()
+        raw_socket(ws).send_js(&self.0).is_ok()
     }
 }
 

@@ -256,12 +256,9 @@ impl<'a> Edge<'a> {
     /// Whether a boolean var is set (`true`, `1` or `yes`).
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     fn flag(&self, name: &str) -> bool {
-        self.var(name)
-            .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"))
-    }
-
-    fn var(&self, name: &str) -> Option<String> {
-        self.env.var(name).ok().map(|v| v.to_string())
+        self.env
+            .var(name)
+            .is_ok_and(|v| matches!(v.to_string().trim(), "true" | "1" | "yes"))
     }
 
     /// The site's object, with `call` in its header; `upgrade` forwards a WebSocket upgrade.
