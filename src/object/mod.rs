@@ -30,10 +30,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::Promise;
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::worker_sys::{DurableObjectState, DurableObjectStorage};
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketRequestResponsePair,
+    web_sys, Env, Response, Result, State, WebSocket, WebSocketRequestResponsePair,
 };
 
 use crate::api::call::{decode_for, CALL_HEADER};
@@ -180,7 +183,7 @@ enum Call {
 }
 
 impl Call {
-    fn of(req: &Request) -> Result<Option<(Call, Placement)>> {
+    fn of(req: &web_sys::Request) -> Result<Option<(Call, Placement)>> {
         let header = |name| req.headers().get(name);
         let at = |(index, count)| Placement { index, count };
         if let Some(h) = header(CALL_HEADER)? {
@@ -199,13 +202,23 @@ impl Call {
     }
 }
 
-#[durable_object]
+/// The class the runtime constructs for each of a site's objects.
+///
+/// Exported here with `wasm_bindgen` rather than through workers-rs's `#[durable_object]`:
+/// its glue makes every handler an `async` export (a `Promise` per call and a
+/// `queueMicrotask` per wake of its future) and converts each request into a
+/// `worker::Request` (method, URL, headers and `cf` read into Rust) and each answer into a
+/// `Response` by copying its body. A ping, a socket message and a close need no `await` here
+/// (SQLite is synchronous), so these handlers answer synchronously, and return a `Promise`
+/// only when an alarm must be moved (`setAlarm`), which is rare. The alarm stays `async`
+/// (webhook deliveries).
+#[wasm_bindgen]
 pub struct SitePresence {
     state: State,
     env: Env,
     loaded: Rc<RefCell<Option<Loaded>>>,
     /// The object's storage, for the alarm (shared with the flush timer).
-    storage: Rc<worker::Storage>,
+    storage: Rc<DurableObjectStorage>,
 }
 
 /// What the flush timer needs of the object once the input that set it has returned.
@@ -213,43 +226,129 @@ pub struct SitePresence {
 struct Timer {
     loaded: Rc<RefCell<Option<Loaded>>>,
     env: Env,
-    storage: Rc<worker::Storage>,
+    storage: Rc<DurableObjectStorage>,
 }
 
-impl DurableObject for SitePresence {
-    fn new(state: State, env: Env) -> Self {
+#[wasm_bindgen(wasm_bindgen_futures = worker::wasm_bindgen_futures, js_sys = worker::js_sys)]
+impl SitePresence {
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> std::result::Result<SitePresence, JsValue> {
+        let storage = Rc::new(state.storage()?);
+        let state = State::from(state);
         if let Ok(pair) = WebSocketRequestResponsePair::new(messages::PING, messages::PONG) {
             state.set_websocket_auto_response(&pair);
         }
-        let storage = Rc::new(state.storage());
-        SitePresence {
+        Ok(SitePresence {
             state,
             env,
             loaded: Rc::new(RefCell::new(None)),
             storage,
-        }
+        })
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let Some((call, placement)) = Call::of(&req)? else {
-            return http::error(&ApiError::bad_request("Not a herenow call."), None);
+    /// A call from the Worker or another object of the site: its answer, or a `Promise` of it
+    /// when the alarm moves.
+    pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
+        let answer = self.call(&req).map_err(JsValue::from)?;
+        let resp: web_sys::Response = match answer {
+            Answer::Json(text) => http::internal_json(&text)?,
+            Answer::Refused(e) => http::error(&e, None).map_err(JsValue::from)?.into(),
+            Answer::Socket(client) => Response::from_websocket(client)
+                .map_err(JsValue::from)?
+                .into(),
+        };
+        Ok(match self.arm_alarm()? {
+            Some(set) => future_to_promise(async move {
+                JsFuture::from(set).await?;
+                Ok(resp.into())
+            })
+            .into(),
+            None => resp.into(),
+        })
+    }
+
+    pub async fn alarm(&self) -> std::result::Result<JsValue, JsValue> {
+        self.on_alarm().await.map_err(JsValue::from)?;
+        Ok(JsValue::UNDEFINED)
+    }
+
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub fn websocket_message(
+        &self,
+        ws: web_sys::WebSocket,
+        message: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let ws = WebSocket::from(ws);
+        if let Some(attachment) = Attachment::load(&ws) {
+            self.step(|l, now| {
+                let text = message.as_string();
+                let incoming = match &text {
+                    Some(t) => match t.trim().strip_prefix(messages::TOKEN_PREFIX) {
+                        Some(jwt) => {
+                            Incoming::Token(renew(l, &ws, attachment.clone(), jwt.trim(), now))
+                        }
+                        None => Incoming::Text(t),
+                    },
+                    None => Incoming::Binary(binary_length(&message)),
+                };
+                l.core.socket_message(now, attachment.id, incoming);
+            })
+            .map_err(JsValue::from)?;
+        }
+        self.settled()
+    }
+
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub fn websocket_close(
+        &self,
+        ws: web_sys::WebSocket,
+        code: u32,
+        _reason: String,
+        _clean: bool,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let ws = WebSocket::from(ws);
+        let how = Closed::from_code(u16::try_from(code).unwrap_or(1006));
+        self.socket_gone(&ws, how).map_err(JsValue::from)?;
+        // Complete the closing handshake; the socket may already be gone.
+        let _ = ws.close(Some(1000), Some("closed"));
+        self.settled()
+    }
+
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub fn websocket_error(
+        &self,
+        ws: web_sys::WebSocket,
+        _error: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let ws = WebSocket::from(ws);
+        self.socket_gone(&ws, Closed::Abnormal).map_err(JsValue::from)?;
+        self.settled()
+    }
+}
+
+/// The length of a binary socket message (an `ArrayBuffer`; its bytes are never read).
+fn binary_length(message: &JsValue) -> usize {
+    message
+        .dyn_ref::<worker::js_sys::ArrayBuffer>()
+        .map_or(0, |b| b.byte_length() as usize)
+}
+
+impl SitePresence {
+    /// Answers a call: which one it is (its header), then the call against the core.
+    fn call(&self, req: &web_sys::Request) -> Result<Answer> {
+        let Some((call, placement)) = Call::of(req)? else {
+            return Ok(Answer::Refused(ApiError::bad_request("Not a herenow call.")));
         };
         self.ensure_started(Some((call.site(), placement)))?;
-        let answer = match call {
-            Call::Site(call) => self.answer(call)?,
-            Call::Shard(call) => self.answer_shard(call)?,
-        };
-        self.arm_alarm().await?;
-        match answer {
-            Answer::Json(text) => Ok(http::internal_json(text)),
-            Answer::Refused(e) => http::error(&e, None),
-            Answer::Socket(client) => Response::from_websocket(client),
+        match call {
+            Call::Site(call) => self.answer(call),
+            Call::Shard(call) => self.answer_shard(call),
         }
     }
 
-    async fn alarm(&self) -> Result<Response> {
+    async fn on_alarm(&self) -> Result<()> {
         if !self.ensure_started(None)? {
-            return Response::ok("no site");
+            return Ok(()); // no site
         }
         #[cfg(feature = "test-hooks")]
         if self.take_failing_alarm() {
@@ -273,53 +372,13 @@ impl DurableObject for SitePresence {
             }
             Ok(())
         })??;
-        self.arm_alarm().await?;
-        self.deliver_webhooks().await?;
-        Response::ok("ok")
+        self.arm_alarm_now().await?;
+        self.deliver_webhooks().await
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        let Some(attachment) = Attachment::load(&ws) else {
-            return Ok(());
-        };
-        self.step(|l, now| {
-            let incoming = match &message {
-                WebSocketIncomingMessage::String(t) => {
-                    match t.trim().strip_prefix(messages::TOKEN_PREFIX) {
-                        Some(jwt) => {
-                            Incoming::Token(renew(l, &ws, attachment.clone(), jwt.trim(), now))
-                        }
-                        None => Incoming::Text(t),
-                    }
-                }
-                WebSocketIncomingMessage::Binary(b) => Incoming::Binary(b.len()),
-            };
-            l.core.socket_message(now, attachment.id, incoming);
-        })?;
-        self.arm_alarm().await
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        _reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        let how = Closed::from_code(u16::try_from(code).unwrap_or(1006));
-        self.socket_gone(&ws, how)?;
-        // Complete the closing handshake; the socket may already be gone.
-        let _ = ws.close(Some(1000), Some("closed"));
-        self.arm_alarm().await
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.socket_gone(&ws, Closed::Abnormal)?;
-        self.arm_alarm().await
+    /// What a socket event answers the runtime: nothing, or the `Promise` of moving the alarm.
+    fn settled(&self) -> std::result::Result<JsValue, JsValue> {
+        Ok(self.arm_alarm()?.map_or(JsValue::UNDEFINED, JsValue::from))
     }
 }
 
@@ -380,9 +439,15 @@ impl SitePresence {
         }
     }
 
-    /// Moves the alarm to the core's next wake-up when that is earlier than the one set.
-    async fn arm_alarm(&self) -> Result<()> {
-        arm_alarm(&self.loaded, &self.storage).await
+    /// Moves the alarm to the core's next wake-up when that is earlier than the one set: the
+    /// runtime's `setAlarm` promise, if it was called.
+    fn arm_alarm(&self) -> Result<Option<Promise>> {
+        arm_alarm(&self.loaded, &self.storage)
+    }
+
+    /// [`Self::arm_alarm`], waited for.
+    async fn arm_alarm_now(&self) -> Result<()> {
+        settle(self.arm_alarm()?).await
     }
 
     /// Tries the webhook deliveries that are due (after the alarm), each entity's in order,
@@ -402,7 +467,7 @@ impl SitePresence {
                 l.core.webhook_answered(&d.id, outcome, now);
             }
         })?;
-        self.arm_alarm().await
+        self.arm_alarm_now().await
     }
 
     fn socket_gone(&self, ws: &WebSocket, how: Closed) -> Result<()> {
@@ -471,7 +536,9 @@ fn flush_later(timer: &dyn Fn() -> Timer, l: &mut Loaded, at: Option<Millis>) {
             flush_later(&|| timer.clone(), l, next);
             break;
         }
-        let _ = arm_alarm(&timer.loaded, &timer.storage).await;
+        if let Ok(set) = arm_alarm(&timer.loaded, &timer.storage) {
+            let _ = settle(set).await;
+        }
     });
 }
 
@@ -523,12 +590,18 @@ fn send_to_objects(
     });
 }
 
-/// Moves the alarm to the core's next wake-up when that is earlier than the one set.
-async fn arm_alarm(loaded: &RefCell<Option<Loaded>>, storage: &worker::Storage) -> Result<()> {
+/// Moves the alarm to the core's next wake-up when that is earlier than the one set; answers
+/// the runtime's `setAlarm` promise when it was called. Not waiting for it is safe: the
+/// object's output gate holds its answers until the alarm is stored, and a failed write resets
+/// the object.
+fn arm_alarm(
+    loaded: &RefCell<Option<Loaded>>,
+    storage: &DurableObjectStorage,
+) -> Result<Option<Promise>> {
     let target = {
         let mut guard = loaded.borrow_mut();
         let Some(l) = guard.as_mut() else {
-            return Ok(());
+            return Ok(None);
         };
         // Never at or before now: an alarm set inside the alarm handler for the time that
         // is running is dropped when the handler ends. An alarm set in the past has fired.
@@ -543,9 +616,17 @@ async fn arm_alarm(loaded: &RefCell<Option<Loaded>>, storage: &worker::Storage) 
             _ => None,
         }
     };
-    if let Some(w) = target {
-        let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
-        storage.set_alarm(worker::ScheduledTime::new(date)).await?;
+    let Some(w) = target else {
+        return Ok(None);
+    };
+    let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
+    Ok(Some(storage.set_alarm(date, JsValue::NULL.unchecked_into())?))
+}
+
+/// Waits for a `setAlarm` promise, if there is one.
+async fn settle(set: Option<Promise>) -> Result<()> {
+    if let Some(p) = set {
+        JsFuture::from(p).await?;
     }
     Ok(())
 }
