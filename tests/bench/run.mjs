@@ -154,7 +154,7 @@ function rows(results, plan) {
       }),
     ]);
   }
-  out.push(['3. Pings at saturation: requests/s', cell((x) => (x.kind === 'worker' ? f0(x.pings?.rps) : NA))]);
+  out.push([`3. Pings at saturation (the median of ${plan.pingWindows ?? 1} window${(plan.pingWindows ?? 1) === 1 ? '' : 's'} of ${((plan.pingDurationMs ?? 0) / 1000).toFixed(0)} s): requests/s`, cell((x) => (x.kind === 'worker' ? f0(x.pings?.rps) : NA))]);
   out.push(['   latency p50 / p99 ms', cell((x) => (x.kind === 'worker' ? `${f1(x.pings?.p50)} / ${f1(x.pings?.p99)}` : NA))]);
   out.push([
     '   workerd CPU per 1,000 pings: ms (x floor)',
@@ -163,6 +163,10 @@ function rows(results, plan) {
       const ratio = floor?.pings ? x.pings.cpu_ms_per_1000 / floor.pings.cpu_ms_per_1000 : null;
       return `${f0(x.pings?.cpu_ms_per_1000)} (${ratio === null ? '?' : ratio.toFixed(2)}x)`;
     }),
+  ]);
+  out.push([
+    '   each window: CPU ms per 1,000 pings (requests/s)',
+    cell((x) => (x.kind === 'worker' && x.pings?.windows ? x.pings.windows.map((w) => `${f0(w.cpu_ms_per_1000)} (${f0(w.rps)})`).join(', ') : NA)),
   ]);
   out.push([
     `4. Churn (${plan.churnSubscribers.toLocaleString('en-US')} subscribers, ${CHURN(plan)}): messages per subscriber per s (most in 450 ms)`,
