@@ -28,6 +28,10 @@ pub enum Read {
     /// sharing through the edge cache, and the edge cache is worth asking first unless
     /// `refresh`); `refresh` says this read renews a copy the others still answer with.
     Object { flood: bool, refresh: bool },
+    /// In a flood, the copy has ended and the read renewing it is still on its way (a slow
+    /// object): wait for its answer (at most [`FRESH_MS`]) instead of reading the object too,
+    /// or a late renewal would let every read of that moment through to the object.
+    Wait,
 }
 
 #[derive(Default)]
@@ -73,9 +77,10 @@ impl Copies {
         // a flood lasts: the second after one that was flooded is answered from copies at once
         let flood = c.reads.max(c.before) > FLOOD_READS;
         let age = now.saturating_sub(c.at);
+        // a renewal is given up after FRESH_MS (then the next read renews)
+        let renewing = c.renewing != 0 && now < c.renewing + FRESH_MS;
         match &c.body {
             Some(body) if flood && age < FRESH_MS => {
-                let renewing = c.renewing != 0 && now < c.renewing + FRESH_MS;
                 if age >= RENEW_AFTER_MS && !renewing {
                     c.renewing = now;
                     Read::Object {
@@ -84,6 +89,16 @@ impl Copies {
                     }
                 } else {
                     Read::Copy(body.clone())
+                }
+            }
+            Some(_) if flood && renewing => Read::Wait,
+            Some(_) if flood => {
+                // the copy ended with no renewal on its way: this read renews it (the edge
+                // cache first), the others wait for it
+                c.renewing = now;
+                Read::Object {
+                    flood,
+                    refresh: false,
                 }
             }
             _ => Read::Object {
@@ -101,6 +116,13 @@ impl Copies {
                 c.body = Some(body);
                 c.renewing = 0;
             }
+        }
+    }
+
+    /// The read renewing `key` failed: the next read renews it.
+    pub fn renewal_failed(&mut self, key: &str) {
+        if let Some(c) = self.keys.get_mut(key) {
+            c.renewing = 0;
         }
     }
 
@@ -163,10 +185,68 @@ mod tests {
         for t in 10_811..11_010 {
             assert_eq!(c.read("s\n", t), Read::Copy("a".into()));
         }
-        // the renewal never came: past the copy's end, reads go to the object
-        assert!(matches!(c.read("s\n", 11_010), Read::Object { .. }));
+        // the renewal is late: past the copy's end, reads wait for it, none reads the object
+        for t in 11_010..11_810 {
+            assert_eq!(c.read("s\n", t), Read::Wait);
+        }
+        // a renewal answered ends the wait
         c.keep("s\n", 11_020, "b".into());
-        assert_eq!(c.read("s\n", 11_021), Read::Copy("b".into()));
+        assert_eq!(c.read("s\n", 11_811), Read::Copy("b".into()));
+    }
+
+    #[test]
+    fn a_renewal_that_never_comes_is_given_up_after_a_copy_s_life() {
+        let mut c = Copies::default();
+        flood(&mut c, "s\n", 10_000);
+        c.keep("s\n", 10_000, "a".into());
+        assert!(matches!(
+            c.read("s\n", 10_800),
+            Read::Object { refresh: true, .. }
+        ));
+        // waited for until 1 s after it began, then one read renews again, the others wait
+        assert_eq!(c.read("s\n", 11_799), Read::Wait);
+        assert_eq!(
+            c.read("s\n", 11_800),
+            Read::Object {
+                flood: true,
+                refresh: false
+            }
+        );
+        for t in 11_801..12_000 {
+            assert_eq!(c.read("s\n", t), Read::Wait);
+        }
+        // a failed renewal: the next read renews at once
+        c.renewal_failed("s\n");
+        assert!(matches!(c.read("s\n", 12_000), Read::Object { .. }));
+        assert_eq!(c.read("s\n", 12_001), Read::Wait);
+    }
+
+    #[test]
+    fn a_flood_on_a_slow_object_costs_about_one_object_read_a_second() {
+        let mut c = Copies::default();
+        let mut reached = 0;
+        // 10 s of 200 reads a second; each object read answers 400 ms later (longer than a
+        // copy's renewal lead of 200 ms)
+        let mut pending: Vec<u64> = vec![];
+        for ms in 0..10_000u64 {
+            pending.retain(|&done| {
+                if done == ms {
+                    c.keep("s\n", ms - 400, format!("{ms}"));
+                    false
+                } else {
+                    true
+                }
+            });
+            if ms % 5 == 0 {
+                if let Read::Object { .. } = c.read("s\n", ms) {
+                    reached += 1;
+                    pending.push(ms + 400);
+                }
+            }
+        }
+        // the reads before the flood is seen and while the first answer is on its way (81),
+        // then one renewal per copy's life or less
+        assert!(reached <= 81 + 13, "{reached} reads reached the object");
     }
 
     #[test]

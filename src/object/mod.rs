@@ -35,9 +35,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::Promise;
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::worker_sys::{DurableObjectState, DurableObjectStorage};
-use worker::{
-    web_sys, Env, Response, Result, State, WebSocket, WebSocketRequestResponsePair,
-};
+use worker::{web_sys, Env, Response, Result, State, WebSocket, WebSocketRequestResponsePair};
 
 use crate::api::call::{decode_for, CALL_HEADER};
 use crate::api::{ApiError, SiteCall};
@@ -321,7 +319,8 @@ impl SitePresence {
         _error: JsValue,
     ) -> std::result::Result<JsValue, JsValue> {
         let ws = WebSocket::from(ws);
-        self.socket_gone(&ws, Closed::Abnormal).map_err(JsValue::from)?;
+        self.socket_gone(&ws, Closed::Abnormal)
+            .map_err(JsValue::from)?;
         self.settled()
     }
 }
@@ -337,7 +336,9 @@ impl SitePresence {
     /// Answers a call: which one it is (its header), then the call against the core.
     fn call(&self, req: &web_sys::Request) -> Result<Answer> {
         let Some((call, placement)) = Call::of(req)? else {
-            return Ok(Answer::Refused(ApiError::bad_request("Not a herenow call.")));
+            return Ok(Answer::Refused(ApiError::bad_request(
+                "Not a herenow call.",
+            )));
         };
         self.ensure_started(Some((call.site(), placement)))?;
         match call {
@@ -620,7 +621,9 @@ fn arm_alarm(
         return Ok(None);
     };
     let date = worker::js_sys::Date::new(&JsValue::from_f64(w as f64));
-    Ok(Some(storage.set_alarm(date, JsValue::NULL.unchecked_into())?))
+    Ok(Some(
+        storage.set_alarm(date, JsValue::NULL.unchecked_into())?,
+    ))
 }
 
 /// Waits for a `setAlarm` promise, if there is one.

@@ -3,7 +3,9 @@
 //! badge, which reads it) is answered from a copy at most [`FRESH_MS`] old, renewed ahead by one
 //! read at a time ([`crate::api::copies`]), so a flood of reads costs the site's object about
 //! one read a second per site and room, while an ordinary reader reads the object itself and
-//! sees its own writes at once. The copies:
+//! sees its own writes at once. When the object is slow and a copy ends before its renewal is
+//! answered, the reads of that moment wait for the renewal (at most a copy's life) instead of
+//! each reading the object. The copies:
 //!
 //! - in this isolate (a copy per site and room, kept [`FRESH_MS`]): this bounds reads wherever
 //!   the Worker runs, `workers.dev` included;
@@ -15,7 +17,11 @@
 //! (its own CORS origin).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
+use wasm_bindgen::JsValue;
+use worker::js_sys::{Function, Promise};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Cache, Headers, Response};
 
 use super::Edge;
@@ -28,20 +34,58 @@ const READ_AT: &str = "Herenow-Read-At";
 thread_local! {
     /// Site and room -> its reads and its last answer, in this isolate.
     static COPIES: RefCell<Copies> = RefCell::new(Copies::default());
+    /// Site and room -> the promise that reads waiting for a late renewal wait on, and its
+    /// `resolve` (made by the first read that waits; see [`Read::Wait`]).
+    static WAITING: RefCell<HashMap<String, (Promise, Function)>> = RefCell::new(HashMap::new());
 }
 
 /// The JSON of `GET /v1/count` for `q`: the object's answer, or in a flood a fresh copy.
 pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
     let key = format!("{}\n{}", q.site, q.room.as_deref().unwrap_or(""));
-    let now = worker::js_sys::Date::now() as u64;
-    let (flood, refresh) = match COPIES.with_borrow_mut(|c| c.read(&key, now)) {
-        Read::Copy(body) => return Ok(body),
-        Read::Object { flood, refresh } => (flood, refresh),
+    let mut waits = 0;
+    let (now, flood, refresh) = loop {
+        let now = worker::js_sys::Date::now() as u64;
+        match COPIES.with_borrow_mut(|c| c.read(&key, now)) {
+            Read::Copy(body) => return Ok(body),
+            Read::Object { flood, refresh } => break (now, flood, refresh),
+            // a renewal that does not come within a copy's life is given up (the next read
+            // renews); after two, this read goes to the object itself
+            Read::Wait if waits == 2 => break (now, true, true),
+            Read::Wait => match renewed(&key).await {
+                Some(body) => return Ok(body),
+                None => waits += 1,
+            },
+        }
     };
+    let answer = read_object(edge, &key, q, now, flood, refresh).await;
+    if answer.is_err() {
+        COPIES.with_borrow_mut(|c| c.renewal_failed(&key));
+    }
+    // whatever came of it, the reads waiting for this key go on
+    if let Some((_, resolve)) = WAITING.with_borrow_mut(|w| w.remove(&key)) {
+        let body = answer
+            .as_ref()
+            .ok()
+            .map_or(JsValue::UNDEFINED, |b| b.into());
+        let _ = resolve.call1(&JsValue::UNDEFINED, &body);
+    }
+    answer
+}
+
+/// The object's answer for `q` (in a flood, the edge cache's copy first unless `refresh`),
+/// kept as the copy of `key`.
+async fn read_object(
+    edge: &Edge<'_>,
+    key: &str,
+    q: CountQuery,
+    now: u64,
+    flood: bool,
+    refresh: bool,
+) -> Result<String, ApiError> {
     let url = cache_url(&q);
     if flood && !refresh {
         if let Some((at, body)) = from_edge_cache(&url, now).await {
-            COPIES.with_borrow_mut(|c| c.keep(&key, at, body.clone()));
+            COPIES.with_borrow_mut(|c| c.keep(key, at, body.clone()));
             return Ok(body);
         }
     }
@@ -52,11 +96,31 @@ pub async fn count(edge: &Edge<'_>, q: CountQuery) -> Result<String, ApiError> {
         return Err(super::object_refusal(resp).await);
     }
     let body = crate::http::text_of(&resp).await;
-    COPIES.with_borrow_mut(|c| c.keep(&key, now, body.clone()));
+    COPIES.with_borrow_mut(|c| c.keep(key, now, body.clone()));
     if flood {
         to_edge_cache(edge, url, now, body.clone());
     }
     Ok(body)
+}
+
+/// The answer of the renewal on its way for `key`, waited for at most [`FRESH_MS`]; `None`
+/// when it failed or did not come in time.
+async fn renewed(key: &str) -> Option<String> {
+    let promise = WAITING.with_borrow_mut(|w| {
+        if let Some((p, _)) = w.get(key) {
+            return Some(p.clone());
+        }
+        let mut resolve = None;
+        let p = Promise::new(&mut |res, _| resolve = Some(res));
+        w.insert(key.to_owned(), (p.clone(), resolve?));
+        Some(p)
+    })?;
+    let wait = JsFuture::from(promise);
+    let late = worker::Delay::from(std::time::Duration::from_millis(FRESH_MS));
+    match futures_util::future::select(wait, late).await {
+        futures_util::future::Either::Left((Ok(body), _)) => body.as_string(),
+        _ => None,
+    }
 }
 
 /// The edge cache's key of a count: a URL of its own (no client text but the validated site

@@ -189,6 +189,10 @@ test('a flood of /v1/count reads from one address reaches the object about once 
 });
 
 test('private reads are rate-limited per address: /v1/rooms past the limit is 429 rate_limited', { timeout: 60_000 }, async () => {
+  // The local rate limiter (Miniflare's) counts in windows of the wall clock's minutes: 620 reads
+  // split by a minute's turn would stay under 600 in each. Start with 20 s of the minute left.
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < 20_000) await sleep(left + 200);
   const answers = [];
   for (let i = 0; i < 620; i += 20) {
     answers.push(...(await Promise.all(Array.from({ length: 20 }, () => w.request('/v1/rooms?site=h6', from('198.51.100.80'))))));
