@@ -221,29 +221,36 @@ mod tests {
         assert_eq!(c.read("s\n", 12_001), Read::Wait);
     }
 
-    #[test]
-    fn a_flood_on_a_slow_object_costs_about_one_object_read_a_second() {
+    /// 10 s of a read every `every` ms, each object read answered `latency` ms later and kept
+    /// as of the time it was sent (as the Worker keeps it): how many reads reached the object.
+    fn reads_reaching_the_object(every: u64, latency: u64) -> u32 {
         let mut c = Copies::default();
         let mut reached = 0;
-        // 10 s of 200 reads a second; each object read answers 400 ms later (longer than a
-        // copy's renewal lead of 200 ms)
         let mut pending: Vec<u64> = vec![];
         for ms in 0..10_000u64 {
             pending.retain(|&done| {
                 if done == ms {
-                    c.keep("s\n", ms - 400, format!("{ms}"));
+                    c.keep("s\n", ms - latency, format!("{ms}"));
                     false
                 } else {
                     true
                 }
             });
-            if ms % 5 == 0 {
+            if ms % every == 0 {
                 if let Read::Object { .. } = c.read("s\n", ms) {
                     reached += 1;
-                    pending.push(ms + 400);
+                    pending.push(ms + latency);
                 }
             }
         }
+        reached
+    }
+
+    #[test]
+    fn a_flood_on_a_slow_object_costs_about_one_object_read_a_second() {
+        // 200 reads a second; the object answers in 400 ms (longer than a copy's renewal lead
+        // of 200 ms)
+        let reached = reads_reaching_the_object(5, 400);
         // the reads before the flood is seen and while the first answer is on its way (81),
         // then one renewal per copy's life or less
         assert!(reached <= 81 + 13, "{reached} reads reached the object");
@@ -251,26 +258,8 @@ mod tests {
 
     #[test]
     fn a_steady_flood_costs_about_one_object_read_a_second() {
-        let mut c = Copies::default();
-        let mut reached = 0;
-        // 10 s of 500 reads a second; each object read answers 20 ms later
-        let mut pending: Vec<u64> = vec![];
-        for ms in 0..10_000u64 {
-            pending.retain(|&done| {
-                if done == ms {
-                    c.keep("s\n", ms, format!("{ms}"));
-                    false
-                } else {
-                    true
-                }
-            });
-            if ms % 2 == 0 {
-                if let Read::Object { .. } = c.read("s\n", ms) {
-                    reached += 1;
-                    pending.push(ms + 20);
-                }
-            }
-        }
+        // 500 reads a second; the object answers in 20 ms
+        let reached = reads_reaching_the_object(2, 20);
         // the first FLOOD_READS + the reads while the first answer is on its way, then one per
         // 800 ms
         assert!(

@@ -247,13 +247,11 @@ impl SitePresence {
     /// A call from the Worker or another object of the site: its answer, or a `Promise` of it
     /// when the alarm moves.
     pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
-        let answer = self.call(&req).map_err(JsValue::from)?;
+        let answer = self.call(&req)?;
         let resp: web_sys::Response = match answer {
             Answer::Json(text) => http::internal_json(&text)?,
-            Answer::Refused(e) => http::error(&e, None).map_err(JsValue::from)?.into(),
-            Answer::Socket(client) => Response::from_websocket(client)
-                .map_err(JsValue::from)?
-                .into(),
+            Answer::Refused(e) => http::error(&e, None)?.into(),
+            Answer::Socket(client) => Response::from_websocket(client)?.into(),
         };
         Ok(match self.arm_alarm()? {
             Some(set) => future_to_promise(async move {
@@ -266,7 +264,7 @@ impl SitePresence {
     }
 
     pub async fn alarm(&self) -> std::result::Result<JsValue, JsValue> {
-        self.on_alarm().await.map_err(JsValue::from)?;
+        self.on_alarm().await?;
         Ok(JsValue::UNDEFINED)
     }
 
@@ -290,8 +288,7 @@ impl SitePresence {
                     None => Incoming::Binary(binary_length(&message)),
                 };
                 l.core.socket_message(now, attachment.id, incoming);
-            })
-            .map_err(JsValue::from)?;
+            })?;
         }
         self.settled()
     }
@@ -306,7 +303,7 @@ impl SitePresence {
     ) -> std::result::Result<JsValue, JsValue> {
         let ws = WebSocket::from(ws);
         let how = Closed::from_code(u16::try_from(code).unwrap_or(1006));
-        self.socket_gone(&ws, how).map_err(JsValue::from)?;
+        self.socket_gone(&ws, how)?;
         // Complete the closing handshake; the socket may already be gone.
         let _ = ws.close(Some(1000), Some("closed"));
         self.settled()
@@ -319,8 +316,7 @@ impl SitePresence {
         _error: JsValue,
     ) -> std::result::Result<JsValue, JsValue> {
         let ws = WebSocket::from(ws);
-        self.socket_gone(&ws, Closed::Abnormal)
-            .map_err(JsValue::from)?;
+        self.socket_gone(&ws, Closed::Abnormal)?;
         self.settled()
     }
 }
