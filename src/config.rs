@@ -90,17 +90,32 @@ impl WebhookConfig {
 
 /// `"NAME"` or `["NAME", ...]`; names are non-empty.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+    // A visitor of its own rather than an untagged enum: serde buffers an untagged value in
+    // its private `Content` tree first, code the Worker's Wasm would carry for this one field.
+    struct Names;
+    impl<'de> serde::de::Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a name or a list of names")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+            Ok(vec![name.to_owned()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut names = Vec::new();
+            while let Some(n) = seq.next_element::<String>()? {
+                names.push(n);
+            }
+            Ok(names)
+        }
     }
-    let names = match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(n)) => vec![n],
-        Some(OneOrMany::Many(list)) => list,
-    };
+    let names = d.deserialize_any(Names)?;
     if names.iter().any(|n| n.trim().is_empty()) {
         return Err(serde::de::Error::custom(
             "secret_env names must not be empty",

@@ -107,6 +107,20 @@ pub fn short_count(n: u32) -> String {
     }
 }
 
+/// A length in half pixels as SVG reads it (`25`, `25.5`): written from integers, since printing
+/// an `f64` would link the standard library's float formatting (~13 KB of Wasm) for this alone.
+struct Halves(u64);
+
+impl std::fmt::Display for Halves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0 / 2)?;
+        if self.0 % 2 == 1 {
+            f.write_str(".5")?;
+        }
+        Ok(())
+    }
+}
+
 /// The badge: a grey label box and a green value box (grey when nobody is there).
 pub fn svg(label: &str, value: &str, live: bool) -> String {
     svg_in(label, value, if live { "#16a34a" } else { "#6b7280" })
@@ -115,12 +129,12 @@ pub fn svg(label: &str, value: &str, live: bool) -> String {
 /// The badge with its value box in `color`.
 pub fn svg_in(label: &str, value: &str, color: &str) -> String {
     let pad = 6.0;
-    let lw = (text_width(label) + 2.0 * pad).round();
-    let vw = (text_width(value) + 2.0 * pad).round();
-    let w = lw + vw;
+    // whole pixels (a text is at most a few hundred wide); the centres are halves of them
+    let lw = (text_width(label) + 2.0 * pad).round() as u64;
+    let vw = (text_width(value) + 2.0 * pad).round() as u64;
     let (label, value) = (escape(label), escape(value));
-    let lx = lw / 2.0;
-    let vx = lw + vw / 2.0;
+    let (w, lx, vx) = (Halves(2 * (lw + vw)), Halves(lw), Halves(2 * lw + vw));
+    let (lw, vw) = (Halves(2 * lw), Halves(2 * vw));
     format!(
         concat!(
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="20" role="img" aria-label="{label}: {value}">"##,
@@ -185,6 +199,26 @@ mod tests {
         assert!(width(&long) > width(&short) + 100.0);
         assert!(text_width("MMM") > text_width("iii") * 2.0);
         assert!(short.contains("#16a34a") && svg("x", "0", false).contains("#6b7280"));
+    }
+
+    #[test]
+    fn lengths_are_written_as_whole_or_half_pixels() {
+        assert_eq!(
+            [0, 1, 2, 51, 130].map(|h| Halves(h).to_string()),
+            ["0", "0.5", "1", "25.5", "65"]
+        );
+        // the same lengths as printing the widths and centres as f64 would
+        for (label, value) in [("online now", "3"), ("people here", "1.2k"), ("é", "42")] {
+            let lw = (text_width(label) + 12.0).round();
+            let vw = (text_width(value) + 12.0).round();
+            let s = svg(label, value, true);
+            for (name, v) in [("width", lw + vw), ("x", lw / 2.0), ("x", lw + vw / 2.0)] {
+                assert!(
+                    s.contains(&format!(r#" {name}="{v}""#)),
+                    "{name}={v} in {s}"
+                );
+            }
+        }
     }
 
     #[test]

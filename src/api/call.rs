@@ -31,7 +31,7 @@ pub fn object_name(site: &str, shard: u32) -> String {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SiteCall {
     Ping(Ping),
     Count(CountQuery),

@@ -15,7 +15,7 @@ pub const SHARD_CALL_HEADER: &str = "herenow-shard-call";
 /// holds the session, applied by the object that keeps the site's entities (the same object, or
 /// the coordinator after a shard's report).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "e", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum EntityEvent {
     /// A session of `entity` began, moved, went away or came back, or carries new info.
     Start {
@@ -120,7 +120,7 @@ pub struct Totals {
 /// A call between the objects of a site (and the Worker's question for a shard's anonymous
 /// counts), carried in [`SHARD_CALL_HEADER`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ShardCall {
     /// A shard's report to the coordinator, answered with its [`Totals`].
     Report { site: String, report: Report },
