@@ -170,14 +170,21 @@ impl Sites {
     /// Parses the `SITES` var. A value that is not a JSON object breaks every site (the error
     /// says why); an entry that does not validate breaks only its site ([`Sites::broken`]).
     pub fn parse(json: &str) -> Result<Sites, String> {
-        let entries = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
-            .map_err(|e| {
-                format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
-            })?;
+        // Each entry is kept as its text and parsed on its own (from bytes, as every JSON the
+        // Worker reads, so that each type's parser is in its Wasm once).
+        type Entries<'a> = HashMap<String, &'a serde_json::value::RawValue>;
+        let entries = serde_json::from_slice::<Entries>(json.as_bytes()).map_err(|e| {
+            format!("SITES is not a JSON object of site -> {{\"origins\": [...]}}: {e}")
+        })?;
         let mut out = Sites::default();
         for (key, entry) in entries {
-            let site = serde_json::from_value::<SiteConfig>(entry)
-                .map_err(|e| e.to_string())
+            let site = serde_json::from_slice::<SiteConfig>(entry.get().as_bytes())
+                .map_err(|e| {
+                    // where in the entry's own text is no help to whoever reads the log
+                    let e = e.to_string();
+                    e.rsplit_once(" at line ")
+                        .map_or(e.clone(), |(why, _)| why.to_owned())
+                })
                 .and_then(|site| site.validate().map(|()| site));
             match site {
                 Ok(site) => {
@@ -343,7 +350,12 @@ mod tests {
         assert_eq!(names("b"), ["NEW", "OLD"]);
         assert!(names("c").is_empty() && names("d").is_empty());
         assert!(broken(r#"{"a":{"secret_env":[""]}}"#).contains("must not be empty"));
-        assert!(!broken(r#"{"a":{"secret_env":5}}"#).is_empty());
+        let why = broken(r#"{"a":{"secret_env":5}}"#);
+        assert!(
+            why.contains("secret_env") || why.contains("a name"),
+            "{why}"
+        );
+        assert!(!why.contains(" at line "), "{why}");
     }
 
     #[test]

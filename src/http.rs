@@ -170,7 +170,7 @@ pub async fn text_of(resp: &web_sys::Response) -> String {
 
 /// An answer's JSON body as `T`; `None` when it is not one.
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: web_sys::Response) -> Option<T> {
-    serde_json::from_str(&text_of(&resp).await).ok()
+    serde_json::from_slice(text_of(&resp).await.as_bytes()).ok()
 }
 
 /// The secrets that sign a site's tokens, newest first, by name: those of `cfg.secret_env`

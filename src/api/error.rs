@@ -389,7 +389,7 @@ impl ApiError {
     /// The error an answer's JSON body holds (an object's refusal, as the Worker reads it);
     /// `None` for any other body.
     pub fn from_body(body: &str) -> Option<ApiError> {
-        let answer: ErrorAnswer = serde_json::from_str(body).ok()?;
+        let answer: ErrorAnswer = serde_json::from_slice(body.as_bytes()).ok()?;
         let code = ErrorCode::parse(&answer.error.code)?;
         Some(ApiError::new(code, answer.error.message))
     }

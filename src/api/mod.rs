@@ -336,7 +336,7 @@ fn ping_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>
             ApiError::bad_request("The body must be UTF-8 JSON.")
         }
     })?;
-    let parsed: Result<StrictObject, _> = serde_json::from_str(text);
+    let parsed: Result<StrictObject, _> = serde_json::from_slice(text.as_bytes());
     if large
         && !parsed
             .as_ref()

@@ -102,6 +102,6 @@ impl Attachment {
     }
 
     pub fn load(ws: &WebSocket) -> Option<Attachment> {
-        serde_json::from_str(&super::runtime::attachment_text(ws)?).ok()
+        serde_json::from_slice(super::runtime::attachment_text(ws)?.as_bytes()).ok()
     }
 }

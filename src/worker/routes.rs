@@ -341,7 +341,8 @@ pub async fn badge(edge: &Edge<'_>) -> Answer {
         room: q.room.clone(),
     };
     let body = super::reads::count(edge, count).await?;
-    let counts: CountAnswer = serde_json::from_str(&body).map_err(|_| ApiError::internal())?;
+    let counts: CountAnswer =
+        serde_json::from_slice(body.as_bytes()).map_err(|_| ApiError::internal())?;
     let sessions = match counts.room {
         Some(room) => room.sessions,
         None => counts.site.sessions,

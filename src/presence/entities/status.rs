@@ -73,7 +73,7 @@ impl EntityStatus {
 pub(crate) fn info_json<S: Serializer>(info: &Option<Info>, s: S) -> Result<S::Ok, S::Error> {
     let raw = info
         .as_deref()
-        .and_then(|i| serde_json::from_str::<&RawValue>(i).ok());
+        .and_then(|i| serde_json::from_slice::<&RawValue>(i.as_bytes()).ok());
     match raw {
         Some(raw) => raw.serialize(s),
         None => s.serialize_none(),
