@@ -161,12 +161,31 @@ test('typing again at once after a send and an emptied box shows "typing..." wit
 });
 
 test('a screenshot of the agent console while the customer types (test-results/screenshots/agent-typing.png)', async () => {
-  await typeSlowly('Could you send the ', 60);
-  await waitFor(async () => (await shown()).line, { timeoutMs: 3000, what: 'the typing line' });
-  const file = path.join(ROOT, 'test-results', 'screenshots', 'agent-typing.png');
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  await agent.locator('.console').screenshot({ path: file });
-  assert.ok(fs.statSync(file).size > 10_000, 'a screenshot was written');
-  const side = await agent.locator('here-now-status[entity="customer:conv_123"]').first().textContent();
-  assert.equal(side, 'typing...', 'the conversation list says it too');
+  // The customer types on until the checks are done: the signal lasts SIGNAL_TTL_MS from its
+  // last renewal (at most one per half ttl), and a screenshot on a busy machine can outlast a
+  // typing that stopped first. At most 150 keys (9 s or more).
+  let typing = true;
+  let keysDone = false;
+  const keys = (async () => {
+    await customer.click('#text');
+    const text = 'Could you send the tracking number, please? ';
+    for (let i = 0; typing && i < 150; i++) {
+      await customer.keyboard.type(text[i % text.length]);
+      await sleep(60);
+    }
+    keysDone = true;
+  })();
+  try {
+    await waitFor(async () => (await shown()).line, { timeoutMs: 3000, what: 'the typing line' });
+    const file = path.join(ROOT, 'test-results', 'screenshots', 'agent-typing.png');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    await agent.locator('.console').screenshot({ path: file });
+    assert.ok(fs.statSync(file).size > 10_000, 'a screenshot was written');
+    assert.ok(!keysDone, 'the customer still types (150 keys were not enough)');
+    const side = await agent.locator('here-now-status[entity="customer:conv_123"]').first().textContent();
+    assert.equal(side, 'typing...', 'the conversation list says it too');
+  } finally {
+    typing = false;
+    await keys;
+  }
 });
