@@ -993,6 +993,15 @@ async function main() {
     }
     result.server_rss_bytes = rssBytes(server.pid);
     serverCpu += cpuMs(server.pid) ?? 0;
+    if (opts.target === 'floor' && PLAN.wake.length) {
+      // 2b. The same wake-up, by the floor that keeps an attachment per socket (peers/floor):
+      // what reading back per-socket state costs in this runtime, beside the plain floor.
+      await stopServer(server);
+      server = await startServer('stateful floor run', { FLOOR_STATE: 'attachments' });
+      const sets = await phase(result, 'wake-up sockets (stateful floor)', openWakePools);
+      if (sets) result.wake_stateful = await phase(result, 'wake-up (stateful floor)', () => wake(sets));
+      serverCpu += cpuMs(server.pid) ?? 0;
+    }
   } finally {
     await stopServer(server);
     for (const p of pools) await p.close();

@@ -154,6 +154,15 @@ function rows(results, plan) {
       }),
     ]);
   }
+  for (const size of Object.keys(floor?.wake_stateful ?? {}).map(Number).sort((a, b) => a - b)) {
+    out.push([
+      `   the floor keeping an attachment per socket, read on a wake: ${size.toLocaleString('en-US')} sockets, first / last ms`,
+      cell((x) => {
+        const w = x.wake_stateful?.[size];
+        return w ? `${f1(w.first)} / ${f1(w.last)}${w.hibernated ? '' : ' (not evicted)'}` : NA;
+      }),
+    ]);
+  }
   out.push([`3. Pings at saturation (the median of ${plan.pingWindows ?? 1} window${(plan.pingWindows ?? 1) === 1 ? '' : 's'} of ${((plan.pingDurationMs ?? 0) / 1000).toFixed(0)} s): requests/s`, cell((x) => (x.kind === 'worker' ? f0(x.pings?.rps) : NA))]);
   out.push(['   latency p50 / p99 ms', cell((x) => (x.kind === 'worker' ? `${f1(x.pings?.p50)} / ${f1(x.pings?.p99)}` : NA))]);
   out.push([
@@ -287,6 +296,13 @@ function targets(results) {
       `wake-up with ${big.toLocaleString('en-US')} sockets at most 1.25x the floor's to the first subscriber: ${f1(w.first)} ms against the floor's ${f1(fw.first)} ms (${f2(w.first / fw.first)}x; last ${f1(w.last)} ms${w.hibernated ? '' : '; the object was NOT evicted'})`,
     );
   } else verdict(null, 'wake-up against the floor (not run in this mode)');
+  const sw = by.floor?.wake_stateful?.[big];
+  if (w && sw) {
+    // not one of the issue's targets: where the runtime's own per-socket reads put the limit
+    out.push(
+      `- beside it: the floor that keeps an attachment per socket and reads them on a wake (peers/floor, FLOOR_STATE): ${f1(sw.first)} ms to the first of ${big.toLocaleString('en-US')} (last ${f1(sw.last)}${sw.hibernated ? '' : '; NOT evicted'}); herenow ${f2(w.first / sw.first)}x that`,
+    );
+  }
   const fl = by.floor?.pings;
   const ps = by.partyserver?.pings;
   if (h.pings && fl) {

@@ -3,6 +3,14 @@
 // (join +1, leave -1, heartbeat 0), the object answers it and sends the counter to every socket
 // it holds (hibernatable, `ping` answered `pong` by the runtime). What any presence service on
 // Durable Objects must pay at least, per request and per socket.
+//
+// With the var FLOOR_STATE = "attachments" (the bench's wake-up, beside the plain floor): the
+// floor that keeps what a socket is through hibernation, as any presence service must that
+// still counts after a wake (a socket's room, and the session it carries). Each socket gets that
+// as its attachment when it is accepted (one JSON string, as herenow keeps its own), and the
+// first event after the object was constructed reads every socket's attachment back (the
+// runtime's `deserializeAttachment`, then `JSON.parse`) and tallies the sockets per room, before
+// it sends anything. Nothing else changes.
 
 import { DurableObject } from 'cloudflare:workers';
 
@@ -10,23 +18,44 @@ export class Floor extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
     this.count = 0;
+    this.stateful = env.FLOOR_STATE === 'attachments';
+    this.rooms = null; // room -> sockets, once the attachments were read
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
   }
 
   async fetch(request) {
     if (request.headers.get('Upgrade') === 'websocket') {
       const { 0: client, 1: server } = new WebSocketPair();
+      this.restore();
       this.ctx.acceptWebSocket(server);
+      if (this.stateful) {
+        const q = new URL(request.url).searchParams;
+        const room = q.get('room') ?? '/';
+        server.serializeAttachment(JSON.stringify({ room, session: q.get('session') }));
+        this.rooms.set(room, (this.rooms.get(room) ?? 0) + 1);
+      }
       server.send(this.message());
       return new Response(null, { status: 101, webSocket: client });
     }
     if (request.method === 'GET') return new Response(this.message(), { headers: { 'content-type': 'application/json' } });
     const { event } = await request.json();
+    this.restore();
     if (event === 'join') this.count += 1;
     else if (event === 'leave') this.count -= 1;
     const message = this.message();
     for (const ws of this.ctx.getWebSockets()) ws.send(message);
     return new Response(message, { headers: { 'content-type': 'application/json' } });
+  }
+
+  /** The stateful floor's wake-up: every socket's attachment, read once per construction. */
+  restore() {
+    if (!this.stateful || this.rooms) return;
+    this.rooms = new Map();
+    for (const ws of this.ctx.getWebSockets()) {
+      const text = ws.deserializeAttachment();
+      const a = typeof text === 'string' ? JSON.parse(text) : null;
+      if (a) this.rooms.set(a.room, (this.rooms.get(a.room) ?? 0) + 1);
+    }
   }
 
   message() {
