@@ -128,10 +128,22 @@ mod raw {
 pub async fn call_object(
     env: &worker::Env,
     site: &str,
-    (shard, shards): (u32, u32),
+    at: (u32, u32),
     call: ObjectCall<'_>,
     upgrade: bool,
 ) -> Result<web_sys::Response> {
+    let answer = JsFuture::from(object_promise(env, site, at, call, upgrade)?).await?;
+    Ok(wasm_bindgen::JsCast::unchecked_into(answer))
+}
+
+/// [`call_object`]'s request, made: the stub's `fetch` promise.
+pub fn object_promise(
+    env: &worker::Env,
+    site: &str,
+    (shard, shards): (u32, u32),
+    call: ObjectCall<'_>,
+    upgrade: bool,
+) -> Result<worker::js_sys::Promise> {
     use crate::api::call::{encode_for, object_name, CALL_HEADER};
     use crate::presence::shards::SHARD_CALL_HEADER;
     use wasm_bindgen::JsCast;
@@ -152,8 +164,7 @@ pub async fn call_object(
     }
     let namespace: raw::Namespace = namespace.unchecked_into();
     let stub = namespace.get_by_name(&object_name(site, shard))?;
-    let answer = JsFuture::from(stub.fetch("https://presence/", &init)?).await?;
-    Ok(answer.unchecked_into())
+    Ok(stub.fetch("https://presence/", &init)?)
 }
 
 /// An answer's body as text (empty when it cannot be read).

@@ -87,10 +87,29 @@ impl Edge<'_> {
     /// Called below workers-rs (`raw`): its `RateLimiter` checks the binding's type by name and
     /// converts the options and the outcome with serde, on every ping.
     pub async fn rate_limit(&self, kind: &str, site: &str) -> Result<(), ApiError> {
-        match raw::limit(self.env, &format!("{kind}|{}|{site}", self.address)).await {
-            Some(false) => Err(ApiError::rate_limited()),
-            _ => Ok(()),
-        }
+        let Some(asked) = self.ask_limiter(kind, site) else {
+            return Ok(());
+        };
+        let outcome = worker::wasm_bindgen_futures::JsFuture::from(asked).await;
+        limited(outcome.ok())
+    }
+
+    /// The limiter's `limit()` promise for this request; `None` without the binding.
+    pub fn ask_limiter(&self, kind: &str, site: &str) -> Option<worker::js_sys::Promise> {
+        raw::limit(self.env, &format!("{kind}|{}|{site}", self.address))
+    }
+}
+
+/// The limiter's outcome (`None`: it failed): 429 `rate_limited` when it says so.
+pub fn limited(outcome: Option<wasm_bindgen::JsValue>) -> Result<(), ApiError> {
+    let success = outcome.and_then(|o| {
+        worker::js_sys::Reflect::get(&o, &"success".into())
+            .ok()?
+            .as_bool()
+    });
+    match success {
+        Some(false) => Err(ApiError::rate_limited()),
+        _ => Ok(()),
     }
 }
 
@@ -98,7 +117,6 @@ mod raw {
     use wasm_bindgen::prelude::wasm_bindgen;
     use wasm_bindgen::{JsCast, JsValue};
     use worker::js_sys::{Object, Promise, Reflect};
-    use worker::wasm_bindgen_futures::JsFuture;
 
     #[wasm_bindgen]
     extern "C" {
@@ -108,17 +126,15 @@ mod raw {
         fn limit(this: &RateLimit, options: &Object) -> Result<Promise, JsValue>;
     }
 
-    /// Whether `key` is within the `PING_LIMITER` binding's limit; `None` without the binding or
-    /// when it fails.
-    pub async fn limit(env: &worker::Env, key: &str) -> Option<bool> {
+    /// The `PING_LIMITER` binding's answer for `key` (`{ success }`); `None` without the
+    /// binding or when it fails.
+    pub fn limit(env: &worker::Env, key: &str) -> Option<Promise> {
         let binding = Reflect::get(env, &"PING_LIMITER".into()).ok()?;
         if binding.is_undefined() {
             return None;
         }
         let options = Object::new();
         Reflect::set(&options, &"key".into(), &key.into()).ok()?;
-        let promise = binding.unchecked_into::<RateLimit>().limit(&options).ok()?;
-        let outcome = JsFuture::from(promise).await.ok()?;
-        Reflect::get(&outcome, &"success".into()).ok()?.as_bool()
+        binding.unchecked_into::<RateLimit>().limit(&options).ok()
     }
 }

@@ -3,6 +3,7 @@
 //! bot, token and rate checks (`guards.rs`), and hands the object one typed [`SiteCall`].
 //! Everything else is the static assets in `public/`.
 
+mod chain;
 mod guards;
 mod reads;
 mod routes;
@@ -10,6 +11,7 @@ mod routes;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use wasm_bindgen::JsValue;
 use worker::{event, web_sys, Context, Env, Headers, Method, Request, Result};
 
 use crate::api::routes::{self as table, Op};
@@ -23,13 +25,38 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The Worker's `fetch`, exported as `#[event(fetch)]` would, but by hand: the usual ping is
+/// answered by a chain of the runtime's promises (`chain.rs` says why), everything else by
+/// [`fetch_async`].
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> worker::js_sys::Promise {
+    let (req, env, ctx) = match chain::ping(req, env, Context::new(ctx)) {
+        Ok(answer) => return answer,
+        Err(back) => back,
+    };
+    worker::wasm_bindgen_futures::future_to_promise(async move {
+        match fetch_async(req, env, ctx).await {
+            Ok(resp) => Ok(resp.into()),
+            // as `#[event(fetch)]` answers its handler's errors
+            Err(e) => {
+                worker::console_error!("{e}");
+                let resp = http::error(&ApiError::internal(), None).map_err(JsValue::from)?;
+                Ok(web_sys::Response::from(resp).into())
+            }
+        }
+    })
+}
+
 /// The request and the answer are the runtime's own (`web_sys`), not workers-rs's
 /// `Request`/`Response`: making a `worker::Request` reads the request's `cf` object and URL
 /// into Rust on every request, and a `worker::Response` is rebuilt on its way out; on the hot
 /// path of a ping neither is needed (the headers are read through `worker::Headers`, a thin
 /// wrapper). Routes that need a `worker::Request` make one.
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+async fn fetch_async(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let headers = Headers(req.headers());
     let origin = headers.get("Origin").ok().flatten();
     let url = req.url();
@@ -339,8 +366,12 @@ impl<'a> Edge<'a> {
 /// are; anything else an object answers is a server error.
 pub(crate) async fn object_refusal(resp: web_sys::Response) -> ApiError {
     let status = resp.status();
-    let text = http::text_of(&resp).await;
-    match ApiError::from_body(&text) {
+    refusal_of(status, &http::text_of(&resp).await)
+}
+
+/// [`object_refusal`] of an answer's status and body.
+fn refusal_of(status: u16, text: &str) -> ApiError {
+    match ApiError::from_body(text) {
         Some(e) if e.status() == status && status != 500 => e,
         _ => {
             worker::console_error!("object answered {status}: {text}");

@@ -7,7 +7,7 @@ use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
 use crate::api::{
     parse_count, parse_history, parse_live, parse_members, parse_ping, parse_rooms, parse_status,
-    ApiError, SiteCall, MAX_PING_WITH_TOKEN_BYTES,
+    ApiError, Ping, SiteCall, MAX_PING_WITH_TOKEN_BYTES,
 };
 use crate::http::{ObjectCall, MAX_ORIGIN_ECHO};
 use crate::presence::shards::ShardCall;
@@ -17,36 +17,51 @@ use crate::token;
 /// The runtime's own `Response` (see `fetch` in `mod.rs`); a `worker::Response` converts.
 type Answer = Result<web_sys::Response, ApiError>;
 
-/// `POST /v1/ping`
+/// `POST /v1/ping` (the usual one, with its length declared within the cap, is answered by
+/// `chain.rs` instead, with the same steps below).
 pub async fn ping(req: web_sys::Request, headers: &Headers, edge: &Edge<'_>) -> Answer {
+    let body = match declared_length(headers)? {
+        Some(_) => read_whole(&req).await.map_err(|_| unreadable())?,
+        None => read_capped(&mut Request::from(req), MAX_PING_WITH_TOKEN_BYTES).await?,
+    };
+    let ping = checked_ping(&body, headers, edge)?;
+    edge.rate_limit("ping", &ping.site).await?;
+    let site = ping.site.clone();
+    edge.relay(&site, SiteCall::Ping(ping)).await
+}
+
+/// 400: a body that could not be read.
+pub fn unreadable() -> ApiError {
+    ApiError::bad_request("The body could not be read.")
+}
+
+/// A ping's declared length: 413 `too_large` past the cap; `Some` when declared within it (the
+/// common case, read in one call), `None` when the body must be streamed and cut at the cap.
+pub fn declared_length(headers: &Headers) -> Result<Option<usize>, ApiError> {
     let length = headers.get("Content-Length").ok().flatten();
     if declares_more_than(length.as_deref(), MAX_PING_WITH_TOKEN_BYTES) {
         return Err(ApiError::too_large());
     }
-    let content_type = headers.get("Content-Type").ok().flatten();
-    // A declared length within the cap is read in one call (the common case, and cheaper);
-    // otherwise the body is streamed and cut at the cap.
-    let declared = length
+    Ok(length
         .as_deref()
-        .and_then(|l| l.trim().parse::<usize>().ok());
-    let body = match declared {
-        Some(n) if n <= MAX_PING_WITH_TOKEN_BYTES => {
-            let body = read_whole(&req)
-                .await
-                .map_err(|_| ApiError::bad_request("The body could not be read."))?;
-            if body.len() > MAX_PING_WITH_TOKEN_BYTES {
-                return Err(ApiError::too_large());
-            }
-            body
-        }
-        _ => read_capped(&mut Request::from(req), MAX_PING_WITH_TOKEN_BYTES).await?,
-    };
+        .and_then(|l| l.trim().parse::<usize>().ok())
+        .filter(|n| *n <= MAX_PING_WITH_TOKEN_BYTES))
+}
+
+/// A ping's body checked, in order: its size and type, its fields, the site and its origins,
+/// bots, an entity's token; with the client's address. What is left is the rate limit and the
+/// object.
+pub fn checked_ping(body: &[u8], headers: &Headers, edge: &Edge<'_>) -> Result<Ping, ApiError> {
+    if body.len() > MAX_PING_WITH_TOKEN_BYTES {
+        return Err(ApiError::too_large());
+    }
+    let content_type = headers.get("Content-Type").ok().flatten();
     if !ping_content_type_ok(content_type.as_deref()) {
         return Err(ApiError::bad_request(
             "Send the ping as application/json or text/plain.",
         ));
     }
-    let mut ping = parse_ping(&body)?;
+    let mut ping = parse_ping(body)?;
     let site = edge.site(&ping.site)?;
     let secret = ping
         .entity
@@ -59,10 +74,8 @@ pub async fn ping(req: web_sys::Request, headers: &Headers, edge: &Edge<'_>) -> 
         token::check_track(&claims, &ping.site, entity)?;
         ping.info = token::track_info(&claims)?;
     }
-    edge.rate_limit("ping", &ping.site).await?;
     ping.address = Some(edge.address.clone());
-    let site = ping.site.clone();
-    edge.relay(&site, SiteCall::Ping(ping)).await
+    Ok(ping)
 }
 
 /// `GET /v1/count?site=S[&room=R]`: at most a second old (see `reads.rs`).
@@ -233,7 +246,7 @@ async fn read_whole(req: &web_sys::Request) -> worker::Result<Vec<u8>> {
 /// `too_large`.
 async fn read_capped(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
-    let unreadable = |_| ApiError::bad_request("The body could not be read.");
+    let unreadable = |_| unreadable();
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
         return Ok(body); // no body at all

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startWorker, uid } from '../kit/harness.mjs';
+import { ALLOWED_ORIGIN, LOCKED_SITE, startWorker, uid } from '../kit/harness.mjs';
 
 let w;
 before(async () => {
@@ -257,4 +257,41 @@ test('GET /v1/rooms of a site nobody pinged is empty', T, async () => {
   const body = await w.rooms(site);
   assert.deepEqual(body.site, { sessions: 0, visitors: 0 });
   assert.deepEqual(body.rooms, []);
+});
+
+// The Worker answers a ping whose length is declared (what browsers and sendBeacon send) as a
+// chain of the runtime's promises, and one streamed without a Content-Length on its general
+// way: the same steps, so the same answers, headers included.
+test('a ping is answered alike with its length declared and streamed without one', T, async () => {
+  const send = (body, streamed, origin) =>
+    w.request('/v1/ping', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(origin ? { origin } : {}) },
+      ...(streamed
+        ? { body: new Blob([body]).stream(), duplex: 'half' }
+        : { body }),
+    });
+  const headers = (res) => ['content-type', 'cache-control', 'vary', 'access-control-allow-origin'].map((h) => res.headers.get(h));
+  const site = w.site();
+  const [s, v] = [uid('s'), uid('v')];
+  const cases = [
+    // a session joins each way, in a room of its own: the answers carry the same counts
+    [(n) => ({ site, room: `/both-${n}`, session: `${s}${n}`, visitor: v, event: 'join' }), 'https://a.example', 200],
+    [() => ({ site, session: 'not ok!', event: 'join' }), undefined, 400],
+    [() => ({ site: LOCKED_SITE, session: uid('s'), event: 'join' }), 'https://other.example', 403],
+    [(n) => ({ site: LOCKED_SITE, room: `/${s}-${n}`, session: `${s}L${n}`, event: 'heartbeat' }), ALLOWED_ORIGIN, 200],
+  ];
+  for (const [make, origin, status] of cases) {
+    const declared = await send(JSON.stringify(make(1)), false, origin);
+    const streamed = await send(JSON.stringify(make(2)), true, origin);
+    assert.equal(declared.status, status, declared.text);
+    assert.equal(streamed.status, status, streamed.text);
+    assert.deepEqual(headers(streamed), headers(declared));
+    if (status === 200) {
+      assert.deepEqual(Object.keys(streamed.body).sort(), Object.keys(declared.body).sort());
+      assert.equal(streamed.body.room.sessions, declared.body.room.sessions);
+    } else {
+      assert.deepEqual(streamed.body, declared.body);
+    }
+  }
 });
