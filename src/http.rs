@@ -31,50 +31,52 @@ pub fn json(status: u16, body: String, origin: Option<&str>) -> Result<Response>
         .fixed(body.into_bytes()))
 }
 
-/// An object's JSON answer to the Worker or to another object of the site: the body alone. The
-/// Worker answers clients with its own public headers ([`relay`]) and objects only read the
-/// body, so no header is set on the hot path of every ping. Made as the runtime's `Response`
-/// from the text (no copy of the body into a `Uint8Array`, no `ResponseInit`).
+/// An object's JSON answer that only its caller reads (the Worker's count copies, another
+/// object of the site): the body alone. Made as the runtime's `Response` from the text (no copy
+/// of the body into a `Uint8Array`, no `ResponseInit`).
 pub fn internal_json(body: &str) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue> {
     web_sys::Response::new_with_opt_str(Some(body))
 }
 
+/// The request header that says a call's answer goes to the client as it is (the object then
+/// answers with the public headers), and the client's `Origin` (empty when it sent none).
+pub const ORIGIN_HEADER: &str = "herenow-origin";
+
 thread_local! {
-    /// The public headers of the last origin relayed to: the `Response` constructor copies
-    /// the headers it is given, so one `Headers` object serves every relayed answer to the same
-    /// origin (a site's pages share one), four header sets less per ping. Never changed once
-    /// made (a `Headers` holds no I/O, so it may outlive the request that made it).
-    static RELAY_HEADERS: std::cell::RefCell<Option<(Option<String>, web_sys::Headers)>> =
+    /// The public headers of the last origin answered: the `Response` constructor copies the
+    /// headers it is given, so one `Headers` object serves every answer to the same origin (a
+    /// site's pages share one), four header sets less per ping. Never changed once made (a
+    /// `Headers` holds no I/O, so it may outlive the request that made it).
+    static PUBLIC_HEADERS: std::cell::RefCell<Option<(Option<String>, web_sys::Headers)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Another answer's body (an object's JSON), passed through unread with the public headers:
-/// one `Response` made, from the runtime's own.
-pub fn relay(
-    resp: &web_sys::Response,
-    status: u16,
+/// An object's JSON answer that the Worker hands to the client as it is: with the public
+/// headers for `origin`, so that the Worker makes no second `Response`.
+pub fn public_json(
+    body: &str,
     origin: Option<&str>,
-) -> Result<web_sys::Response> {
-    let cached = RELAY_HEADERS.with_borrow(|c| {
+) -> std::result::Result<web_sys::Response, wasm_bindgen::JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&cached_public_headers(origin)?.into());
+    web_sys::Response::new_with_opt_str_and_init(Some(body), &init)
+}
+
+/// [`public_headers`] for `origin`, made once per origin in a row.
+fn cached_public_headers(origin: Option<&str>) -> Result<web_sys::Headers> {
+    let cached = PUBLIC_HEADERS.with_borrow(|c| {
         c.as_ref()
             .filter(|(o, _)| o.as_deref() == origin)
             .map(|(_, h)| h.clone())
     });
-    let headers = match cached {
+    Ok(match cached {
         Some(h) => h,
         None => {
             let h = public_headers(origin)?.0;
-            RELAY_HEADERS.set(Some((origin.map(str::to_owned), h.clone())));
+            PUBLIC_HEADERS.set(Some((origin.map(str::to_owned), h.clone())));
             h
         }
-    };
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&headers);
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
-        resp.body().as_ref(),
-        &init,
-    )?)
+    })
 }
 
 /// The contract's error answer: `{"error":{"code","message"}}` with its status, and `Allow`
@@ -90,6 +92,8 @@ pub fn error(e: &ApiError, origin: Option<&str>) -> Result<Response> {
 /// A call to a site's object: its header (the public API's calls, or the objects' own protocol).
 pub enum ObjectCall<'a> {
     Site(&'a crate::api::SiteCall),
+    /// A call whose JSON answer the Worker hands to the client as it is, from this `Origin`.
+    Public(&'a crate::api::SiteCall, Option<&'a str>),
     Shard(&'a crate::presence::shards::ShardCall),
 }
 
@@ -151,6 +155,10 @@ pub fn object_promise(
     let at = (shard, shards);
     match call {
         ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode_for(at, c))?,
+        ObjectCall::Public(c, origin) => {
+            headers.set(CALL_HEADER, &encode_for(at, c))?;
+            headers.set(ORIGIN_HEADER, origin.unwrap_or_default())?;
+        }
         ObjectCall::Shard(c) => headers.set(SHARD_CALL_HEADER, &encode_for(at, c))?,
     }
     if upgrade {

@@ -249,7 +249,13 @@ impl SitePresence {
     pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
         let answer = self.call(&req)?;
         let resp: web_sys::Response = match answer {
-            Answer::Json(text) => http::internal_json(&text)?,
+            // the client's answer as it is (see `ORIGIN_HEADER`), else only the caller reads it
+            Answer::Json(text) => match req.headers().get(http::ORIGIN_HEADER)? {
+                Some(origin) => {
+                    http::public_json(&text, Some(origin.as_str()).filter(|o| !o.is_empty()))?
+                }
+                None => http::internal_json(&text)?,
+            },
             Answer::Refused(e) => http::error(&e, None)?.into(),
             Answer::Socket(client) => Response::from_websocket(client)?.into(),
         };

@@ -146,7 +146,7 @@ impl Sent {
             &f.env,
             &self.site,
             self.at,
-            ObjectCall::Site(&self.call),
+            ObjectCall::Public(&self.call, f.origin.as_deref()),
             false,
         ) {
             Ok(answer) => then(&answer, move |resp| self.answered(resp)).into(),
@@ -162,10 +162,7 @@ impl Sent {
         };
         let status = resp.status();
         if status == 200 {
-            return match http::relay(resp, status, self.flight.origin.as_deref()) {
-                Ok(resp) => resp.into(),
-                Err(e) => self.refuse(&e.into()),
-            };
+            return resp.into(); // with the public headers, from the object
         }
         match resp.text() {
             Ok(text) => then(&text, move |text| {

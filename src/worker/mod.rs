@@ -336,26 +336,29 @@ impl<'a> Edge<'a> {
         self.sites.get(site).map_or(1, |s| s.shards.clamp(1, 64))
     }
 
-    /// Calls the site's object and re-sends its JSON answer (a success or a contract error
-    /// such as `site_full`) with the public headers; anything else is a server error.
+    /// Calls the site's object and answers its JSON answer as it is (the object sets the public
+    /// headers), or the contract error it holds (such as `site_full`); anything else is a
+    /// server error.
     async fn relay(
         &self,
         site: &str,
         call: SiteCall,
     ) -> std::result::Result<web_sys::Response, ApiError> {
-        let resp = self.call_object(site, &call, false).await?;
-        self.relay_answer(resp).await
+        self.relay_to(site, self.shard_for(site, &call), &call)
+            .await
     }
 
-    /// An object's answer with the public headers: its JSON as it is on success, else the
-    /// contract error it holds.
-    async fn relay_answer(
+    /// [`Self::relay`] to object `shard` of the site.
+    async fn relay_to(
         &self,
-        resp: web_sys::Response,
+        site: &str,
+        shard: u32,
+        call: &SiteCall,
     ) -> std::result::Result<web_sys::Response, ApiError> {
-        let status = resp.status();
-        if status == 200 {
-            return Ok(http::relay(&resp, status, self.origin)?);
+        let public = ObjectCall::Public(call, self.origin);
+        let resp = self.call_shard(site, shard, public, false).await?;
+        if resp.status() == 200 {
+            return Ok(resp); // with the public headers, from the object
         }
         Err(object_refusal(resp).await)
     }

@@ -158,10 +158,7 @@ pub async fn members(headers: &Headers, edge: &Edge<'_>) -> Answer {
         .fold(Counts::default(), crate::presence::shards::add);
     let mut q = q;
     q.shards_anonymous = Some(others);
-    let resp = edge
-        .call_shard(&site, 0, ObjectCall::Site(&SiteCall::Members(q)), false)
-        .await?;
-    edge.relay_answer(resp).await
+    edge.relay_to(&site, 0, &SiteCall::Members(q)).await
 }
 
 /// `GET /v1/live?...` (WebSocket)
