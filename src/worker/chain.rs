@@ -3,10 +3,10 @@
 //! bound), then the site's object, each step one callback. An `async` export runs the same
 //! steps on `wasm-bindgen-futures`' executor, which costs every ping a `Promise` of its own, a
 //! `queueMicrotask` per step and two closures per `await` (about a tenth of a heartbeat's
-//! workerd CPU in a profile); a ping needs none of that. The steps are `routes.rs`'s
-//! (`declared_length`, `checked_ping`), the limiter's and the relay's, so the two ways cannot
-//! answer differently; every other request (and a ping whose body must be streamed) takes the
-//! `async` way.
+//! workerd CPU in a profile); a ping needs none of that. The steps are the `async` way's own
+//! (`routes.rs`'s `declared_length` and `checked_ping`, `guards.rs`'s `limited`, `refusal_of`),
+//! so the two ways cannot answer differently; every other request (and a ping whose body must
+//! be streamed) takes the `async` way.
 
 use std::rc::Rc;
 
