@@ -181,9 +181,11 @@ impl Sites {
             let site = serde_json::from_slice::<SiteConfig>(entry.get().as_bytes())
                 .map_err(|e| {
                     // where in the entry's own text is no help to whoever reads the log
-                    let e = e.to_string();
-                    e.rsplit_once(" at line ")
-                        .map_or(e.clone(), |(why, _)| why.to_owned())
+                    let mut why = e.to_string();
+                    if let Some(at) = why.rfind(" at line ") {
+                        why.truncate(at);
+                    }
+                    why
                 })
                 .and_then(|site| site.validate().map(|()| site));
             match site {
