@@ -21,6 +21,8 @@ for arg in "$@"; do
     *) echo "build.sh: unknown argument $arg (use --test-hooks, --force)" >&2; exit 2 ;;
   esac
 done
+# HERENOW_KEEP_NAMES=1: a build that keeps the Wasm function names (see the strip below)
+if [ "${HERENOW_KEEP_NAMES:-}" = 1 ]; then stamp="$stamp-names"; fi
 # The browser client, even when the Worker build is skipped: the served client must match its
 # sources (public/herenow.js and herenow.mjs are build outputs, not committed). Only when an
 # input is newer than them: wrangler dev runs this script twice before it binds its port, so it
@@ -55,8 +57,9 @@ export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
 worker-build --release "${features[@]}"
 # worker-build keeps the Wasm name section (function names for stack traces): 135 KB raw, 35 KB
 # gzipped of the deployed bundle. Panics still log their message (console_error_panic_hook);
-# only the function names in a Wasm stack trace are lost.
-"$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers \
+# only the function names in a Wasm stack trace are lost. HERENOW_KEEP_NAMES=1 keeps them (for
+# a profile with Rust names: tests/bench/profile.mjs); the next build without it strips them.
+[ "${HERENOW_KEEP_NAMES:-}" = 1 ] || "$WASM_OPT_BIN" build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 # Which kind of build is in build/ (the test harness checks it), dated when this build started.

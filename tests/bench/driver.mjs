@@ -61,6 +61,7 @@ const PLAN = opts.quick
       // Waiting out the eviction takes 10 s: in the smoke run, for herenow only.
       wake: opts.target === 'herenow' ? [{ sockets: 200, sites: 1 }] : [],
       wakeRowSessions: 20,
+      wakeSessions: false,
       pingSessions: 300,
       pingConcurrency: 32,
       pingWarmupMs: 200,
@@ -87,6 +88,10 @@ const PLAN = opts.quick
       // The largest size is woken twice more, one site at a time after the others closed (the
       // descriptor limit above): its figure is the median of three wake-ups, not one.
       wakeRepeats: 2,
+      // true: the wake-up's sockets are sessions (the tracker's: each carries its session in its
+      // attachment; herenow stores a row only for an entity's); false (the run's figures):
+      // watchers, as the peers' sockets are
+      wakeSessions: false,
       wakeRowSessions: 200,
       pingSessions: 2_000,
       pingConcurrency: 32,
@@ -185,8 +190,11 @@ async function joinOnce(site, session = newSession()) {
   return body.site.sessions;
 }
 
-function openPool(site) {
-  const pool = new Pool({ url: target.liveUrl(server.wsBase, site), kind: target.kind });
+function openPool(site, { sessions = false } = {}) {
+  const live = target.liveUrl(server.wsBase, site);
+  // `sessions`: every socket is a session of its own, as the tracker opens them (not a watcher)
+  const url = sessions ? () => `${live}&${new URLSearchParams({ session: uid('s'), visitor: uid('v') })}` : live;
+  const pool = new Pool({ url, kind: target.kind });
   pools.add(pool);
   return pool;
 }
@@ -665,7 +673,7 @@ async function openWakePools() {
   for (const { sockets, sites } of PLAN.wake) {
     for (let k = 0; k < sites; k++) {
       const site = `wake-${w++}`;
-      const pool = openPool(site);
+      const pool = openPool(site, { sessions: PLAN.wakeSessions });
       const ms = await pool.grow(sockets, { concurrency: 100 });
       log(`wake-up: ${sockets} sockets on ${site} open in ${(ms / 1000).toFixed(1)} s`);
       sets.push({ site, sockets, pool });

@@ -4,7 +4,12 @@
 //
 //   node tests/bench/profile.mjs [--target herenow] [--event heartbeat|join|count|fanout|wake]
 //        [--seconds 5] [--sessions 2000] [--subscribers 1000] [--top 40]
-//        [--out /tmp/herenow.cpuprofile]
+//        [--out /tmp/herenow.cpuprofile] [--var NAME=VALUE ...] [--socket-sessions]
+//
+// `--var` sets a var of the target's Worker, e.g. `--target floor --event wake --var
+// FLOOR_STATE=attachments` profiles the floor that keeps an attachment per socket (as the bench's
+// wake-up beside the floor does). `--socket-sessions`: each of the `subscribers` sockets is a
+// session of its own (`&session=..&visitor=..`, as the tracker opens them), not a watcher.
 //
 // Starts the target under workerd with the V8 inspector on, joins `sessions` sessions on one
 // site, then sends `event` requests (closed loop, 16 in flight) for `seconds` while the V8
@@ -37,6 +42,14 @@ const seconds = Number(opt('seconds', 5));
 const sessionCount = Number(opt('sessions', event === 'wake' ? 0 : 2000));
 const subscriberCount = Number(opt('subscribers', 1000));
 const TOP = Number(opt('top', 40));
+const socketSessions = args.includes('--socket-sessions');
+const extraVars = {};
+args.forEach((a, i) => {
+  if (a !== '--var') return;
+  const [name, ...value] = (args[i + 1] ?? '').split('=');
+  if (!name || value.length === 0) throw new Error('--var takes NAME=VALUE');
+  extraVars[name] = value.join('=');
+});
 const out = opt('out', path.join(os.tmpdir(), `${targetName}-${event}.cpuprofile`));
 const target = TARGETS[targetName];
 if (!target || target.kind !== 'worker') throw new Error('--target must be a Worker target (herenow, partyserver, floor)');
@@ -84,7 +97,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `herenow-profile-${targetName}-`));
   const port = await freePort();
   const inspectorPort = await freePort();
-  const server = await target.start({ dir, port, cpus: '0', inspectorPort, sites: ['prof'] });
+  const server = await target.start({ dir, port, cpus: '0', inspectorPort, sites: ['prof'], extraVars });
   const http = agent(32);
   try {
     const list = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
@@ -110,7 +123,9 @@ async function main() {
 
     let pool = null;
     if (event === 'fanout' || event === 'wake') {
-      pool = new Pool({ url: target.liveUrl(server.wsBase, 'prof'), kind: 'worker' });
+      const live = target.liveUrl(server.wsBase, 'prof');
+      const url = socketSessions ? () => `${live}&${new URLSearchParams({ session: uid('s'), visitor: uid('v') })}` : live;
+      pool = new Pool({ url, kind: 'worker' });
       await pool.grow(subscriberCount, { concurrency: 100 });
       await sleep(event === 'wake' ? 12_000 : 1000);
     }

@@ -148,6 +148,7 @@ export class Subscriber {
  * spread over the heartbeat (each socket sends `ping` once per `keepaliveMs`).
  */
 export class Pool {
+  /** `url`: every socket's URL, or a function that makes one per socket. */
   constructor({ url, kind, keepaliveMs = 15_000, localAddresses = ['127.0.0.1'] }) {
     this.url = url;
     this.kind = kind;
@@ -168,7 +169,8 @@ export class Pool {
         if (performance.now() - started > deadlineMs) throw new Error(`opened ${this.subs.length} of ${total} sockets within ${deadlineMs} ms`);
         next += 1;
         const localAddress = this.localAddresses[next % this.localAddresses.length];
-        this.subs.push(await Subscriber.open(this.url, this.kind, { localAddress }));
+        const url = typeof this.url === 'function' ? this.url() : this.url;
+        this.subs.push(await Subscriber.open(url, this.kind, { localAddress }));
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
