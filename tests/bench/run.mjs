@@ -107,6 +107,35 @@ function runDriver(target, pin) {
   });
 }
 
+/**
+ * tests/bench/ping-pair.mjs: CPU per heartbeat of herenow and `other` in alternating windows
+ * seconds apart (both servers up at once), after the drivers ran; null if it failed.
+ */
+function runPair(other) {
+  return new Promise((resolve) => {
+    const out = path.join(os.tmpdir(), `herenow-bench-pair-${other}-${process.pid}.json`);
+    const args = [path.join(ROOT, 'tests', 'bench', 'ping-pair.mjs'), '--a', 'herenow', '--b', other, '--pairs', String(PAIRS), '--json', out];
+    // its lines go to stderr, with the drivers' progress; stdout is the table
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 2, 2] });
+    const timer = setTimeout(() => child.kill('SIGTERM'), 300_000);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(fs.readFileSync(out, 'utf8')));
+        fs.rmSync(out);
+      } catch {
+        resolve(null);
+      }
+    });
+  });
+}
+
+/** Pairs of windows per `runPair` (4 s each): about 45 s per peer. */
+const PAIRS = 6;
+
+/** `runPair`'s results by peer, for the table and the verdicts. */
+const PAIRED = {};
+
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
@@ -173,6 +202,14 @@ function rows(results, plan) {
       return `${f0(x.pings?.cpu_ms_per_1000)} (${ratio === null ? '?' : ratio.toFixed(2)}x)`;
     }),
   ]);
+  for (const other of ['floor', 'partyserver']) {
+    const pair = PAIRED[other];
+    if (!pair) continue;
+    out.push([
+      `   CPU per ping, herenow / ${NAMES[other]} in alternating 4 s windows (ping-pair.mjs): median of ${pair.pairs.length} pairs (range)`,
+      (r) => (r.target === 'herenow' ? `${f2(pair.ratio_median)}x (${f2(pair.ratio_min)} to ${f2(pair.ratio_max)})` : NA),
+    ]);
+  }
   out.push([
     '   each window: CPU ms per 1,000 pings (requests/s)',
     cell((x) => (x.kind === 'worker' && x.pings?.windows ? x.pings.windows.map((w) => `${f0(w.cpu_ms_per_1000)} (${f0(w.rps)})`).join(', ') : NA)),
@@ -309,6 +346,10 @@ function targets(results) {
     const ratio = h.pings.cpu_ms_per_1000 / fl.cpu_ms_per_1000;
     verdict(ratio <= 1.3, `CPU per ping at most 1.3x the floor's: ${f0(h.pings.cpu_ms_per_1000)} vs ${f0(fl.cpu_ms_per_1000)} ms per 1,000 = ${ratio.toFixed(2)}x`);
   } else verdict(null, 'CPU per ping vs the floor');
+  for (const other of ['floor', 'partyserver']) {
+    const pair = PAIRED[other];
+    if (pair) out.push(`- beside it: herenow / ${NAMES[other]} CPU per ping in alternating windows seconds apart (ping-pair.mjs): median ${f2(pair.ratio_median)}x over ${pair.pairs.length} pairs (${f2(pair.ratio_min)} to ${f2(pair.ratio_max)})`);
+  }
   if (h.pings && ps) verdict(h.pings.rps >= ps.rps, `ping throughput at least the partyserver peer's: ${f0(h.pings.rps)} vs ${f0(ps.rps)} requests/s`);
   else verdict(null, "ping throughput vs partyserver's");
   if (h.churn) {
@@ -415,6 +456,14 @@ async function main() {
   for (const target of ORDER.filter((t) => opts.only.includes(t))) {
     console.error(`# === ${NAMES[target]} ===`);
     results.push(await runDriver(target, pinned));
+  }
+  // The paired CPU per ping (full runs with herenow and the peer): the drivers' ratio compares
+  // runs minutes apart, these windows seconds apart.
+  if (!opts.quick && pinned) {
+    for (const other of ['floor', 'partyserver'].filter((t) => opts.only.includes(t) && opts.only.includes('herenow'))) {
+      console.error(`# === herenow / ${NAMES[other]}: CPU per ping in alternating windows ===`);
+      PAIRED[other] = await runPair(other);
+    }
   }
   const plan = results.find((r) => r.result)?.result.plan;
   if (!plan) throw new Error('no driver produced a result');
