@@ -348,6 +348,7 @@ function targets(results) {
   } else verdict(null, 'CPU per ping vs the floor');
   for (const other of ['floor', 'partyserver']) {
     const pair = PAIRED[other];
+    if (pair === null) out.push(`- beside it: herenow / ${NAMES[other]} in alternating windows: ping-pair.mjs FAILED`);
     if (pair) out.push(`- beside it: herenow / ${NAMES[other]} CPU per ping in alternating windows seconds apart (ping-pair.mjs): median ${f2(pair.ratio_median)}x over ${pair.pairs.length} pairs (${f2(pair.ratio_min)} to ${f2(pair.ratio_max)})`);
   }
   if (h.pings && ps) verdict(h.pings.rps >= ps.rps, `ping throughput at least the partyserver peer's: ${f0(h.pings.rps)} vs ${f0(ps.rps)} requests/s`);
@@ -463,15 +464,17 @@ async function main() {
     for (const other of ['floor', 'partyserver'].filter((t) => opts.only.includes(t) && opts.only.includes('herenow'))) {
       console.error(`# === herenow / ${NAMES[other]}: CPU per ping in alternating windows ===`);
       PAIRED[other] = await runPair(other);
+      if (!PAIRED[other]) console.error(`# herenow / ${NAMES[other]}: ping-pair.mjs failed`);
     }
   }
+  const pairFailed = Object.values(PAIRED).some((p) => !p);
   const plan = results.find((r) => r.result)?.result.plan;
   if (!plan) throw new Error('no driver produced a result');
   const text = report(results, plan, { pinned, started, elapsedS: (performance.now() - t0) / 1000 });
   console.log(`\n${text}\n`);
   if (opts.json) fs.writeFileSync(opts.json, JSON.stringify(results, null, 2));
   if (opts.write) writeBenchmarks(text);
-  const failed = results.some((r) => r.code !== 0 || !r.result || r.result.errors.length > 0);
+  const failed = pairFailed || results.some((r) => r.code !== 0 || !r.result || r.result.errors.length > 0);
   process.exit(failed ? 1 : 0);
 }
 
