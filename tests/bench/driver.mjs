@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Pool, Subscriber, keepalive } from './lib/clients.mjs';
+import { Pool, Subscriber, keepalive, sessionSockets } from './lib/clients.mjs';
 import { agent, closedLoop, json, request } from './lib/http.mjs';
 import { OTHERS_PER_MILLION_VIEWS, PRICES } from './lib/prices.mjs';
 import { allowedCpus, cpuMs, openFds, rssBytes } from './lib/proc.mjs';
@@ -193,8 +193,7 @@ async function joinOnce(site, session = newSession()) {
 function openPool(site, { sessions = false } = {}) {
   const live = target.liveUrl(server.wsBase, site);
   // `sessions`: every socket is a session of its own, as the tracker opens them (not a watcher)
-  const url = sessions ? () => `${live}&${new URLSearchParams({ session: uid('s'), visitor: uid('v') })}` : live;
-  const pool = new Pool({ url, kind: target.kind });
+  const pool = new Pool({ url: sessions ? sessionSockets(live) : live, kind: target.kind });
   pools.add(pool);
   return pool;
 }

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { Pool } from './lib/clients.mjs';
+import { Pool, sessionSockets } from './lib/clients.mjs';
 import { agent, closedLoop, request } from './lib/http.mjs';
 import { cpuMs } from './lib/proc.mjs';
 import { TARGETS } from './lib/targets.mjs';
@@ -124,8 +124,7 @@ async function main() {
     let pool = null;
     if (event === 'fanout' || event === 'wake') {
       const live = target.liveUrl(server.wsBase, 'prof');
-      const url = socketSessions ? () => `${live}&${new URLSearchParams({ session: uid('s'), visitor: uid('v') })}` : live;
-      pool = new Pool({ url, kind: 'worker' });
+      pool = new Pool({ url: socketSessions ? sessionSockets(live) : live, kind: 'worker' });
       await pool.grow(subscriberCount, { concurrency: 100 });
       await sleep(event === 'wake' ? 12_000 : 1000);
     }

@@ -10,7 +10,7 @@
 
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { sleep } from './util.mjs';
+import { sleep, uid } from './util.mjs';
 
 const WS_OPTIONS = { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 15_000 };
 
@@ -147,6 +147,11 @@ export class Subscriber {
  * A set of subscribers on one site, opened `concurrency` at a time, with the client keepalive
  * spread over the heartbeat (each socket sends `ping` once per `keepaliveMs`).
  */
+/** A `Pool` url whose every socket is a session of its own, as the tracker opens them. */
+export function sessionSockets(liveUrl) {
+  return () => `${liveUrl}&${new URLSearchParams({ session: uid('s'), visitor: uid('v') })}`;
+}
+
 export class Pool {
   /** `url`: every socket's URL, or a function that makes one per socket. */
   constructor({ url, kind, keepaliveMs = 15_000, localAddresses = ['127.0.0.1'] }) {
