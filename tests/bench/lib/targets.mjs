@@ -78,13 +78,14 @@ function workerTarget({ name, label, prepare, vars }) {
   };
 }
 
-export const TARGETS = {
-  herenow: workerTarget({
-    name: 'herenow',
-    label: 'herenow (Rust, workers-rs)',
+/** herenow's Worker from the build in `buildDir()` (worker-build's output: build/ by default). */
+function herenowTarget(name, label, buildDir) {
+  return workerTarget({
+    name,
+    label,
     vars: herenowVars,
     async prepare() {
-      const build = process.env.HERENOW_BENCH_BUILD ?? path.join(ROOT, 'build');
+      const build = buildDir();
       return {
         main: 'index.js',
         classes: ['SitePresence'],
@@ -100,6 +101,17 @@ export const TARGETS = {
         },
       };
     },
+  });
+}
+
+export const TARGETS = {
+  herenow: herenowTarget('herenow', 'herenow (Rust, workers-rs)', () => process.env.HERENOW_BENCH_BUILD ?? path.join(ROOT, 'build')),
+  // Another build of herenow beside this one (ping-pair.mjs --b baseline): a copy of build/ made
+  // before a change, named by HERENOW_BASELINE_BUILD.
+  baseline: herenowTarget('baseline', 'herenow, the baseline build', () => {
+    const dir = process.env.HERENOW_BASELINE_BUILD;
+    if (!dir) throw new Error('the baseline target needs HERENOW_BASELINE_BUILD: a copy of build/ (cp -r build /tmp/base)');
+    return dir;
   }),
 
   partyserver: workerTarget({
