@@ -38,10 +38,6 @@ pub fn internal_json(body: &str) -> std::result::Result<web_sys::Response, wasm_
     web_sys::Response::new_with_opt_str(Some(body))
 }
 
-/// The request header that says a call's answer goes to the client as it is (the object then
-/// answers with the public headers), and the client's `Origin` (empty when it sent none).
-pub const ORIGIN_HEADER: &str = "herenow-origin";
-
 thread_local! {
     /// The public headers of the last origin answered: the `Response` constructor copies the
     /// headers it is given, so one `Headers` object serves every answer to the same origin (a
@@ -101,27 +97,27 @@ pub enum ObjectCall<'a> {
 /// `Stub::fetch_with_request` needs a `worker::Request` (built in JS, then read back: method,
 /// URL, headers and `cf`) and answers a `worker::Response` (status, headers, socket, `cf` and
 /// body read back): about 8% of a heartbeat's workerd CPU in a profile. Here the call is one
-/// `fetch(url, init)` on the stub, and its answer stays the runtime's `Response`.
+/// call into JS (`callObject` in `src/runtime.js`: the binding, the stub by name, its `fetch`
+/// with the call's headers as a plain object; made step by step from Wasm, with a `Headers`
+/// object, they were six calls and 3% of a heartbeat), and its answer stays the runtime's
+/// `Response`.
 mod raw {
     use wasm_bindgen::prelude::wasm_bindgen;
     use worker::js_sys::Promise;
-    use worker::web_sys::RequestInit;
 
-    #[wasm_bindgen]
+    #[wasm_bindgen(module = "/src/runtime.js")]
     extern "C" {
-        /// A Durable Object namespace binding.
-        pub type Namespace;
-        /// The stub of the object with this name (`idFromName` and `get` in one call).
-        #[wasm_bindgen(method, catch, js_name = getByName)]
-        pub fn get_by_name(this: &Namespace, name: &str) -> Result<Stub, wasm_bindgen::JsValue>;
-
-        /// A Durable Object stub.
-        pub type Stub;
-        #[wasm_bindgen(method, catch)]
-        pub fn fetch(
-            this: &Stub,
-            url: &str,
-            init: &RequestInit,
+        /// `env.PRESENCE.getByName(name).fetch(..)` with `call` in its header (a site call, or
+        /// a shard call when `shard`), the client's `origin` for a public call, and the upgrade
+        /// headers when `upgrade`.
+        #[wasm_bindgen(catch, js_name = callObject)]
+        pub fn call_object(
+            env: &worker::Env,
+            name: &str,
+            call: &str,
+            shard: bool,
+            origin: Option<&str>,
+            upgrade: bool,
         ) -> Result<Promise, wasm_bindgen::JsValue>;
     }
 }
@@ -148,31 +144,19 @@ pub fn object_promise(
     call: ObjectCall<'_>,
     upgrade: bool,
 ) -> Result<worker::js_sys::Promise> {
-    use crate::api::call::{encode_for, object_name, CALL_HEADER};
-    use crate::presence::shards::SHARD_CALL_HEADER;
-    use wasm_bindgen::JsCast;
-    let headers = web_sys::Headers::new()?;
+    use crate::api::call::{encode_for, object_name};
     let at = (shard, shards);
-    match call {
-        ObjectCall::Site(c) => headers.set(CALL_HEADER, &encode_for(at, c))?,
+    let (call, is_shard, origin) = match call {
+        ObjectCall::Site(c) => (encode_for(at, c), false, None),
         ObjectCall::Public(c, origin) => {
-            headers.set(CALL_HEADER, &encode_for(at, c))?;
-            headers.set(ORIGIN_HEADER, origin.unwrap_or_default())?;
+            (encode_for(at, c), false, Some(origin.unwrap_or_default()))
         }
-        ObjectCall::Shard(c) => headers.set(SHARD_CALL_HEADER, &encode_for(at, c))?,
-    }
-    if upgrade {
-        headers.set("Upgrade", "websocket")?;
-    }
-    let init = web_sys::RequestInit::new(); // GET, the default
-    init.set_headers(&headers);
-    let namespace = worker::js_sys::Reflect::get(env, &"PRESENCE".into())?;
-    if namespace.is_undefined() {
-        return Err("the PRESENCE binding is missing".into());
-    }
-    let namespace: raw::Namespace = namespace.unchecked_into();
-    let stub = namespace.get_by_name(&object_name(site, shard))?;
-    Ok(stub.fetch("https://presence/", &init)?)
+        ObjectCall::Shard(c) => (encode_for(at, c), true, None),
+    };
+    let name = object_name(site, shard);
+    Ok(raw::call_object(
+        env, &name, &call, is_shard, origin, upgrade,
+    )?)
 }
 
 /// An answer's body as text (empty when it cannot be read).

@@ -1,7 +1,8 @@
 //! What the Worker asks a site's Durable Object, once a request is validated: one typed value,
-//! serialized as JSON and carried base64url-encoded in the [`CALL_HEADER`] header (a WebSocket
+//! serialized as JSON and carried base64url-encoded in the `herenow-call` header (a WebSocket
 //! upgrade has no body, so every call travels the same way), after which of the site's objects
-//! it is for (`index/count.`: one header to set and read per call). The object decodes it and
+//! it is for (`index/count.`: one header to set and read per call; `src/runtime.js` sets and
+//! reads it). The object decodes it and
 //! never parses a query string or applies a default of its own.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,9 +10,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{CountQuery, HistoryQuery, LiveQuery, MembersQuery, Ping, RoomsQuery, StatusQuery};
-
-/// The request header that carries a [`SiteCall`] (as [`encode_for`] writes it).
-pub const CALL_HEADER: &str = "herenow-call";
 
 /// `index/count` (which of its site's objects a call is for, or the placement an object
 /// stores); `None` when malformed.

@@ -37,11 +37,11 @@ use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::worker_sys::{DurableObjectState, DurableObjectStorage};
 use worker::{web_sys, Env, Response, Result, State, WebSocket, WebSocketRequestResponsePair};
 
-use crate::api::call::{decode_for, CALL_HEADER};
+use crate::api::call::decode_for;
 use crate::api::{ApiError, SiteCall};
 use crate::http::{self, ObjectCall};
 use crate::presence::messages;
-use crate::presence::shards::{Report, ShardCall, Totals, SHARD_CALL_HEADER};
+use crate::presence::shards::{Report, ShardCall, Totals};
 use crate::presence::{Closed, Effects, Incoming, Millis, Placement, Presence, SocketId};
 use crate::token;
 use attachment::Attachment;
@@ -181,15 +181,22 @@ enum Call {
 }
 
 impl Call {
-    fn of(req: &web_sys::Request) -> Result<Option<(Call, Placement)>> {
-        let header = |name| req.headers().get(name);
+    /// The call `req` carries, with the object it is for, and (a public call) the client's
+    /// `Origin` (empty when the client sent none); `None` when it carries no call it can read.
+    /// The headers are read in one call into JS (`callOf` in `src/runtime.js`).
+    fn of(req: &web_sys::Request) -> Option<(Call, Placement, Option<String>)> {
         let at = |(index, count)| Placement { index, count };
-        if let Some(h) = header(CALL_HEADER)? {
-            let call = decode_for(&h).map(|(p, call)| (Call::Site(call), at(p)));
-            return Ok(call);
+        let carried = raw::call_of(req);
+        let (kind, rest) = carried.split_at_checked(1)?;
+        match kind {
+            "c" => decode_for(rest).map(|(p, call)| (Call::Site(call), at(p), None)),
+            "p" => {
+                let (call, origin) = rest.split_once('\n')?;
+                decode_for(call).map(|(p, call)| (Call::Site(call), at(p), Some(origin.to_owned())))
+            }
+            "s" => decode_for(rest).map(|(p, call)| (Call::Shard(call), at(p), None)),
+            _ => None,
         }
-        let shard = header(SHARD_CALL_HEADER)?.and_then(|h| decode_for(&h));
-        Ok(shard.map(|(p, call)| (Call::Shard(call), at(p))))
     }
 
     fn site(&self) -> &str {
@@ -247,10 +254,10 @@ impl SitePresence {
     /// A call from the Worker or another object of the site: its answer, or a `Promise` of it
     /// when the alarm moves.
     pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
-        let answer = self.call(&req)?;
+        let (answer, origin) = self.call(&req)?;
         let resp: web_sys::Response = match answer {
-            // the client's answer as it is (see `ORIGIN_HEADER`), else only the caller reads it
-            Answer::Json(text) => match req.headers().get(http::ORIGIN_HEADER)? {
+            // the client's answer as it is (a public call: `herenow-origin`), else only the caller reads it
+            Answer::Json(text) => match origin {
                 Some(origin) => {
                     http::public_json(&text, Some(origin.as_str()).filter(|o| !o.is_empty()))?
                 }
@@ -335,18 +342,19 @@ fn binary_length(message: &JsValue) -> usize {
 }
 
 impl SitePresence {
-    /// Answers a call: which one it is (its header), then the call against the core.
-    fn call(&self, req: &web_sys::Request) -> Result<Answer> {
-        let Some((call, placement)) = Call::of(req)? else {
-            return Ok(Answer::Refused(ApiError::bad_request(
-                "Not a herenow call.",
-            )));
+    /// Answers a call: which one it is (its header), then the call against the core; with the
+    /// client's `Origin` when the answer goes to the client as it is.
+    fn call(&self, req: &web_sys::Request) -> Result<(Answer, Option<String>)> {
+        let Some((call, placement, origin)) = Call::of(req) else {
+            let refused = ApiError::bad_request("Not a herenow call.");
+            return Ok((Answer::Refused(refused), None));
         };
         self.ensure_started(Some((call.site(), placement)))?;
-        match call {
-            Call::Site(call) => self.answer(call),
-            Call::Shard(call) => self.answer_shard(call),
-        }
+        let answer = match call {
+            Call::Site(call) => self.answer(call)?,
+            Call::Shard(call) => self.answer_shard(call)?,
+        };
+        Ok((answer, origin))
     }
 
     async fn on_alarm(&self) -> Result<()> {
@@ -634,4 +642,17 @@ async fn settle(set: Option<Promise>) -> Result<()> {
         JsFuture::from(p).await?;
     }
     Ok(())
+}
+
+mod raw {
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use worker::web_sys;
+
+    #[wasm_bindgen(module = "/src/runtime.js")]
+    extern "C" {
+        /// The call a request carries: `c` and a site call, `p`, a site call, `\n` and the
+        /// client's `Origin`, `s` and a shard call, or empty (`callOf` says how).
+        #[wasm_bindgen(js_name = callOf)]
+        pub fn call_of(request: &web_sys::Request) -> String;
+    }
 }

@@ -13,8 +13,9 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::js_sys::{ArrayBuffer, Promise, Uint8Array};
-use worker::{web_sys, Context, Env, Headers, Method};
+use worker::{web_sys, Context, Env, Method};
 
+use super::client_headers::ClientHeaders;
 use super::routes::{checked_ping, declared_length, unreadable};
 use super::{guards::limited, log_refusal, refusal_of, Edge};
 use crate::api::{ApiError, SiteCall};
@@ -49,14 +50,14 @@ pub fn ping(
     if req.method() != "POST" || crate::api::query::path_of(&url) != PATH {
         return Err((req, env, ctx));
     }
-    let headers = Headers(req.headers());
+    let headers = ClientHeaders::read(req.headers());
     if !matches!(declared_length(&headers), Ok(Some(_))) {
         return Err((req, env, ctx));
     }
     let Ok(body) = req.array_buffer() else {
         return Err((req, env, ctx));
     };
-    let origin = headers.get("Origin").ok().flatten();
+    let origin = headers.get("Origin");
     let flight = Rc::new(Flight {
         env,
         ctx,
@@ -76,7 +77,7 @@ pub fn ping(
 struct Flight {
     env: Env,
     ctx: Context,
-    headers: Headers,
+    headers: ClientHeaders,
     url: String,
     origin: Option<String>,
 }

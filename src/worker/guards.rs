@@ -1,8 +1,7 @@
 //! The checks a request passes before it reaches a site's object: the site and its origins,
 //! bots, entity tokens and the rate limit.
 
-use worker::Headers;
-
+use super::client_headers::ClientHeaders;
 use super::Edge;
 use crate::api::ApiError;
 use crate::bots::is_bot;
@@ -21,8 +20,8 @@ impl Edge<'_> {
 
     /// 403 `bot` for an obvious bot's User-Agent. Headless browsers that say so are bots
     /// unless `BLOCK_HEADLESS=false` (a site's own end-to-end tests).
-    pub fn not_a_bot(&self, headers: &Headers) -> Result<(), ApiError> {
-        let ua = headers.get("User-Agent").ok().flatten();
+    pub fn not_a_bot(&self, headers: &ClientHeaders) -> Result<(), ApiError> {
+        let ua = headers.get("User-Agent");
         if is_bot(ua.as_deref(), self.block_headless) {
             return Err(ApiError::bot());
         }
@@ -62,7 +61,7 @@ impl Edge<'_> {
     /// 401 `bad_token`. Public stats pass.
     pub fn stats_allowed(
         &self,
-        headers: &Headers,
+        headers: &ClientHeaders,
         cfg: &SiteConfig,
         site: &str,
     ) -> Result<(), ApiError> {
@@ -72,7 +71,7 @@ impl Edge<'_> {
         let secrets = self
             .secrets(cfg)
             .map_err(|_| ApiError::bad_token("A stats token is required."))?;
-        let authorization = headers.get("Authorization").ok().flatten();
+        let authorization = headers.get("Authorization");
         let claims = self.verify(
             crate::api::headers::bearer(authorization.as_deref()),
             &secrets,
@@ -96,7 +95,7 @@ impl Edge<'_> {
 
     /// The limiter's `limit()` promise for this request; `None` without the binding.
     pub fn ask_limiter(&self, kind: &str, site: &str) -> Option<worker::js_sys::Promise> {
-        raw::limit(self.env, &format!("{kind}|{}|{site}", self.address))
+        raw::limit(self.env, || format!("{kind}|{}|{site}", self.address))
     }
 }
 
@@ -127,14 +126,14 @@ mod raw {
     }
 
     /// The `PING_LIMITER` binding's answer for `key` (`{ success }`); `None` without the
-    /// binding or when it fails.
-    pub fn limit(env: &worker::Env, key: &str) -> Option<Promise> {
+    /// binding (the key is then not made) or when it fails.
+    pub fn limit(env: &worker::Env, key: impl FnOnce() -> String) -> Option<Promise> {
         let binding = Reflect::get(env, &"PING_LIMITER".into()).ok()?;
         if binding.is_undefined() {
             return None;
         }
         let options = Object::new();
-        Reflect::set(&options, &"key".into(), &key.into()).ok()?;
+        Reflect::set(&options, &"key".into(), &key().into()).ok()?;
         binding.unchecked_into::<RateLimit>().limit(&options).ok()
     }
 }

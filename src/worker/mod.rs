@@ -4,6 +4,7 @@
 //! Everything else is the static assets in `public/`.
 
 mod chain;
+mod client_headers;
 mod guards;
 mod reads;
 mod routes;
@@ -12,7 +13,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{event, web_sys, Context, Env, Headers, Method, Request, Result};
+use worker::{event, web_sys, Context, Env, Method, Request, Result};
+
+use client_headers::ClientHeaders;
 
 use crate::api::routes::{self as table, Op};
 use crate::api::{Allow, ApiError, Query, SiteCall};
@@ -57,8 +60,8 @@ pub fn fetch(
 /// path of a ping neither is needed (the headers are read through `worker::Headers`, a thin
 /// wrapper). Routes that need a `worker::Request` make one.
 async fn fetch_async(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
-    let headers = Headers(req.headers());
-    let origin = headers.get("Origin").ok().flatten();
+    let headers = ClientHeaders::read(req.headers());
+    let origin = headers.get("Origin");
     let url = req.url();
     let path = crate::api::query::path_of(&url).to_owned();
     if !(path == "/v1" || path.starts_with("/v1/")) {
@@ -126,7 +129,7 @@ async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<web_sys:
 /// come first.
 async fn route(
     req: web_sys::Request,
-    headers: &Headers,
+    headers: &ClientHeaders,
     edge: &Edge<'_>,
     path: &str,
 ) -> std::result::Result<web_sys::Response, ApiError> {
@@ -247,7 +250,7 @@ impl<'a> Edge<'a> {
     fn new(
         url: &str,
         method: Method,
-        headers: &Headers,
+        headers: &ClientHeaders,
         env: &'a Env,
         ctx: &'a Context,
         origin: Option<&'a str>,
@@ -255,7 +258,7 @@ impl<'a> Edge<'a> {
         let vars = vars(env)?;
         // the raw URL: parsing it with the url crate would link its Unicode tables (~160 KB)
         let query = Query::parse(crate::api::query::query_of(url))?;
-        let ip = headers.get("CF-Connecting-IP").ok().flatten();
+        let ip = headers.get("CF-Connecting-IP");
         let address = crate::api::headers::client_address(ip.as_deref());
         Ok(Edge {
             env,

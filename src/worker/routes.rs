@@ -3,6 +3,8 @@
 
 use worker::{web_sys, Headers, Request, Response};
 
+use super::client_headers::ClientHeaders;
+
 use super::Edge;
 use crate::api::headers::{bearer, declares_more_than, is_websocket_upgrade, ping_content_type_ok};
 use crate::api::{
@@ -19,7 +21,7 @@ type Answer = Result<web_sys::Response, ApiError>;
 
 /// `POST /v1/ping` (the usual one, with its length declared within the cap, is answered by
 /// `chain.rs` instead, with the same steps below).
-pub async fn ping(req: web_sys::Request, headers: &Headers, edge: &Edge<'_>) -> Answer {
+pub async fn ping(req: web_sys::Request, headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
     let body = match declared_length(headers)? {
         Some(_) => read_whole(&req).await.map_err(|_| unreadable())?,
         None => read_capped(&mut Request::from(req), MAX_PING_WITH_TOKEN_BYTES).await?,
@@ -37,8 +39,8 @@ pub fn unreadable() -> ApiError {
 
 /// A ping's declared length: 413 `too_large` past the cap; `Some` when declared within it (the
 /// common case, read in one call), `None` when the body must be streamed and cut at the cap.
-pub fn declared_length(headers: &Headers) -> Result<Option<usize>, ApiError> {
-    let length = headers.get("Content-Length").ok().flatten();
+pub fn declared_length(headers: &ClientHeaders) -> Result<Option<usize>, ApiError> {
+    let length = headers.get("Content-Length");
     if declares_more_than(length.as_deref(), MAX_PING_WITH_TOKEN_BYTES) {
         return Err(ApiError::too_large());
     }
@@ -51,11 +53,15 @@ pub fn declared_length(headers: &Headers) -> Result<Option<usize>, ApiError> {
 /// A ping's body checked, in order: its size and type, its fields, the site and its origins,
 /// bots, an entity's token; with the client's address. What is left is the rate limit and the
 /// object.
-pub fn checked_ping(body: &[u8], headers: &Headers, edge: &Edge<'_>) -> Result<Ping, ApiError> {
+pub fn checked_ping(
+    body: &[u8],
+    headers: &ClientHeaders,
+    edge: &Edge<'_>,
+) -> Result<Ping, ApiError> {
     if body.len() > MAX_PING_WITH_TOKEN_BYTES {
         return Err(ApiError::too_large());
     }
-    let content_type = headers.get("Content-Type").ok().flatten();
+    let content_type = headers.get("Content-Type");
     if !ping_content_type_ok(content_type.as_deref()) {
         return Err(ApiError::bad_request(
             "Send the ping as application/json or text/plain.",
@@ -87,7 +93,7 @@ pub async fn count(edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/rooms?site=S[&limit=K]` (a stats token when the site keeps its stats private)
-pub async fn rooms(headers: &Headers, edge: &Edge<'_>) -> Answer {
+pub async fn rooms(headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
     let q = parse_rooms(&edge.query)?;
     let site = edge.site(&q.site)?;
     edge.stats_allowed(headers, site, &q.site)?;
@@ -98,7 +104,7 @@ pub async fn rooms(headers: &Headers, edge: &Edge<'_>) -> Answer {
 
 /// `GET /v1/history?site=S[&range=1h|24h|7d]` (a stats token when the site keeps its stats
 /// private)
-pub async fn history(headers: &Headers, edge: &Edge<'_>) -> Answer {
+pub async fn history(headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
     let q = parse_history(&edge.query)?;
     let site = edge.site(&q.site)?;
     edge.stats_allowed(headers, site, &q.site)?;
@@ -108,11 +114,11 @@ pub async fn history(headers: &Headers, edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/status?site=S&entity=A,B` with a watch token
-pub async fn status(headers: &Headers, edge: &Edge<'_>) -> Answer {
+pub async fn status(headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
     let q = parse_status(&edge.query)?;
     let site = edge.site(&q.site)?;
     let secret = edge.secrets(site)?;
-    let authorization = headers.get("Authorization").ok().flatten();
+    let authorization = headers.get("Authorization");
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_watchable(&claims, &q.entities)?;
@@ -122,11 +128,11 @@ pub async fn status(headers: &Headers, edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/members?site=S&room=R` with a watch token whose `rooms` allow R
-pub async fn members(headers: &Headers, edge: &Edge<'_>) -> Answer {
+pub async fn members(headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
     let q = parse_members(&edge.query)?;
     let site = edge.site(&q.site)?;
     let secret = edge.secrets(site)?;
-    let authorization = headers.get("Authorization").ok().flatten();
+    let authorization = headers.get("Authorization");
     let claims = edge.verify(bearer(authorization.as_deref()), &secret)?;
     token::check_watch(&claims, &q.site)?;
     token::check_room(&claims, &q.room)?;
@@ -162,8 +168,8 @@ pub async fn members(headers: &Headers, edge: &Edge<'_>) -> Answer {
 }
 
 /// `GET /v1/live?...` (WebSocket)
-pub async fn live(headers: &Headers, edge: &Edge<'_>) -> Answer {
-    let upgrade = headers.get("Upgrade").ok().flatten();
+pub async fn live(headers: &ClientHeaders, edge: &Edge<'_>) -> Answer {
+    let upgrade = headers.get("Upgrade");
     if !is_websocket_upgrade(upgrade.as_deref()) {
         return Err(ApiError::upgrade_required());
     }

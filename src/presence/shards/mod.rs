@@ -22,7 +22,7 @@ mod tests;
 pub(crate) use coordinator::Coordinator;
 #[cfg(test)]
 pub use coordinator::REPORT_TTL_MS;
-pub use protocol::{EntityEvent, Report, ShardCall, Totals, SHARD_CALL_HEADER};
+pub use protocol::{EntityEvent, Report, ShardCall, Totals};
 pub(crate) use shard::Shard;
 
 use super::types::{Counts, RoomCounts};

@@ -8,9 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::super::types::{Counts, Millis, RoomCounts};
 
-/// The request header that carries a [`ShardCall`].
-pub const SHARD_CALL_HEADER: &str = "herenow-shard-call";
-
 /// A change of an entity's session, as the site's entities apply it: produced by the object that
 /// holds the session, applied by the object that keeps the site's entities (the same object, or
 /// the coordinator after a shard's report).
@@ -118,7 +115,7 @@ pub struct Totals {
 }
 
 /// A call between the objects of a site (and the Worker's question for a shard's anonymous
-/// counts), carried in [`SHARD_CALL_HEADER`].
+/// counts), carried in the `herenow-shard-call` header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardCall {
