@@ -1,8 +1,9 @@
 // The runtime calls of a ping's hot path, each made here as one call from Wasm instead of one
 // per header or per step: every call from Wasm into JS passes its strings through the Wasm
 // memory both ways (the name out, the value back in), so five `headers.get` are five of those
-// round trips where one template string is one. Used by src/worker/client_headers.rs (the
-// Worker), src/http.rs (a call to an object) and src/object/mod.rs (the object reading it).
+// round trips where one template string is one. Used by src/worker/client_headers.rs and
+// src/worker/guards.rs (the Worker), src/http.rs (a call to an object) and src/object/mod.rs
+// (the object reading it).
 // Header values never hold "\n" or "\0" (the Headers class refuses them), so "\n" parts them
 // and "\0" says a header is absent.
 
@@ -31,6 +32,16 @@ export function callObject(env, name, call, shard, origin, upgrade) {
   if (origin !== undefined) headers.set('herenow-origin', origin);
   if (upgrade) headers.set('upgrade', 'websocket');
   return namespace.getByName(name).fetch('https://presence/', { headers });
+}
+
+/** Whether the Worker has a rate limiter for pings (src/worker/guards.rs asks once per isolate). */
+export function hasLimiter(env) {
+  return env.PING_LIMITER !== undefined;
+}
+
+/** The limiter's answer for `key`: a promise of `{ success }`. */
+export function askLimiter(env, key) {
+  return env.PING_LIMITER.limit({ key });
 }
 
 /**

@@ -113,27 +113,37 @@ pub fn limited(outcome: Option<wasm_bindgen::JsValue>) -> Result<(), ApiError> {
 }
 
 mod raw {
-    use wasm_bindgen::prelude::wasm_bindgen;
-    use wasm_bindgen::{JsCast, JsValue};
-    use worker::js_sys::{Object, Promise, Reflect};
+    use std::cell::Cell;
 
-    #[wasm_bindgen]
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use wasm_bindgen::JsValue;
+    use worker::js_sys::Promise;
+
+    #[wasm_bindgen(module = "/src/runtime.js")]
     extern "C" {
-        /// A rate-limiting binding: `limit({ key })` answers `{ success }`.
-        type RateLimit;
-        #[wasm_bindgen(method, catch)]
-        fn limit(this: &RateLimit, options: &Object) -> Result<Promise, JsValue>;
+        #[wasm_bindgen(js_name = hasLimiter)]
+        fn has_limiter(env: &worker::Env) -> bool;
+        #[wasm_bindgen(catch, js_name = askLimiter)]
+        fn ask_limiter(env: &worker::Env, key: &str) -> Result<Promise, JsValue>;
+    }
+
+    thread_local! {
+        /// Whether the Worker has the binding, looked up once per isolate: bindings are fixed
+        /// for a deployment (a changed binding is a new deployment, in new isolates).
+        static BOUND: Cell<Option<bool>> = const { Cell::new(None) };
     }
 
     /// The `PING_LIMITER` binding's answer for `key` (`{ success }`); `None` without the
     /// binding (the key is then not made) or when it fails.
     pub fn limit(env: &worker::Env, key: impl FnOnce() -> String) -> Option<Promise> {
-        let binding = Reflect::get(env, &"PING_LIMITER".into()).ok()?;
-        if binding.is_undefined() {
+        let bound = BOUND.get().unwrap_or_else(|| {
+            let bound = has_limiter(env);
+            BOUND.set(Some(bound));
+            bound
+        });
+        if !bound {
             return None;
         }
-        let options = Object::new();
-        Reflect::set(&options, &"key".into(), &key().into()).ok()?;
-        binding.unchecked_into::<RateLimit>().limit(&options).ok()
+        ask_limiter(env, &key()).ok()
     }
 }
