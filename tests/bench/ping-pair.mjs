@@ -7,6 +7,9 @@
 //   node tests/bench/ping-pair.mjs [--a herenow] [--b floor] [--pairs 6] [--window-ms 4000]
 //        [--sessions 2000] [--concurrency 32] [--json FILE]
 //
+// `--b baseline` is herenow's build in HERENOW_BASELINE_BUILD (a copy of build/ made before a
+// change): what the change buys, in the same windows.
+//
 // `npm run bench` runs targets one after the other, minutes apart; its CPU-per-ping ratio to
 // the floor moved from 0.95x to 1.35x between runs of the same ping path. The pairs here are
 // seconds apart. Every loop is bounded (pairs x windows); both servers are stopped on exit.
@@ -32,7 +35,7 @@ const SESSIONS = Number(opt('sessions', 2000));
 const CONCURRENCY = Number(opt('concurrency', 32));
 const jsonOut = opt('json', null);
 for (const n of names) {
-  if (TARGETS[n]?.kind !== 'worker') throw new Error(`--a/--b must be Worker targets (herenow, partyserver, floor), not ${n}`);
+  if (TARGETS[n]?.kind !== 'worker') throw new Error(`--a/--b must be Worker targets (herenow, baseline, partyserver, floor), not ${n}`);
 }
 if (!(PAIRS >= 1 && PAIRS <= 50 && WINDOW_MS >= 500 && WINDOW_MS <= 60_000)) throw new Error('--pairs 1..50, --window-ms 500..60000');
 
