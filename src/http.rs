@@ -97,10 +97,9 @@ pub enum ObjectCall<'a> {
 /// `Stub::fetch_with_request` needs a `worker::Request` (built in JS, then read back: method,
 /// URL, headers and `cf`) and answers a `worker::Response` (status, headers, socket, `cf` and
 /// body read back): about 8% of a heartbeat's workerd CPU in a profile. Here the call is one
-/// call into JS (`callObject` in `src/runtime.js`: the binding, the stub by name, its `fetch`
-/// with the call's headers as a plain object; made step by step from Wasm, with a `Headers`
-/// object, they were six calls and 3% of a heartbeat), and its answer stays the runtime's
-/// `Response`.
+/// call into JS (`callObject` in `src/runtime.js`: the binding, the stub by name, a `Headers`
+/// with the call, its `fetch`; made step by step from Wasm they were six calls and 3% of a
+/// heartbeat), and its answer stays the runtime's `Response`.
 mod raw {
     use wasm_bindgen::prelude::wasm_bindgen;
     use worker::js_sys::Promise;

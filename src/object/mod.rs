@@ -256,7 +256,8 @@ impl SitePresence {
     pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
         let (answer, origin) = self.call(&req)?;
         let resp: web_sys::Response = match answer {
-            // the client's answer as it is (a public call: `herenow-origin`), else only the caller reads it
+            // the client's answer as it is (a public call: `herenow-origin`), else only the
+            // caller reads it
             Answer::Json(text) => match origin {
                 Some(origin) => {
                     http::public_json(&text, Some(origin.as_str()).filter(|o| !o.is_empty()))?

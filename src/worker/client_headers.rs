@@ -33,9 +33,15 @@ pub struct ClientHeaders {
 impl ClientHeaders {
     pub fn read(headers: web_sys::Headers) -> ClientHeaders {
         let joined = usual_headers(&headers);
-        let mut parts = joined.split('\n');
-        let usual =
-            std::array::from_fn(|_| parts.next().filter(|v| *v != ABSENT).map(str::to_owned));
+        let parts: Vec<&str> = joined.split('\n').collect();
+        // Header values hold no "\n" (the runtime's parser ends a line there, `Headers` refuses
+        // it); should one ever, each header is read on its own, so that no value can take the
+        // place of another (the client's address keys the rate limit).
+        let usual = if parts.len() == USUAL.len() {
+            std::array::from_fn(|i| Some(parts[i]).filter(|v| *v != ABSENT).map(str::to_owned))
+        } else {
+            USUAL.map(|name| headers.get(name).ok().flatten())
+        };
         ClientHeaders { headers, usual }
     }
 

@@ -57,8 +57,9 @@ pub fn fetch(
 /// The request and the answer are the runtime's own (`web_sys`), not workers-rs's
 /// `Request`/`Response`: making a `worker::Request` reads the request's `cf` object and URL
 /// into Rust on every request, and a `worker::Response` is rebuilt on its way out; on the hot
-/// path of a ping neither is needed (the headers are read through `worker::Headers`, a thin
-/// wrapper). Routes that need a `worker::Request` make one.
+/// path of a ping neither is needed (the headers are read through [`ClientHeaders`]: the five
+/// a ping reads in one call into JS, any other when asked). Routes that need a
+/// `worker::Request` make one.
 async fn fetch_async(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let headers = ClientHeaders::read(req.headers());
     let origin = headers.get("Origin");
