@@ -2,10 +2,13 @@
 // CPU per HTTP heartbeat of two Worker targets, measured in alternating windows: both servers
 // run at once (each pinned to CPU 0, only the one being driven is busy), and the windows go
 // A, B, A, B, ... so that whatever else the machine does moves both alike. Prints each pair and
-// the median of the pairs' ratios.
+// the median of the pairs' ratios. A window's CPU is read after `--settle-ms` of quiet: what a
+// window leaves to do (garbage collection on the runtime's own threads, timers) is counted in
+// it, as back-to-back windows count it; read at once, it fell into the other side's window and
+// was counted for neither (both sides' figures rose by about a quarter with it).
 //
 //   node tests/bench/ping-pair.mjs [--a herenow] [--b floor] [--pairs 6] [--window-ms 4000]
-//        [--sessions 2000] [--concurrency 32] [--json FILE]
+//        [--settle-ms 1000] [--sessions 2000] [--concurrency 32] [--json FILE]
 //
 // `--b baseline` is herenow's build in HERENOW_BASELINE_BUILD (a copy of build/ made before a
 // change): what the change buys, in the same windows.
@@ -31,6 +34,7 @@ const opt = (name, dflt) => {
 const names = [opt('a', 'herenow'), opt('b', 'floor')];
 const PAIRS = Number(opt('pairs', 6));
 const WINDOW_MS = Number(opt('window-ms', 4000));
+const SETTLE_MS = Number(opt('settle-ms', 1000));
 const SESSIONS = Number(opt('sessions', 2000));
 const CONCURRENCY = Number(opt('concurrency', 32));
 const jsonOut = opt('json', null);
@@ -84,6 +88,9 @@ async function main() {
         await sleep(200);
         const c0 = cpuMs(side.server.pid);
         const run = await drive(side, 'heartbeat', WINDOW_MS, 2_000_000);
+        // what the window left to do (garbage collection on the runtime's own threads, timers)
+        // is the window's too: read after SETTLE_MS of quiet, not while the other side runs
+        await sleep(SETTLE_MS);
         const cpu = cpuMs(side.server.pid) - c0;
         if (run.failed > 0) throw new Error(`${side.name}: ${run.failed} heartbeats failed: ${run.firstFailure}`);
         const n = run.latencies.length;
