@@ -30,6 +30,8 @@ const sites = () =>
     ent2: { origins: ['*'], secret_env: SECRET_ENV },
     big: { origins: ['*'], shards: 4 },
     ready: { origins: ['*'] },
+    forge: { origins: ['https://good.example'] },
+    forged: { origins: ['*'] },
   });
 
 const vars = {
@@ -260,4 +262,28 @@ test('a ping without its track token on a session that carries an entity is 401 
   assertError(refused, 401, 'bad_token');
   await w.mustPing('ent2', { room: '/docs', session, visitor, event: 'leave', entity, token }, from('203.0.113.95'));
   assert.equal((await w.count('ent2', '/docs')).room.sessions, 0, 'with its token, it leaves');
+});
+
+test('the headers the Worker sets on its own call to an object (herenow-call, herenow-shard-call, herenow-origin), sent by a client, change nothing', async () => {
+  // a call for another site, as the Worker would carry it (its placement, then base64url JSON)
+  const forgedCall = (site) =>
+    `0/1.${Buffer.from(JSON.stringify({ ping: { site, session: uid('s'), visitor: uid('v'), event: 'join', room: '/' } })).toString('base64url')}`;
+  const forgery = {
+    'herenow-call': forgedCall('forged'),
+    'herenow-shard-call': forgedCall('forged'),
+    'herenow-origin': 'https://evil.example',
+  };
+  const session = { session: uid('s'), visitor: uid('v'), event: 'join' };
+  const res = await w.ping('forge', session, { headers: { origin: 'https://good.example', ...forgery } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.get('access-control-allow-origin'), 'https://good.example');
+  // without an Origin of its own, the forged one is not echoed either
+  const bare = await w.ping('forge', { session: uid('s'), visitor: uid('v'), event: 'join' }, { headers: forgery });
+  assert.equal(bare.status, 200, bare.text);
+  assert.equal(bare.headers.get('access-control-allow-origin'), null);
+  // a read with the forged headers answers its own site
+  const read = await w.request('/v1/count?site=forge', { headers: forgery });
+  assert.equal(read.status, 200, read.text);
+  assert.equal(read.body.site.sessions, 2, 'the two real joins, counted once each');
+  assert.equal((await w.count('forged')).site.sessions, 0, 'the forged calls reached no object');
 });
