@@ -40,7 +40,8 @@ export function verifySignature(secret, header, rawBody, now = Date.now()) {
 
 /**
  * Starts a receiver on 127.0.0.1:`port` (0: any free port). `answer(event)` may return an HTTP
- * status to reply (default 200). Resolves to { port, events, close() }; `events` holds every
+ * status to reply (default 200), or 'hang' to leave the request unanswered (a stuck receiver: the
+ * sender's timeout is what ends it; `close()` drops it). Resolves to { port, events, close() }; `events` holds every
  * verified, first-seen event in arrival order ({ ...event, receivedAt }); `attempts` counts
  * every request (duplicates and refusals too).
  */
@@ -69,6 +70,10 @@ export function startReceiver({ port = 0, secret, answer = () => 200, log = () =
         return;
       }
       const status = answer(event) ?? 200;
+      if (status === 'hang') {
+        log(`left unanswered: ${event.type} ${event.entity} id=${event.id}`);
+        return;
+      }
       if (status >= 200 && status < 300 && !seen.has(event.id)) {
         seen.add(event.id);
         events.push({ ...event, receivedAt: Date.now() });
@@ -86,7 +91,11 @@ export function startReceiver({ port = 0, secret, answer = () => 200, log = () =
         port: server.address().port,
         events,
         state,
-        close: () => new Promise((r) => server.close(() => r())),
+        close: () =>
+          new Promise((r) => {
+            server.close(() => r());
+            server.closeAllConnections(); // a request left unanswered too
+          }),
         server,
       });
     });

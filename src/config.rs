@@ -233,6 +233,35 @@ impl Sites {
     }
 }
 
+/// A decimal number of seconds (`45`, `2.5`, `.25`), above 0 and at most 86,400, in whole
+/// milliseconds (rounded half up). Read by hand: the standard library's float parser would link
+/// its tables into the Worker's Wasm for this alone.
+fn seconds_as_ms(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) || whole.trim_start_matches('0').len() > 5 {
+        return None;
+    }
+    let whole_ms = whole.parse::<u64>().unwrap_or(0) * 1000;
+    // the first three decimals are milliseconds; the fourth rounds; a later one that is not 0
+    // only matters to say whether the value is above 0 or above 86,400
+    let digit = |i: usize| {
+        fraction
+            .as_bytes()
+            .get(i)
+            .map_or(0, |b| u64::from(b - b'0'))
+    };
+    let ms = whole_ms + digit(0) * 100 + digit(1) * 10 + digit(2);
+    let rest_nonzero = fraction.bytes().skip(3).any(|b| b != b'0');
+    let above_zero = ms > 0 || rest_nonzero;
+    let at_most_a_day = ms < 86_400_000 || (ms == 86_400_000 && !rest_nonzero);
+    let ms = ms + u64::from(digit(3) >= 5);
+    (above_zero && at_most_a_day).then_some(ms)
+}
+
 /// The presence settings of every site's object from the Worker's vars (through `var`, name
 /// -> value): timing and ceilings. A missing or unusable value keeps the contract's default.
 /// Seconds may be fractional (`PRESENCE_TTL_SECONDS=2.5`); sockets stay under the platform's
@@ -241,9 +270,7 @@ pub fn presence_config(var: impl Fn(&str) -> Option<String>) -> Config {
     let d = Config::default();
     let secs = |name: &str, default_ms: u64| {
         var(name)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-            .map(|s| (s * 1000.0).round() as u64)
+            .and_then(|v| seconds_as_ms(v.trim()))
             .unwrap_or(default_ms)
     };
     let ms = |name: &str, default_ms: u64| {
@@ -448,5 +475,45 @@ mod tests {
         assert_eq!(t.broadcast_interval_ms, 100);
         assert_eq!(t.leave_grace_ms, 3000);
         assert_eq!(presence_config(|_| None), Config::default());
+    }
+
+    #[test]
+    fn seconds_are_decimal_numbers_above_zero_and_at_most_a_day_in_whole_ms() {
+        for (text, ms) in [
+            ("45", 45_000),
+            ("2.5", 2_500),
+            (".25", 250),
+            ("3.", 3_000),
+            ("0.001", 1),
+            ("1.0005", 1_001),
+            ("1.0004999", 1_000),
+            ("0.0004", 0),
+            ("86400", 86_400_000),
+            ("86400.000", 86_400_000),
+            ("00012", 12_000),
+        ] {
+            assert_eq!(seconds_as_ms(text), Some(ms), "{text}");
+        }
+        for text in [
+            "",
+            ".",
+            "0",
+            "0.0",
+            "000",
+            "-1",
+            "+1",
+            "1e3",
+            "inf",
+            "NaN",
+            "1.2.3",
+            "1,5",
+            " 1",
+            "86400.0001",
+            "86401",
+            "999999999999999999999",
+            "٣",
+        ] {
+            assert_eq!(seconds_as_ms(text), None, "{text:?}");
+        }
     }
 }

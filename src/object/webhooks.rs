@@ -1,18 +1,17 @@
 //! Sending webhooks: the site's URL and signing secret, and one signed POST per try. The
 //! queue, its order and its retry policy are the core's (`presence/webhooks.rs`).
 
-use futures_util::future::{select, Either};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use wasm_bindgen::JsValue;
-use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 use crate::config::Sites;
 use crate::log::{Line, Problem};
 use crate::presence::{Delivery, Outcome, WebhookEvents};
 
 /// How long one try may take before it counts as failed.
-const TRY_TIMEOUT_MS: u64 = 10_000;
+const TRY_TIMEOUT_MS: u32 = 10_000;
 
 #[derive(Clone, Debug)]
 pub struct WebhookTarget {
@@ -62,46 +61,30 @@ impl WebhookTarget {
         Some(signature(self.secret.as_deref()?, unix_seconds, body))
     }
 
-    /// One try: a 2xx answer within the timeout is delivered; anything else failed.
+    /// One try: a 2xx answer within the timeout is delivered; anything else failed (a try that
+    /// takes longer is aborted). Made in one runtime call (`postWebhook`, src/runtime.js).
     pub async fn post(&self, d: &Delivery) -> Outcome {
         let t = super::runtime::now() / 1000;
-        let headers = Headers::new();
-        let set = [
-            ("Content-Type", "application/json"),
-            ("User-Agent", "herenow-webhooks"),
-        ];
-        for (k, v) in set {
-            if headers.set(k, v).is_err() {
-                return Outcome::Failed;
-            }
-        }
         let Some(sig) = self.signature(t, &d.body) else {
             return Outcome::Failed;
         };
-        if headers.set("Herenow-Signature", &sig).is_err() {
-            return Outcome::Failed;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&d.body)));
-        let Ok(req) = Request::new_with_init(&self.url, &init) else {
-            return Outcome::Failed;
-        };
-        let fetch = Fetch::Request(req);
-        let send = Box::pin(fetch.send());
-        let timeout = Box::pin(Delay::from(std::time::Duration::from_millis(
-            TRY_TIMEOUT_MS,
-        )));
-        // bound first: the race's loser still borrows `fetch`, which must outlive it
-        #[allow(clippy::let_and_return)]
-        let outcome = match select(send, timeout).await {
-            Either::Left((Ok(resp), _)) if (200..300).contains(&resp.status_code()) => {
-                Outcome::Delivered
-            }
+        let sent = raw::post_webhook(&self.url, &d.body, &sig, TRY_TIMEOUT_MS);
+        match JsFuture::from(sent).await {
+            Ok(ok) if ok.as_bool() == Some(true) => Outcome::Delivered,
             _ => Outcome::Failed,
-        };
-        outcome
+        }
+    }
+}
+
+mod raw {
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use worker::js_sys::Promise;
+
+    #[wasm_bindgen(module = "/src/runtime.js")]
+    extern "C" {
+        /// A promise of whether the signed POST was answered 2xx within `timeout_ms`.
+        #[wasm_bindgen(js_name = postWebhook)]
+        pub fn post_webhook(url: &str, body: &str, signature: &str, timeout_ms: u32) -> Promise;
     }
 }
 

@@ -338,6 +338,29 @@ test('webhooks: a receiver answering 500 is retried until it answers 2xx, and or
   }
 });
 
+test('webhooks: a receiver that does not answer within 10 s fails that try, which is tried again and delivered, in order', T, async () => {
+  const site = 'h4';
+  const entity = 'user:w4';
+  const tries = [];
+  receiverAnswers = () => {
+    tries.push(Date.now());
+    return tries.length === 1 ? 'hang' : 200;
+  };
+  try {
+    const f = fieldsOf(site, entity);
+    await ping(site, f, 'join');
+    await ping(site, f, 'leave');
+    await waitFor(() => eventsFor(entity).length === 2, { timeoutMs: 25_000, intervalMs: 100, what: 'both events after the stuck try' });
+    assert.deepEqual(eventsFor(entity).map((e) => e.type), ['entity.online', 'entity.offline']);
+    const wait = tries[1] - tries[0];
+    // the docs: no answer in 10 s is a failure, tried again after 1 s
+    assert.ok(wait >= 9_900 && wait <= 13_000, `the second try came ${wait} ms after the stuck one (10 s timeout, then 1 s)`);
+    assert.equal(tries.length, 3, `one stuck try, then one delivery each (${tries.length} tries)`);
+  } finally {
+    receiverAnswers = null;
+  }
+});
+
 test('webhooks: a receiver that is down gets the events once it is back, also after the runtime restarts', { timeout: 120_000 }, async () => {
   const site = 'h3';
   const entity = 'user:w3';
