@@ -118,7 +118,20 @@ mod raw {
             origin: Option<&str>,
             upgrade: bool,
         ) -> Result<Promise, wasm_bindgen::JsValue>;
+
+        /// `env.ASSETS.fetch(input)`: a file of `public/`.
+        #[wasm_bindgen(catch, js_name = fetchAsset)]
+        pub fn fetch_asset(
+            env: &worker::Env,
+            input: &wasm_bindgen::JsValue,
+        ) -> Result<Promise, wasm_bindgen::JsValue>;
     }
+}
+
+/// A file of `public/` from the assets: `input` is the client's request, or a URL.
+pub async fn asset(env: &worker::Env, input: &wasm_bindgen::JsValue) -> Result<web_sys::Response> {
+    let answer = JsFuture::from(raw::fetch_asset(env, input)?).await?;
+    Ok(wasm_bindgen::JsCast::unchecked_into(answer))
 }
 
 /// Sends `call` to object `shard` of `shards` of `site` (the call in its header, and which

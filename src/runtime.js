@@ -35,6 +35,15 @@ export function callObject(env, name, call, shard, origin, upgrade) {
   return namespace.getByName(name).fetch('https://presence/', { headers });
 }
 
+/**
+ * `env.ASSETS.fetch(input)`: a file of `public/` (`input` a request or a URL). Called here, not
+ * through workers-rs's `Fetcher`, whose `fetch` links its `RequestInit` conversion (about 10 KB
+ * of Wasm) even when no init is given.
+ */
+export function fetchAsset(env, input) {
+  return env.ASSETS.fetch(input);
+}
+
 /** Whether the Worker has a rate limiter for pings (src/worker/guards.rs asks once per isolate). */
 export function hasLimiter(env) {
   return env.PING_LIMITER !== undefined;

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{event, web_sys, Context, Env, Method, Request, Result};
+use worker::{event, web_sys, Context, Env, Method, Result};
 
 use client_headers::ClientHeaders;
 
@@ -66,7 +66,7 @@ async fn fetch_async(req: web_sys::Request, env: Env, ctx: Context) -> Result<we
     let url = req.url();
     let path = crate::api::query::path_of(&url).to_owned();
     if !(path == "/v1" || path.starts_with("/v1/")) {
-        return outside_the_api(Request::from(req), &env, &path).await;
+        return outside_the_api(req, &env, &path).await;
     }
     // a badge is an <img>: its refusals are images too (read before the request moves on); the
     // query is cut from the raw URL, as in Edge::new: `Request::url()` (the url crate) would
@@ -113,7 +113,11 @@ const DEMO_PAGES: [&str; 11] = [
 
 /// A path outside `/v1`: a demo page where they are on, else nothing (every other file of
 /// `public/` is served by the assets before the Worker runs).
-async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<web_sys::Response> {
+async fn outside_the_api(
+    req: web_sys::Request,
+    env: &Env,
+    path: &str,
+) -> Result<web_sys::Response> {
     let demo = DEMO_PAGES
         .iter()
         .any(|p| path == *p || (p.ends_with('/') && p.len() > 1 && path.starts_with(p)));
@@ -121,7 +125,7 @@ async fn outside_the_api(req: Request, env: &Env, path: &str) -> Result<web_sys:
         .var("DEMO_PAGES")
         .is_ok_and(|v| v.to_string().trim() == "true");
     if demo && on {
-        return Ok(env.assets("ASSETS")?.fetch_request(req).await?.into());
+        return http::asset(env, &req).await;
     }
     Ok(http::error(&ApiError::not_found(), None)?.into())
 }

@@ -329,15 +329,15 @@ fn to_json(value: &impl serde::Serialize) -> String {
 /// `GET /v1/openapi.json`: the OpenAPI 3.1 document of this API, kept in `public/openapi.json`
 /// and served from the assets (not compiled into the Worker).
 pub async fn openapi(edge: &Edge<'_>) -> Answer {
-    let mut resp = edge
-        .env
-        .assets("ASSETS")?
-        .fetch("https://assets.local/openapi.json", None)
-        .await?;
-    if resp.status_code() != 200 {
+    let url = wasm_bindgen::JsValue::from_str("https://assets.local/openapi.json");
+    let resp = crate::http::asset(edge.env, &url).await?;
+    if resp.status() != 200 {
         return Err(ApiError::not_found());
     }
-    let text = resp.text().await?;
+    let text = crate::http::text_of(&resp).await;
+    if text.is_empty() {
+        return Err(ApiError::internal());
+    }
     let resp = crate::http::json(200, text, edge.origin)?;
     // a document anyone may read and cache for a while
     resp.headers().set("Cache-Control", "public, max-age=300")?;
