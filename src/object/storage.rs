@@ -6,7 +6,6 @@
 
 use std::cell::Cell;
 
-use serde::Deserialize;
 use worker::{Result, SqlCursor, SqlStorage, SqlStorageValue};
 
 use crate::log::WebhookLine;
@@ -53,63 +52,70 @@ pub struct Storage {
     history_rows_written: Cell<u64>,
 }
 
-#[derive(Deserialize)]
-struct SessionRow {
-    id: String,
-    room: String,
-    visitor: String,
-    entity: Option<String>,
-    info: Option<String>,
-    away: Option<f64>,
-    entity_last_seen: Option<f64>,
-    entity_online_since: Option<f64>,
-    joined_at: f64,
-    restored_at: Option<f64>,
-}
+/// One row as the runtime gives it (`cursor.raw()`: its values in the order of the SELECT),
+/// read by position. A value of another type than the column's fails the read, as a row that
+/// does not fit its type would. Read by hand: serde-wasm-bindgen's `Deserialize` of a struct
+/// per query was about 20 KB of the Worker's Wasm.
+struct Row(Vec<SqlStorageValue>);
 
-#[derive(Deserialize)]
-struct EntityRow {
-    last_seen: f64,
-    info: Option<String>,
-}
+impl Row {
+    fn value(&mut self, i: usize) -> Result<SqlStorageValue> {
+        let v = self.0.get_mut(i).ok_or("a stored row lacks a column")?;
+        Ok(std::mem::replace(v, SqlStorageValue::Null))
+    }
 
-#[derive(Deserialize)]
-struct HistoryRow {
-    t: f64,
-    max_sessions: f64,
-    max_visitors: f64,
-    close_sessions: f64,
-    close_visitors: f64,
-}
+    fn text(&mut self, i: usize) -> Result<String> {
+        self.opt_text(i)?
+            .ok_or_else(|| "a stored text is null".into())
+    }
 
-impl HistoryRow {
-    fn row(&self) -> MinuteRow {
-        let counts = |s: f64, v: f64| Counts {
-            sessions: s as u32,
-            visitors: v as u32,
-        };
-        MinuteRow {
-            t: self.t as Millis,
-            max: counts(self.max_sessions, self.max_visitors),
-            close: counts(self.close_sessions, self.close_visitors),
+    fn opt_text(&mut self, i: usize) -> Result<Option<String>> {
+        match self.value(i)? {
+            SqlStorageValue::String(s) => Ok(Some(s)),
+            SqlStorageValue::Null => Ok(None),
+            _ => Err("a stored value is not a text".into()),
         }
+    }
+
+    fn number(&mut self, i: usize) -> Result<f64> {
+        self.opt_number(i)?
+            .ok_or_else(|| "a stored number is null".into())
+    }
+
+    fn opt_number(&mut self, i: usize) -> Result<Option<f64>> {
+        match self.value(i)? {
+            SqlStorageValue::Integer(n) => Ok(Some(n as f64)),
+            SqlStorageValue::Float(n) => Ok(Some(n)),
+            SqlStorageValue::Null => Ok(None),
+            _ => Err("a stored value is not a number".into()),
+        }
+    }
+
+    /// A whole number: a time in ms, a count, a sequence number.
+    fn whole(&mut self, i: usize) -> Result<u64> {
+        Ok(self.number(i)? as Millis)
     }
 }
 
-#[derive(Deserialize)]
-struct WebhookRow {
-    id: String,
-    entity: String,
-    seq: f64,
-    body: String,
-    attempts: f64,
-    created_at: f64,
-    next_at: f64,
+/// Every row of `cursor`.
+fn rows(cursor: SqlCursor) -> Result<Vec<Row>> {
+    cursor.raw().map(|r| r.map(Row)).collect()
 }
 
-#[derive(Deserialize)]
-struct MetaRow {
-    value: String,
+/// A stored minute: `t, max_sessions, max_visitors, close_sessions, close_visitors`.
+fn minute(mut r: Row) -> Result<MinuteRow> {
+    let mut counts = |s: usize| -> Result<Counts> {
+        Ok(Counts {
+            sessions: r.number(s)? as u32,
+            visitors: r.number(s + 1)? as u32,
+        })
+    };
+    let (max, close) = (counts(1)?, counts(3)?);
+    Ok(MinuteRow {
+        t: r.whole(0)?,
+        max,
+        close,
+    })
 }
 
 fn millis(t: Millis) -> SqlStorageValue {
@@ -138,10 +144,6 @@ impl Storage {
     /// Objects made before the current schema: their `sessions` and `entities` are rowid
     /// tables that may lack columns. They are rebuilt once, their rows kept.
     fn upgrade_old_tables(&self) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Schema {
-            sql: String,
-        }
         for (name, columns) in [
             (
                 "sessions",
@@ -149,13 +151,15 @@ impl Storage {
             ),
             ("entities", "id, last_seen, online_since, info"),
         ] {
-            let old: Vec<Schema> = self
-                .exec(
-                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                    vec![name.into()],
-                )?
-                .to_array()?;
-            if old.iter().all(|t| t.sql.contains("WITHOUT ROWID")) {
+            let old = rows(self.exec(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                vec![name.into()],
+            )?)?;
+            let old: Vec<String> = old
+                .into_iter()
+                .map(|mut r| r.text(0))
+                .collect::<Result<_>>()?;
+            if old.iter().all(|sql| sql.contains("WITHOUT ROWID")) {
                 continue;
             }
             for added in [
@@ -204,10 +208,8 @@ impl Storage {
 
     /// A value of the meta table.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        let rows: Vec<MetaRow> = self
-            .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| r.value))
+        let found = rows(self.exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])?)?;
+        found.into_iter().next().map(|mut r| r.text(0)).transpose()
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -220,11 +222,9 @@ impl Storage {
 
     /// The site's salt for visitor hashes, made once (from `fresh`) and kept.
     pub fn salt(&self, fresh: impl FnOnce() -> String) -> Result<Vec<u8>> {
-        let rows: Vec<MetaRow> = self
-            .exec("SELECT value FROM meta WHERE key = 'salt'", vec![])?
-            .to_array()?;
-        if let Some(r) = rows.first() {
-            return Ok(r.value.as_bytes().to_vec());
+        let found = rows(self.exec("SELECT value FROM meta WHERE key = 'salt'", vec![])?)?;
+        if let Some(mut r) = found.into_iter().next() {
+            return Ok(r.text(0)?.into_bytes());
         }
         let salt = fresh();
         self.exec(
@@ -236,73 +236,63 @@ impl Storage {
 
     /// Every stored session, with its entity's last-seen time.
     pub fn sessions(&self) -> Result<Vec<StoredSession>> {
-        let rows: Vec<SessionRow> = self
-            .exec(
-                "SELECT s.id, s.room, s.visitor, s.entity, s.info, s.away, s.joined_at,
-                        s.restored_at, e.last_seen AS entity_last_seen,
-                        e.online_since AS entity_online_since
-                 FROM sessions s LEFT JOIN entities e ON e.id = s.entity",
-                vec![],
-            )?
-            .to_array()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(StoredSession {
-                    visitor: from_hex(&r.visitor)?,
-                    entity: r.entity,
-                    entity_last_seen: r.entity_last_seen.map(|t| t as Millis),
-                    session: r.id,
-                    room: r.room,
-                    joined_at: r.joined_at as Millis,
-                    restored_at: r.restored_at.map(|t| t as Millis),
-                    away: r.away.is_some_and(|a| a != 0.0),
-                    info: r.info,
-                    entity_online_since: r.entity_online_since.map(|t| t as Millis),
-                })
-            })
-            .collect())
+        let found = rows(self.exec(
+            "SELECT s.id, s.room, s.visitor, s.entity, s.info, s.away, s.joined_at,
+                    s.restored_at, e.last_seen AS entity_last_seen,
+                    e.online_since AS entity_online_since
+             FROM sessions s LEFT JOIN entities e ON e.id = s.entity",
+            vec![],
+        )?)?;
+        let mut out = Vec::with_capacity(found.len());
+        for mut r in found {
+            let Some(visitor) = from_hex(&r.text(2)?) else {
+                continue;
+            };
+            let as_millis = |t: Option<f64>| t.map(|t| t as Millis);
+            out.push(StoredSession {
+                session: r.text(0)?,
+                room: r.text(1)?,
+                visitor,
+                entity: r.opt_text(3)?,
+                info: r.opt_text(4)?,
+                away: r.opt_number(5)?.is_some_and(|a| a != 0.0),
+                joined_at: r.whole(6)?,
+                restored_at: as_millis(r.opt_number(7)?),
+                entity_last_seen: as_millis(r.opt_number(8)?),
+                entity_online_since: as_millis(r.opt_number(9)?),
+            });
+        }
+        Ok(out)
     }
 
     /// What storage keeps of an entity (for entities not online).
     pub fn entity(&self, entity: &str) -> Result<StoredEntity> {
-        let rows: Vec<EntityRow> = self
-            .exec(
-                "SELECT last_seen, info FROM entities WHERE id = ?",
-                vec![entity.into()],
-            )?
-            .to_array()?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .map(|r| StoredEntity {
-                last_seen: Some(r.last_seen as Millis),
-                info: r.info,
-            })
-            .unwrap_or_default())
+        let found = rows(self.exec(
+            "SELECT last_seen, info FROM entities WHERE id = ?",
+            vec![entity.into()],
+        )?)?;
+        let Some(mut r) = found.into_iter().next() else {
+            return Ok(StoredEntity::default());
+        };
+        Ok(StoredEntity {
+            last_seen: Some(r.whole(0)?),
+            info: r.opt_text(1)?,
+        })
     }
 
     /// The stored minutes from `first` on, and the last one before it (whose closing counts
     /// carry into the range), oldest first.
     pub fn history(&self, first: Millis) -> Result<Vec<MinuteRow>> {
         const COLUMNS: &str = "t, max_sessions, max_visitors, close_sessions, close_visitors";
-        let before: Vec<HistoryRow> = self
-            .exec(
-                &format!("SELECT {COLUMNS} FROM history WHERE t < ? ORDER BY t DESC LIMIT 1"),
-                vec![millis(first)],
-            )?
-            .to_array()?;
-        let rows: Vec<HistoryRow> = self
-            .exec(
-                &format!("SELECT {COLUMNS} FROM history WHERE t >= ? ORDER BY t"),
-                vec![millis(first)],
-            )?
-            .to_array()?;
-        Ok(before
-            .iter()
-            .chain(rows.iter())
-            .map(HistoryRow::row)
-            .collect())
+        let before = rows(self.exec(
+            &format!("SELECT {COLUMNS} FROM history WHERE t < ? ORDER BY t DESC LIMIT 1"),
+            vec![millis(first)],
+        )?)?;
+        let from = rows(self.exec(
+            &format!("SELECT {COLUMNS} FROM history WHERE t >= ? ORDER BY t"),
+            vec![millis(first)],
+        )?)?;
+        before.into_iter().chain(from).map(minute).collect()
     }
 
     /// Deletes minutes older than [`KEEP_MS`] before `now`, but the newest of them (its
@@ -318,24 +308,24 @@ impl Storage {
 
     /// The webhook deliveries not yet done.
     pub fn webhooks(&self) -> Result<Vec<Delivery>> {
-        let rows: Vec<WebhookRow> = self
-            .exec(
-                "SELECT id, entity, seq, body, attempts, created_at, next_at FROM webhooks",
-                vec![],
-            )?
-            .to_array()?;
-        Ok(rows
+        let found = rows(self.exec(
+            "SELECT id, entity, seq, body, attempts, created_at, next_at FROM webhooks",
+            vec![],
+        )?)?;
+        found
             .into_iter()
-            .map(|r| Delivery {
-                id: r.id,
-                entity: r.entity,
-                seq: r.seq as u64,
-                body: r.body,
-                attempts: r.attempts as u32,
-                created_at: r.created_at as Millis,
-                next_at: r.next_at as Millis,
+            .map(|mut r| {
+                Ok(Delivery {
+                    id: r.text(0)?,
+                    entity: r.text(1)?,
+                    seq: r.whole(2)?,
+                    body: r.text(3)?,
+                    attempts: r.number(4)? as u32,
+                    created_at: r.whole(5)?,
+                    next_at: r.whole(6)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Carries out the core's writes, in order.
