@@ -87,8 +87,8 @@ export async function postWebhook(url, body, signature, timeoutMs) {
       body,
       signal: AbortSignal.timeout(timeoutMs),
     });
-    // the answer's body is not read: release it
-    await response.body?.cancel();
+    // the answer's body is not read: release it (whatever becomes of that, the try is decided)
+    response.body?.cancel().catch(() => {});
     return response.ok;
   } catch {
     return false;
