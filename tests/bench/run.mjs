@@ -170,6 +170,14 @@ function rows(results, plan) {
         return f ? `${f1(f.p50)} / ${f1(f.p99)} / ${f1(f.max)}` : x.fanout ? 'not held' : 'error';
       }),
     ]);
+    out.push([
+      `   the first subscriber, p50 / p99 ms; from the first to the last, p50 / p99 ms`,
+      cell((x) => {
+        const f = x.fanout?.[size];
+        if (!f || f.not_held || f.first_p99 === undefined) return NA;
+        return `${f1(f.first_p50)} / ${f1(f.first_p99)}; ${f1(f.spread_p50)} / ${f1(f.spread_p99)}`;
+      }),
+    ]);
   }
   const wakeSizes = [...new Set(results.flatMap((r) => Object.keys(r.result?.wake ?? {})))].map(Number).sort((a, b) => a - b);
   for (const size of wakeSizes.length ? wakeSizes : plan.wake.map((w) => w.sockets)) {
