@@ -33,12 +33,13 @@ pub struct ClientHeaders {
 impl ClientHeaders {
     pub fn read(headers: web_sys::Headers) -> ClientHeaders {
         let joined = usual_headers(&headers);
-        let parts: Vec<&str> = joined.split('\n').collect();
+        let mut split = joined.split('\n');
+        let parts: [Option<&str>; USUAL.len()] = std::array::from_fn(|_| split.next());
         // Header values hold no "\n" (the runtime's parser ends a line there, `Headers` refuses
         // it); should one ever, each header is read on its own, so that no value can take the
         // place of another (the client's address keys the rate limit).
-        let usual = if parts.len() == USUAL.len() {
-            std::array::from_fn(|i| Some(parts[i]).filter(|v| *v != ABSENT).map(str::to_owned))
+        let usual = if split.next().is_none() && parts.iter().all(Option::is_some) {
+            parts.map(|v| v.filter(|v| *v != ABSENT).map(str::to_owned))
         } else {
             USUAL.map(|name| headers.get(name).ok().flatten())
         };
